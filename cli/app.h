@@ -1,0 +1,39 @@
+// The gomalloc command line: a thin CLI11 front end. Each command lives in its own cmd_*.cpp and
+// registers itself here; main() parses, runs the chosen command, and maps errors to exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace gomalloc::cli {
+
+// A command's body; returns the process exit code.
+using Runner = std::function<int()>;
+
+struct Registry {
+  CLI::App& app;
+  std::vector<std::pair<CLI::App*, Runner>> commands;
+  void add(CLI::App* sub, Runner run) { commands.emplace_back(sub, std::move(run)); }
+};
+
+// An error the user caused (bad input, bad flag value): printed as "gomalloc: <what>" with this exit code.
+struct UsageError : std::runtime_error {
+  int code;
+  explicit UsageError(const std::string& what, int exitCode = 2) : std::runtime_error(what), code(exitCode) {}
+};
+
+void registerClasses(Registry& r);        // cmd_classes.cpp
+void registerTraceCommands(Registry& r);  // cmd_traces.cpp: validate, info, gen, convert
+void registerReplay(Registry& r);         // cmd_replay.cpp: replay
+
+// gomalloc's main, callable from tests.
+int run(int argc, char** argv);
+
+// Writes text to path atomically (a temporary file in the same directory, then rename); "-" = stdout.
+void writeOutput(const std::string& path, const std::string& text);
+
+}  // namespace gomalloc::cli

@@ -1,0 +1,149 @@
+#include "core/config.h"
+
+#include <charconv>
+#include <stdexcept>
+
+namespace gomalloc::core {
+namespace {
+
+[[noreturn]] void bad(const std::string& key, const std::string& value, const std::string& want) {
+  throw std::invalid_argument("setting " + key + "=" + value + ": " + want);
+}
+
+long long parseInt(const std::string& key, const std::string& v, long long lo, long long hi) {
+  long long x = 0;
+  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+  if (ec != std::errc() || p != v.data() + v.size() || x < lo || x > hi)
+    bad(key, v, "expected an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return x;
+}
+
+size_t parseBytes(const std::string& key, const std::string& v) {
+  size_t mult = 1;
+  std::string num = v;
+  auto ends = [&](const char* s) {
+    std::string suf(s);
+    if (num.size() > suf.size() && num.compare(num.size() - suf.size(), suf.size(), suf) == 0) {
+      num.resize(num.size() - suf.size());
+      return true;
+    }
+    return false;
+  };
+  if (ends("GiB") || ends("G")) mult = size_t{1} << 30;
+  else if (ends("MiB") || ends("M")) mult = size_t{1} << 20;
+  else if (ends("KiB") || ends("K")) mult = size_t{1} << 10;
+  return size_t(parseInt(key, num, 1, (1LL << 50) / (long long)mult)) * mult;
+}
+
+bool parseBool(const std::string& key, const std::string& v) {
+  if (v == "true" || v == "on" || v == "1") return true;
+  if (v == "false" || v == "off" || v == "0") return false;
+  bad(key, v, "expected true/false (or on/off, 1/0)");
+}
+
+std::string bytesText(size_t b) {
+  if (b % (size_t{1} << 30) == 0) return std::to_string(b >> 30) + "GiB";
+  if (b % (size_t{1} << 20) == 0) return std::to_string(b >> 20) + "MiB";
+  return std::to_string(b);
+}
+
+}  // namespace
+
+const std::vector<std::string>& Config::keys() {
+  static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
+                                             "page_cache", "scavenger", "tiny_alloc", "free_mode", "mcentral",
+                                             "size_classes"};
+  return k;
+}
+
+Config Config::preset_(const std::string& name) {
+  Config c;
+  if (name == "go1.19") return c;
+  if (name == "go1.13") {
+    c.preset = name;
+    c.mcentral = McentralDesign::Locked;
+    c.pageCache = false;  // the per-P page cache arrived with the bitmap page allocator in Go 1.14
+    return c;
+  }
+  throw std::invalid_argument("unknown preset '" + name + "' (expected go1.19 or go1.13)");
+}
+
+void Config::set(const std::string& key, const std::string& v) {
+  if (key == "preset") {
+    Config p = preset_(v);
+    p.gogc = gogc;
+    p.procs = procs;
+    *this = p;
+  } else if (key == "gogc") {
+    gogc = v == "off" ? -1 : int(parseInt(key, v, -1, 1'000'000));
+  } else if (key == "procs") {
+    procs = int(parseInt(key, v, 1, 1024));
+  } else if (key == "arena_bytes") {
+    arenaBytes = parseBytes(key, v);
+  } else if (key == "max_heap_bytes") {
+    maxHeapBytes = parseBytes(key, v);
+  } else if (key == "page_cache") {
+    pageCache = parseBool(key, v);
+  } else if (key == "scavenger") {
+    scavenger = parseBool(key, v);
+  } else if (key == "tiny_alloc") {
+    tinyAlloc = parseBool(key, v);
+  } else if (key == "free_mode") {
+    if (v == "deferred") freeMode = FreeMode::Deferred;
+    else if (v == "immediate") freeMode = FreeMode::Immediate;
+    else bad(key, v, "expected deferred or immediate");
+  } else if (key == "mcentral") {
+    if (v == "spanset") mcentral = McentralDesign::SpanSet;
+    else if (v == "locked") mcentral = McentralDesign::Locked;
+    else bad(key, v, "expected spanset or locked");
+  } else if (key == "size_classes") {
+    std::vector<uint32_t> s;
+    size_t i = 0;
+    while (i < v.size()) {
+      size_t j = v.find_first_of(", ", i);
+      if (j == std::string::npos) j = v.size();
+      if (j > i) s.push_back(uint32_t(parseInt(key, v.substr(i, j - i), 1, kMaxSmallSize)));
+      i = j + 1;
+    }
+    SizeClassTable::custom(s);  // throws with the broken rule
+    sizeClasses = std::move(s);
+  } else {
+    std::string known;
+    for (auto& k : keys()) known += (known.empty() ? "" : ", ") + k;
+    throw std::invalid_argument("unknown setting '" + key + "' (known: " + known + ")");
+  }
+  validate();
+}
+
+void Config::validate() const {
+  if (arenaBytes < (size_t{4} << 20) || (arenaBytes & (arenaBytes - 1)) != 0)
+    bad("arena_bytes", bytesText(arenaBytes), "must be a power of two of at least 4MiB");
+  if (maxHeapBytes < arenaBytes || maxHeapBytes % arenaBytes != 0)
+    bad("max_heap_bytes", bytesText(maxHeapBytes), "must be a multiple of arena_bytes");
+}
+
+std::vector<std::pair<std::string, std::string>> Config::entries() const {
+  std::string classes;
+  if (!sizeClasses.empty())
+    for (auto s : sizeClasses) classes += (classes.empty() ? "" : ",") + std::to_string(s);
+  else
+    classes = preset;
+  return {{"preset", preset},
+          {"gogc", gogc < 0 ? "off" : std::to_string(gogc)},
+          {"procs", std::to_string(procs)},
+          {"arena_bytes", bytesText(arenaBytes)},
+          {"max_heap_bytes", bytesText(maxHeapBytes)},
+          {"page_cache", pageCache ? "true" : "false"},
+          {"scavenger", scavenger ? "true" : "false"},
+          {"tiny_alloc", tinyAlloc ? "true" : "false"},
+          {"free_mode", freeMode == FreeMode::Deferred ? "deferred" : "immediate"},
+          {"mcentral", mcentral == McentralDesign::SpanSet ? "spanset" : "locked"},
+          {"size_classes", classes}};
+}
+
+SizeClassTable Config::sizeClassTable() const {
+  if (!sizeClasses.empty()) return SizeClassTable::custom(sizeClasses);
+  return preset == "go1.13" ? SizeClassTable::go113() : SizeClassTable::go119();
+}
+
+}  // namespace gomalloc::core

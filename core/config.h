@@ -1,0 +1,50 @@
+// The one configuration of a Go-model heap: passed at construction, printable, settable by key.
+// See malloc.h for the overview and docs/config.md for every key.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/sizeclasses.h"
+
+namespace gomalloc::core {
+
+enum class McentralDesign : uint8_t {
+  SpanSet,  // Go 1.19: partial/full swept/unswept lock-free span sets, no mcentral lock.
+  Locked,   // Go 1.13: nonempty/empty span lists under one lock per mcentral.
+};
+enum class FreeMode : uint8_t {
+  Deferred,   // Go: a freed object is reclaimed when its span is swept after the next GC cycle.
+  Immediate,  // malloc/free: the slot is reusable at once.
+};
+
+struct Config {
+  std::string preset = "go1.19";
+  int gogc = 100;                       // GOGC; negative = off
+  int procs = 1;                        // number of Ps (GOMAXPROCS)
+  size_t arenaBytes = size_t{64} << 20; // heapArenaBytes; a power of two, at least 4 MiB
+  size_t maxHeapBytes = size_t{64} << 30; // address space reserved for arenas (PROT_NONE until used)
+  bool pageCache = true;                // per-P 64-page cache (Go 1.14+)
+  bool scavenger = true;                // return free pages with madvise(MADV_DONTNEED)
+  bool tinyAlloc = true;                // tiny allocator for pointer-free requests < 16 B
+  FreeMode freeMode = FreeMode::Deferred;
+  McentralDesign mcentral = McentralDesign::SpanSet;
+  std::vector<uint32_t> sizeClasses;    // empty = the preset's table
+
+  // The presets: "go1.19" (the default) and "go1.13" (67 classes without 24 B, locked mcentral, no page cache).
+  static Config preset_(const std::string& name);
+  // Sets one key from text ("gogc", "100"). Throws std::invalid_argument with a clear message.
+  void set(const std::string& key, const std::string& value);
+  // Every effective setting as key/value text, in a fixed order (printed into every report).
+  std::vector<std::pair<std::string, std::string>> entries() const;
+  // The effective size-class table (custom or the preset's).
+  SizeClassTable sizeClassTable() const;
+  // Throws std::invalid_argument if settings contradict each other.
+  void validate() const;
+  static const std::vector<std::string>& keys();
+};
+
+}  // namespace gomalloc::core

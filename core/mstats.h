@@ -1,0 +1,65 @@
+// Allocator statistics, kept exactly. See malloc.h for the overview.
+//
+// Counters are per P (in the P's mcache) without atomics; the heap sums them at Go's flush points (every GC
+// cycle, which stops the world, and at the end of a run). Gauges that several Ps move (heapLive, the page
+// figures) are updated where Go updates them, under the heap lock or with one atomic add per span.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "core/mutex.h"
+
+namespace gomalloc::core {
+
+// Where mcentral found the span for a refill. Go 1.19's cacheSpan order; the Go 1.13 design maps onto the
+// same four places (nonempty swept / nonempty unswept / empty unswept / grow).
+enum class RefillSource : uint8_t { PartialSwept = 0, PartialUnswept = 1, FullUnswept = 2, Grown = 3 };
+inline constexpr int kRefillSources = 4;
+const char* refillSourceName(RefillSource s);
+
+// Per span class. For the large class (size class 0) only mallocs, frees, sweptFrees and the byte counts move.
+struct ClassStats {
+  uint64_t mallocs = 0;        // allocation requests served by this span class (tiny requests: span class 5)
+  uint64_t tinyHits = 0;       // ... of which placed in the current 16-byte tiny block
+  uint64_t fastHits = 0;       // ... of which served by nextFreeFast on the cached span
+  uint64_t slowHits = 0;       // ... of which served by nextFreeIndex on the cached span (allocCache reload)
+  uint64_t refills = 0;        // ... of which needed mcache.refill (a new span from mcentral)
+  std::array<uint64_t, kRefillSources> refillFrom{};  // refills by where mcentral found the span
+  uint64_t frees = 0;          // objects that died (free events)
+  uint64_t sweptFrees = 0;     // object slots reclaimed by sweeping (Go's smallFreeCount / largeFreeCount)
+  uint64_t bytesRequested = 0; // sum of requested sizes
+  uint64_t bytesAllocated = 0; // sum of slot sizes handed out (tiny: 16 per block)
+  uint64_t largeSpansAllocated = 0;  // large class only: spans allocated
+  ClassStats& operator+=(const ClassStats& o);
+  uint64_t mcacheHits() const { return tinyHits + fastHits; }
+};
+
+// Heap figures under runtime.MemStats names (Go 1.19 definitions; see docs/metrics.md).
+struct MemStats {
+  uint64_t HeapAlloc = 0;     // bytes in allocated slots, including dead objects not yet swept
+  uint64_t HeapInuse = 0;     // bytes in in-use spans
+  uint64_t HeapIdle = 0;      // HeapSys - HeapInuse
+  uint64_t HeapReleased = 0;  // idle bytes returned to the OS (or never used)
+  uint64_t HeapSys = 0;       // heap address space mapped (sysMap'd)
+  uint64_t HeapObjects = 0;   // Mallocs - Frees
+  uint64_t TotalAlloc = 0;    // cumulative slot bytes allocated
+  uint64_t Mallocs = 0;       // cumulative objects allocated (tiny sub-objects counted, as Go does)
+  uint64_t Frees = 0;         // cumulative objects reclaimed by sweeping (tiny sub-objects counted)
+  uint64_t NextGC = 0;        // heap goal
+  uint64_t NumGC = 0;
+  uint64_t NumForcedGC = 0;
+  uint64_t HeapLive = 0;      // the pacer's heapLive (span-granular, Go's gcController.heapLive)
+  uint64_t HeapMarked = 0;    // live bytes found by the last cycle's mark
+  uint64_t ArenaReserved = 0; // bytes of arena address space reserved (PROT_NONE)
+  uint64_t ScavengedBytes = 0;  // cumulative bytes returned with madvise
+};
+
+// Spans in use per span class (current and peak), maintained by the heap.
+struct SpanCounts {
+  std::vector<uint64_t> inUse;
+  std::vector<uint64_t> peak;
+};
+
+}  // namespace gomalloc::core

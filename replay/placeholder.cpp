@@ -1,0 +1,2 @@
+// placeholder until the replay layer lands
+namespace gomalloc::replay {}

@@ -1,0 +1,2 @@
+// placeholder until the reports layer lands
+namespace gomalloc::reports {}
