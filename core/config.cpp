@@ -69,6 +69,13 @@ Config Config::preset_(const std::string& name) {
 }
 
 void Config::set(const std::string& key, const std::string& v) {
+  Config next = *this;  // all or nothing: a rejected setting leaves the config as it was
+  next.apply(key, v);
+  next.validate();
+  *this = std::move(next);
+}
+
+void Config::apply(const std::string& key, const std::string& v) {
   if (key == "preset") {
     Config p = preset_(v);
     p.gogc = gogc;
@@ -90,7 +97,12 @@ void Config::set(const std::string& key, const std::string& v) {
     tinyAlloc = parseBool(key, v);
   } else if (key == "free_mode") {
     if (v == "deferred") freeMode = FreeMode::Deferred;
-    else if (v == "immediate") freeMode = FreeMode::Immediate;
+    else if (v == "immediate") {
+      // Span sets cannot take a span back out of their middle, which an immediate free needs: the
+      // immediate mode runs on the locked mcentral lists.
+      freeMode = FreeMode::Immediate;
+      mcentral = McentralDesign::Locked;
+    }
     else bad(key, v, "expected deferred or immediate");
   } else if (key == "mcentral") {
     if (v == "spanset") mcentral = McentralDesign::SpanSet;
@@ -112,10 +124,11 @@ void Config::set(const std::string& key, const std::string& v) {
     for (auto& k : keys()) known += (known.empty() ? "" : ", ") + k;
     throw std::invalid_argument("unknown setting '" + key + "' (known: " + known + ")");
   }
-  validate();
 }
 
 void Config::validate() const {
+  if (freeMode == FreeMode::Immediate && mcentral == McentralDesign::SpanSet)
+    bad("mcentral", "spanset", "free_mode=immediate needs mcentral=locked (a span set cannot give back a span from its middle)");
   if (arenaBytes < (size_t{4} << 20) || (arenaBytes & (arenaBytes - 1)) != 0)
     bad("arena_bytes", bytesText(arenaBytes), "must be a power of two of at least 4MiB");
   if (maxHeapBytes < arenaBytes || maxHeapBytes % arenaBytes != 0)

@@ -45,6 +45,9 @@ struct Config {
   // Throws std::invalid_argument if settings contradict each other.
   void validate() const;
   static const std::vector<std::string>& keys();
+
+ private:
+  void apply(const std::string& key, const std::string& value);
 };
 
 }  // namespace gomalloc::core

@@ -1,0 +1,234 @@
+// Heap: the public face of one Go-model heap; mallocgc and the free path. See malloc.h.
+#include "core/malloc.h"
+
+#include <cstring>
+#include <stdexcept>
+
+#include "core/mheap.h"
+
+namespace gomalloc::core {
+
+Heap::Heap(const Config& cfg) : h_(std::make_unique<MHeap>(cfg)) {}
+Heap::~Heap() = default;
+
+const Config& Heap::config() const { return h_->cfg; }
+const SizeClassTable& Heap::classes() const { return h_->classes; }
+int Heap::nprocs() const { return h_->cfg.procs; }
+bool Heap::gcRequested() const { return h_->gcRequested.load(std::memory_order_relaxed); }
+void Heap::gc(bool forced) { h_->gcCycle(forced); }
+
+// Go: mallocgc (malloc.go) @ go1.19, without assists, profiling, tracing and the pointer bitmap.
+void* Heap::malloc(int p, size_t size, bool scan) {
+  MHeap& h = *h_;
+  if (size == 0) return h.zerobase;
+  MCache& c = h.allp[size_t(p)].mcache;
+  bool shouldhelpgc = false;
+  uintptr_t x;
+  if (size <= kMaxSmallSize) {
+    const bool noscan = !scan;
+    if (noscan && size < kTinySize && h.cfg.tinyAlloc) {
+      // The tiny allocator: pack pointer-free requests into the current 16-byte block.
+      uintptr_t off = c.tinyoffset;
+      if ((size & 7) == 0) off = (off + 7) & ~uintptr_t{7};
+      else if ((size & 3) == 0) off = (off + 3) & ~uintptr_t{3};
+      else if ((size & 1) == 0) off = (off + 1) & ~uintptr_t{1};
+      ClassStats& st = c.stats[h.tinySpanClass.v];
+      st.mallocs++;
+      st.bytesRequested += size;
+      if (off + size <= kTinySize && c.tiny != 0) {
+        c.tinyoffset = off + size;
+        c.tinyCount++;
+        st.tinyHits++;
+        return reinterpret_cast<void*>(c.tiny + off);
+      }
+      // A new block from the tiny span class.
+      MSpan* span = c.alloc[h.tinySpanClass.v];
+      uintptr_t v = span->nextFreeFast();
+      if (v) {
+        st.fastHits++;
+      } else {
+        v = c.nextFree(h, p, h.tinySpanClass, &shouldhelpgc);
+        if (!shouldhelpgc) st.slowHits++;
+        span = c.alloc[h.tinySpanClass.v];
+      }
+      std::memset(reinterpret_cast<void*>(v), 0, kTinySize);
+      st.bytesAllocated += kTinySize;
+      c.liveSlotBytes += kTinySize;
+      uint32_t idx = span->objIndex(v);
+      if (size < c.tinyoffset || c.tiny == 0) {
+        // The new block has more room left than the old one: it becomes the current block.
+        c.dropTiny(h, p);
+        c.tiny = v;
+        c.tinyoffset = size;
+        c.tinySpan = span;
+        c.tinyIdx = idx;
+        c.tinyCount = 1;
+        span->tinyRefs[idx].store(0, std::memory_order_relaxed);
+      } else {
+        span->tinyRefs[idx].store(1, std::memory_order_relaxed);
+      }
+      x = v;
+    } else {
+      const uint8_t sizeclass = h.classes.sizeToClass(size);
+      const SpanClass spc = SpanClass::make(sizeclass, noscan);
+      MSpan* span = c.alloc[spc.v];
+      ClassStats& st = c.stats[spc.v];
+      uintptr_t v = span->nextFreeFast();
+      if (v) {
+        st.fastHits++;
+      } else {
+        v = c.nextFree(h, p, spc, &shouldhelpgc);
+        if (!shouldhelpgc) st.slowHits++;
+        span = c.alloc[spc.v];
+      }
+      const uint32_t elemsize = span->elemsize;
+      st.mallocs++;
+      st.bytesRequested += size;
+      st.bytesAllocated += elemsize;
+      c.liveSlotBytes += elemsize;
+      if (span->needzero) std::memset(reinterpret_cast<void*>(v), 0, elemsize);
+      if (spc == h.tinySpanClass) span->tinyRefs[span->objIndex(v)].store(1, std::memory_order_relaxed);
+      x = v;
+    }
+  } else {
+    if (size > (size_t{1} << 40)) throw std::invalid_argument("allocation larger than 2^40 bytes");
+    shouldhelpgc = true;
+    MSpan* s = c.allocLarge(h, p, size, !scan);
+    ClassStats& st = c.stats[s->spanclass.v];
+    st.mallocs++;
+    st.largeSpansAllocated++;
+    st.bytesRequested += size;
+    st.bytesAllocated += s->spanBytes();
+    c.liveSlotBytes += int64_t(s->spanBytes());
+    x = s->base();
+    if (s->needzero) std::memset(reinterpret_cast<void*>(x), 0, s->spanBytes());
+  }
+  if (shouldhelpgc) h.checkTrigger();
+  return reinterpret_cast<void*>(x);
+}
+
+void Heap::free(int p, void* ptr) {
+  MHeap& h = *h_;
+  if (ptr == h.zerobase) return;
+  MSpan* s = h.spanOf(reinterpret_cast<uintptr_t>(ptr));
+  if (!s) throw std::invalid_argument("free of a pointer that is not in the heap");
+  uint32_t idx = s->objIndex(reinterpret_cast<uintptr_t>(ptr));
+  MCache& c = h.allp[size_t(p)].mcache;
+  c.stats[s->spanclass.v].frees++;
+  if (s->spanclass == h.tinySpanClass) {
+    // A tiny block dies with its last sub-object (see MCache::dropTiny).
+    uint8_t prev = s->tinyRefs[idx].fetch_sub(1, std::memory_order_acq_rel);
+    if (int8_t(uint8_t(prev - 1)) != 0) return;
+  }
+  h.objectDied(s, idx, p);
+}
+
+void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
+  MCache& c = p >= 0 ? allp[size_t(p)].mcache : stwStats;
+  c.liveSlotBytes -= int64_t(s->slotBytes());
+  const uint64_t bit = uint64_t{1} << (idx % 64);
+  if (cfg.freeMode == FreeMode::Deferred) {
+    // Dead as of this cycle: the sweep after the next GC reclaims it.
+    s->dead[cycle.load(std::memory_order_relaxed) & 1][idx / 64].fetch_or(bit, std::memory_order_relaxed);
+    return;
+  }
+  if (p >= 0 && s->cachedBy.load(std::memory_order_acquire) == p) {
+    // Our own cached span: record it; nextFree applies it when the span runs out.
+    s->dead[0][idx / 64].fetch_or(bit, std::memory_order_relaxed);
+    s->pendingFrees.fetch_add(1, std::memory_order_release);
+    return;
+  }
+  central[s->spanclass.v].freeImmediate(s, idx, p);
+}
+
+MemStats Heap::memStats() const {
+  const MHeap& h = *h_;
+  MemStats m;
+  auto add = [&](const MCache& c) {
+    for (auto& st : c.stats) {
+      m.Mallocs += st.mallocs;
+      m.Frees += st.sweptFrees + st.tinyHits;
+      m.TotalAlloc += st.bytesAllocated;
+    }
+    m.HeapAlloc -= c.sweptBytes;
+  };
+  for (auto& pp : h.allp) add(pp.mcache);
+  add(h.stwStats);
+  m.HeapAlloc += m.TotalAlloc;
+  m.HeapObjects = m.Mallocs - m.Frees;
+  m.HeapInuse = h.heapInUse.load();
+  m.HeapReleased = h.heapReleased.load();
+  m.HeapIdle = h.heapFree.load() + m.HeapReleased;
+  m.HeapSys = m.HeapInuse + m.HeapIdle;
+  m.NextGC = h.heapGoal;
+  m.NumGC = h.numGC;
+  m.NumForcedGC = h.numForcedGC;
+  m.HeapLive = uint64_t(std::max<int64_t>(0, h.heapLive.load()));
+  m.HeapMarked = h.heapMarked;
+  m.ArenaReserved = h.arenaReserved.load();
+  m.ScavengedBytes = h.scavengedTotal.load();
+  return m;
+}
+
+std::vector<ClassStats> Heap::classStats() const {
+  std::vector<ClassStats> out(h_->classes.numSpanClasses());
+  for (auto& pp : h_->allp)
+    for (size_t i = 0; i < out.size(); i++) out[i] += pp.mcache.stats[i];
+  for (size_t i = 0; i < out.size(); i++) out[i] += h_->stwStats.stats[i];
+  return out;
+}
+
+SpanCounts Heap::spanCounts() const {
+  SpanCounts sc;
+  for (size_t i = 0; i < h_->spansInUse.size(); i++) {
+    sc.inUse.push_back(uint64_t(h_->spansInUse[i].load()));
+    sc.peak.push_back(uint64_t(h_->spansPeak[i].load()));
+  }
+  return sc;
+}
+
+std::vector<LockStats> Heap::lockStats() const {
+  std::vector<LockStats> out;
+  out.push_back(h_->lock.stats("mheap"));
+  LockStats spine;
+  spine.name = "spanSet.spine";
+  for (size_t i = 0; i < h_->central.size(); i++) {
+    auto& mc = h_->central[i];
+    if (h_->cfg.mcentral == McentralDesign::Locked) out.push_back(mc.lock.stats("mcentral[" + std::to_string(i) + "]"));
+    else spine += mc.spineLockStats();
+  }
+  if (h_->cfg.mcentral == McentralDesign::SpanSet) out.push_back(spine);
+  return out;
+}
+
+size_t Heap::usableSize(const void* ptr) const {
+  MSpan* s = h_->spanOf(reinterpret_cast<uintptr_t>(ptr));
+  return s ? s->slotBytes() : 0;
+}
+
+ClassStats& ClassStats::operator+=(const ClassStats& o) {
+  mallocs += o.mallocs;
+  tinyHits += o.tinyHits;
+  fastHits += o.fastHits;
+  slowHits += o.slowHits;
+  refills += o.refills;
+  for (int i = 0; i < kRefillSources; i++) refillFrom[size_t(i)] += o.refillFrom[size_t(i)];
+  frees += o.frees;
+  sweptFrees += o.sweptFrees;
+  bytesRequested += o.bytesRequested;
+  bytesAllocated += o.bytesAllocated;
+  largeSpansAllocated += o.largeSpansAllocated;
+  return *this;
+}
+
+const char* refillSourceName(RefillSource s) {
+  switch (s) {
+    case RefillSource::PartialSwept: return "partial_swept";
+    case RefillSource::PartialUnswept: return "partial_unswept";
+    case RefillSource::FullUnswept: return "full_unswept";
+    case RefillSource::Grown: return "grown";
+  }
+  return "?";
+}
+
+}  // namespace gomalloc::core

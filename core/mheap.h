@@ -1,0 +1,137 @@
+// mheap: the page heap, and the hub that owns every other component of one Go-model heap.
+// See malloc.h for the overview.
+//
+// Locks: `lock` (Go's mheap_.lock) guards the page allocator, arena growth, the free mspan structs and
+// the page-cache refill. The per-P page cache and mspan cache are touched only by their P. Gauges that
+// several Ps move (heapInUse, heapFree, heapReleased, heapLive, spans in use) are atomics, as Go's
+// consistent stats are.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <vector>
+
+#include "core/config.h"
+#include "core/mcache.h"
+#include "core/mcentral.h"
+#include "core/mem.h"
+#include "core/mspan.h"
+#include "core/mstats.h"
+#include "core/mutex.h"
+#include "core/pagealloc.h"
+#include "core/sizeclasses.h"
+
+namespace gomalloc::core {
+
+// Per-arena metadata. Go: heapArena (mheap.go) @ go1.19
+struct HeapArena {
+  std::unique_ptr<MSpan*[]> spans;   // page -> span for every page of an in-use span (stale for free pages)
+  std::atomic<uintptr_t> zeroedBase{0};  // bytes from the arena start that were ever handed out
+};
+
+// Per-P state outside the mcache. Go: p.pcache, p.mspancache @ go1.19
+struct PState {
+  MCache mcache;
+  PageCache pcache;
+  std::vector<MSpan*> mspancache;  // free mspan structs, at most 128
+};
+
+class MHeap {
+ public:
+  explicit MHeap(const Config& cfg);
+  ~MHeap();
+
+  const Config cfg;
+  const SizeClassTable classes;
+  const SpanClass tinySpanClass;
+
+  // --- page heap (mheap.cpp) ---
+  // Go: mheap.alloc / allocSpan @ go1.19. p < 0: no P (the world is stopped).
+  MSpan* allocSpan(size_t npages, SpanClass spc, int p);
+  // Go: mheap.freeSpan @ go1.19
+  void freeSpan(MSpan* s, int p);
+  // Go: spanOf @ go1.19: the in-use span holding p, or nullptr.
+  MSpan* spanOf(uintptr_t p) const;
+
+  // --- GC (mgc.cpp) ---
+  // One cycle, world stopped. Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19
+  void gcCycle(bool forced);
+  void finishSweep();
+  // Sweeps one span of a sweep class, placing it; returns its pages, 0 when none is left.
+  // Go: sweepone (mgcsweep.go) @ go1.19
+  size_t sweepone(int p);
+  // Go: sweepLocked.sweep @ go1.19. The span's sweepgen must be h-1. Returns what to do with the span.
+  SweepResult sweep(MSpan* s, bool preserve, int p);
+  // Go: deductSweepCredit @ go1.19
+  void deductSweepCredit(size_t spanBytes, int p);
+  // Go: sweepLocker.tryAcquire @ go1.19
+  bool tryAcquire(MSpan* s, uint32_t sg) {
+    uint32_t want = sg - 2;
+    return s->sweepgen.load(std::memory_order_acquire) == want &&
+           s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel);
+  }
+  // Heap trigger test after a refill or large allocation. Go: gcTrigger.test @ go1.19
+  void checkTrigger() {
+    if (!gcRequested.load(std::memory_order_relaxed) && heapLive.load(std::memory_order_relaxed) >= int64_t(trigger))
+      gcRequested.store(true, std::memory_order_relaxed);
+  }
+  int deadParity() const { return cfg.freeMode == FreeMode::Immediate ? 0 : int(cycle.load(std::memory_order_relaxed) & 1); }
+
+  // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
+  void objectDied(MSpan* s, uint32_t idx, int p);
+
+  // --- scavenger (mgcscavenge.cpp) ---
+  // Go: gcPaceScavenger @ go1.19
+  void paceScavenger(uint64_t lastHeapGoal);
+  // Releases free pages until heapRetained <= goal (or nbytes are released); heap lock held.
+  size_t scavengeLocked(size_t nbytes);
+  uint64_t heapRetained() const { return heapInUse.load() + heapFree.load(); }
+
+  // --- state ---
+  Mutex lock;
+  AddressSpace mem;
+  PageAlloc pages;  // guarded by lock
+  std::vector<std::unique_ptr<HeapArena>> arenas;  // index: (addr - mem.base()) / arenaBytes
+  size_t arenaShift = 26;
+  uintptr_t curArenaBase = 0, curArenaEnd = 0;  // guarded by lock. Go: mheap.curArena
+  std::atomic<uint32_t> sweepgen{0};
+  std::atomic<uint64_t> cycle{0};  // completed GC cycles
+  std::vector<MCentral> central;   // indexed by span class
+  std::vector<PState> allp;
+  MSpan emptymspan;                // the sentinel cached span: nelems 0, allocCache 0
+  std::vector<MSpan*> allspans;    // every mspan struct ever made (guarded by lock)
+  std::vector<MSpan*> freeMSpans;  // guarded by lock
+  alignas(16) unsigned char zerobase[16] = {};  // what malloc(0) returns
+  MCache stwStats;                 // statistics of work done with the world stopped (no P)
+
+  // Page and byte gauges (Go's consistent heap stats).
+  std::atomic<uint64_t> heapInUse{0}, heapFree{0}, heapReleased{0}, pagesInUse{0};
+  std::atomic<uint64_t> arenaReserved{0}, scavengedTotal{0};
+  std::vector<std::atomic<int64_t>> spansInUse, spansPeak;  // per span class
+
+  // Pacer (Go: gcControllerState @ go1.19).
+  std::atomic<int64_t> heapLive{0};
+  uint64_t heapMarked = 0, heapGoal = 0, trigger = 0;
+  uint64_t numGC = 0, numForcedGC = 0;
+  std::atomic<bool> gcRequested{false};
+
+  // Proportional sweep (Go: mheap.pagesSwept etc. @ go1.19).
+  std::atomic<uint64_t> pagesSwept{0}, pagesSweptBasis{0};
+  std::atomic<int64_t> sweepHeapLiveBasis{0};
+  std::atomic<double> sweepPagesPerByte{0};
+  std::atomic<uint32_t> sweepCentralIndex{0};
+
+  // Scavenger (Go: scavenge.gcPercentGoal, lastHeapInUse @ go1.19). ~0 = disabled.
+  uint64_t scavGoal = ~uint64_t{0};
+  uint64_t lastHeapInUse = 0;
+
+ private:
+  // Go: mheap.grow @ go1.19. Heap lock held. Returns bytes grown, 0 if out of address space.
+  size_t grow(size_t npages);
+  MSpan* allocMSpanLocked(int p);
+  // Go: allocNeedsZero @ go1.19
+  bool allocNeedsZero(uintptr_t base, size_t npages);
+  void setSpans(uintptr_t base, size_t npages, MSpan* s);
+};
+
+}  // namespace gomalloc::core

@@ -1,0 +1,339 @@
+#include <gtest/gtest.h>
+
+#include <barrier>
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "core/malloc.h"
+
+using namespace gomalloc::core;
+
+namespace {
+
+Config cfgWith(std::initializer_list<std::pair<const char*, const char*>> kv) {
+  Config c;
+  c.maxHeapBytes = size_t{4} << 30;
+  for (auto& [k, v] : kv) c.set(k, v);
+  return c;
+}
+
+uintptr_t addr(void* p) { return reinterpret_cast<uintptr_t>(p); }
+
+void expectVerified(const Heap& h, const std::vector<std::pair<const void*, size_t>>* live = nullptr) {
+  auto bad = h.verify(live);
+  for (auto& b : bad) ADD_FAILURE() << b;
+}
+
+}  // namespace
+
+TEST(Heap, SlotsAreHandedOutLowestIndexFirst) {
+  Heap h(cfgWith({}));
+  uintptr_t first = addr(h.malloc(0, 32, true));
+  for (int i = 1; i < 256; i++) ASSERT_EQ(addr(h.malloc(0, 32, true)), first + 32u * i) << i;
+  EXPECT_EQ(first % kPageSize, 0u);
+  auto cs = h.classStats();
+  SpanClass spc = SpanClass::make(h.classes().sizeToClass(32), false);
+  EXPECT_EQ(cs[spc.v].mallocs, 256u);
+  EXPECT_EQ(cs[spc.v].refills, 1u);
+  EXPECT_EQ(cs[spc.v].refillFrom[size_t(RefillSource::Grown)], 1u);
+  // 256 objects fill the span; the next one needs a new span.
+  EXPECT_EQ(cs[spc.v].fastHits + cs[spc.v].slowHits + cs[spc.v].refills, 256u);
+  h.malloc(0, 32, true);
+  EXPECT_EQ(h.classStats()[spc.v].refills, 2u);
+  expectVerified(h);
+}
+
+TEST(Heap, SizeZeroReturnsZerobase) {
+  Heap h(cfgWith({}));
+  void* a = h.malloc(0, 0, false);
+  EXPECT_EQ(a, h.malloc(0, 0, true));
+  EXPECT_EQ(h.memStats().Mallocs, 0u);
+  h.free(0, a);
+}
+
+TEST(Heap, TinyAllocatorPacksWithGosAlignmentAndReplacementRule) {
+  Heap h(cfgWith({}));
+  uintptr_t a = addr(h.malloc(0, 1, false));
+  EXPECT_EQ(addr(h.malloc(0, 2, false)), a + 2);   // even size: 2-aligned
+  EXPECT_EQ(addr(h.malloc(0, 4, false)), a + 4);   // multiple of 4: 4-aligned
+  EXPECT_EQ(addr(h.malloc(0, 8, false)), a + 8);   // multiple of 8: 8-aligned; block now full
+  uintptr_t b = addr(h.malloc(0, 12, false));       // needs a new block; 12 < 16 used: replaces
+  EXPECT_EQ(b, a + 16);
+  uintptr_t c = addr(h.malloc(0, 8, false));        // 12 -> aligned 16: no room; new block, 8 < 12: replaces
+  EXPECT_EQ(c, a + 32);
+  uintptr_t d = addr(h.malloc(0, 10, false));       // no room (8+10 > 16); 10 >= 8: old block stays current
+  EXPECT_EQ(d, a + 48);
+  EXPECT_EQ(addr(h.malloc(0, 4, false)), c + 8);    // packed into the current block, not d's
+  // Pointerful small objects never use the tiny allocator.
+  uintptr_t e = addr(h.malloc(0, 8, true));
+  EXPECT_NE(e / kPageSize, a / kPageSize);
+  auto cs = h.classStats();
+  SpanClass tinySpc = SpanClass::make(h.classes().tinySizeClass(), true);
+  EXPECT_EQ(cs[tinySpc.v].mallocs, 8u);
+  EXPECT_EQ(cs[tinySpc.v].tinyHits, 4u);
+  EXPECT_EQ(h.memStats().HeapAlloc, 4u * 16 + 8);
+  expectVerified(h);
+}
+
+TEST(Heap, TinyBlockDiesWithItsLastObject) {
+  Heap h(cfgWith({}));
+  void* a = h.malloc(0, 4, false);
+  void* b = h.malloc(0, 4, false);
+  h.free(0, a);
+  h.gc(true);  // the block was current at the GC: it survives this cycle, as in Go
+  h.gc(true);
+  EXPECT_EQ(h.memStats().HeapObjects, 1u) << "b still holds the block";
+  h.free(0, b);
+  h.gc(true);
+  h.gc(true);
+  EXPECT_EQ(h.memStats().HeapAlloc, 0u);
+  expectVerified(h);
+}
+
+TEST(Heap, DeferredFreeIsNotReusableBeforeACycle) {
+  Heap h(cfgWith({}));
+  std::vector<void*> objs;
+  for (int i = 0; i < 256; i++) objs.push_back(h.malloc(0, 32, true));
+  for (int i = 1; i < 256; i += 2) h.free(0, objs[size_t(i)]);
+  void* x = h.malloc(0, 32, true);
+  EXPECT_NE(addr(x) / kPageSize, addr(objs[0]) / kPageSize);
+  EXPECT_EQ(h.memStats().HeapObjects, 257u);
+}
+
+TEST(Heap, DeferredFreeIsReclaimedByTheSweepAfterTheCycle) {
+  Heap h(cfgWith({}));
+  std::vector<void*> objs;
+  for (int i = 0; i < 256; i++) objs.push_back(h.malloc(0, 32, true));
+  for (int i = 1; i < 256; i += 2) h.free(0, objs[size_t(i)]);
+  h.gc(true);  // runtime.GC(): the cached span is flushed and everything is swept
+  EXPECT_EQ(h.memStats().HeapObjects, 128u);
+  EXPECT_EQ(h.malloc(0, 32, true), objs[1]);  // lowest free slot of the half-empty span
+  EXPECT_EQ(h.malloc(0, 32, true), objs[3]);
+  SpanClass spc = SpanClass::make(h.classes().sizeToClass(32), false);
+  auto cs = h.classStats()[spc.v];
+  EXPECT_EQ(cs.sweptFrees, 128u);
+  EXPECT_EQ(cs.refillFrom[size_t(RefillSource::PartialSwept)], 1u);
+  std::vector<std::pair<const void*, size_t>> live;
+  for (int i = 0; i < 256; i += 2) live.emplace_back(objs[size_t(i)], 32);
+  live.emplace_back(objs[1], 32);
+  live.emplace_back(objs[3], 32);
+  expectVerified(h, &live);
+}
+
+TEST(Heap, TriggeredCycleSweepsLazilyInCacheSpan) {
+  Heap h(cfgWith({}));
+  std::vector<void*> objs;
+  for (int i = 0; i < 256; i++) objs.push_back(h.malloc(0, 32, true));
+  for (int i = 1; i < 256; i += 2) h.free(0, objs[size_t(i)]);
+  void* x = h.malloc(0, 32, true);  // the full span goes back to mcentral's full set
+  h.gc(false);
+  EXPECT_EQ(h.memStats().HeapObjects, 257u) << "nothing swept yet but x's cached span";
+  // x's span (swept when its mcache was flushed) serves first; then cacheSpan sweeps the full span.
+  for (int i = 0; i < 255; i++) h.malloc(0, 32, true);
+  EXPECT_EQ(h.malloc(0, 32, true), objs[1]);
+  SpanClass spc = SpanClass::make(h.classes().sizeToClass(32), false);
+  auto cs = h.classStats()[spc.v];
+  EXPECT_EQ(cs.refillFrom[size_t(RefillSource::FullUnswept)], 1u);
+  EXPECT_EQ(h.memStats().HeapObjects, 257u + 256 - 128);
+  (void)x;
+  expectVerified(h);
+}
+
+TEST(Heap, ImmediateFreeIsReusedWithoutACycle) {
+  Heap h(cfgWith({{"free_mode", "immediate"}}));
+  std::vector<void*> objs;
+  for (int i = 0; i < 256; i++) objs.push_back(h.malloc(0, 32, true));
+  h.free(0, objs[5]);
+  EXPECT_EQ(h.malloc(0, 32, true), objs[5]);  // the span was full: its pending free is applied
+  h.free(0, objs[7]);
+  h.free(0, objs[9]);
+  EXPECT_EQ(h.malloc(0, 32, true), objs[7]);
+  EXPECT_EQ(h.malloc(0, 32, true), objs[9]);
+  EXPECT_EQ(h.memStats().NumGC, 0u);
+  // Large objects go back to the heap at once.
+  void* big = h.malloc(0, 100000, false);
+  uint64_t inuse = h.memStats().HeapInuse;
+  h.free(0, big);
+  EXPECT_EQ(h.memStats().HeapInuse, inuse - 13 * kPageSize);
+  expectVerified(h);
+}
+
+TEST(Heap, LargeObjectsGetSpansOfTheirOwn) {
+  Heap h(cfgWith({}));
+  void* a = h.malloc(0, 40000, true);
+  EXPECT_EQ(addr(a) % kPageSize, 0u);
+  EXPECT_EQ(h.usableSize(a), 5 * kPageSize);
+  EXPECT_EQ(h.usableSize(static_cast<char*>(a) + 39999), 5 * kPageSize);  // interior pointer
+  auto m = h.memStats();
+  EXPECT_EQ(m.HeapAlloc, 5 * kPageSize);
+  EXPECT_EQ(m.HeapInuse, 5 * kPageSize);
+  EXPECT_EQ(m.HeapSys, 4u << 20);  // grown by one 4 MiB chunk
+  h.free(0, a);
+  h.gc(true);
+  m = h.memStats();
+  EXPECT_EQ(m.HeapAlloc, 0u);
+  EXPECT_EQ(m.HeapInuse, 0u);
+  EXPECT_EQ(h.classStats()[SpanClass::make(0, false).v].sweptFrees, 1u);
+  expectVerified(h);
+}
+
+TEST(Heap, BothMcentralDesignsServeRefillsInTheirOrder) {
+  for (const char* design : {"spanset", "locked"}) {
+    Heap h(cfgWith({{"mcentral", design}}));
+    std::vector<void*> objs;
+    for (int i = 0; i < 1024; i++) objs.push_back(h.malloc(0, 64, false));
+    for (size_t i = 0; i < objs.size(); i += 3) h.free(0, objs[i]);
+    h.gc(true);
+    for (int i = 0; i < 2000; i++) h.malloc(0, 64, false);
+    auto cs = h.classStats()[SpanClass::make(h.classes().sizeToClass(64), true).v];
+    EXPECT_GT(cs.refillFrom[size_t(RefillSource::PartialSwept)] + cs.refillFrom[size_t(RefillSource::PartialUnswept)],
+              0u)
+        << design;
+    expectVerified(h);
+    if (std::string(design) == "locked") {
+      bool found = false;
+      for (auto& l : h.lockStats()) found |= l.name.rfind("mcentral[", 0) == 0 && l.acquisitions > 0;
+      EXPECT_TRUE(found);
+    }
+  }
+}
+
+// With GOGC=100 and a steady live heap of L bytes, a cycle runs every time about max(L, 4 MiB) is allocated.
+TEST(Heap, PacerRunsACycleEveryLiveHeapOfAllocation) {
+  for (size_t live : {size_t{512} << 10, size_t{8} << 20, size_t{32} << 20}) {
+    Heap h(cfgWith({}));
+    std::vector<void*> keep;
+    for (size_t b = 0; b < live; b += 512) keep.push_back(h.malloc(0, 512, true));
+    h.gc(true);
+    uint64_t startGC = h.memStats().NumGC;
+    size_t allocated = 0;
+    std::vector<void*> ring(64, nullptr);
+    size_t i = 0;
+    while (h.memStats().NumGC < startGC + 6) {
+      void*& slot = ring[i++ % ring.size()];
+      if (slot) h.free(0, slot);
+      slot = h.malloc(0, 256, true);
+      allocated += 256;
+      if (h.gcRequested()) h.gc();
+    }
+    double perCycle = double(allocated) / 6;
+    double expect = double(std::max(live, size_t{4} << 20));
+    EXPECT_GT(perCycle, 0.6 * expect) << "live " << live;
+    EXPECT_LT(perCycle, 1.15 * expect) << "live " << live;
+  }
+}
+
+TEST(Heap, ScavengerReturnsMemoryAfterTheHeapShrinks) {
+  Heap h(cfgWith({}));
+  std::vector<void*> objs;
+  for (int i = 0; i < 64 * 1024; i++) objs.push_back(h.malloc(0, 1024, true));  // 64 MiB
+  for (void* p : objs) h.free(0, p);
+  for (int i = 0; i < 4; i++) h.gc(true);
+  auto m = h.memStats();
+  EXPECT_GT(m.HeapReleased, uint64_t{32} << 20);
+  EXPECT_GT(m.ScavengedBytes, 0u);
+  EXPECT_EQ(m.HeapSys, m.HeapInuse + m.HeapIdle);
+  expectVerified(h);
+}
+
+TEST(Heap, SeveralHeapsLiveSideBySide) {
+  Heap a(cfgWith({})), b(cfgWith({{"preset", "go1.13"}}));
+  void* x = a.malloc(0, 24, true);
+  void* y = b.malloc(0, 24, true);
+  EXPECT_EQ(a.usableSize(x), 24u);
+  EXPECT_EQ(b.usableSize(y), 32u);  // go1.13 has no 24-byte class
+  EXPECT_EQ(a.usableSize(y), 0u);
+}
+
+// A seeded multi-threaded stress test: Ps allocate, write, check and free objects of every size, hand some
+// to the next P to free (cross-P frees), and stop together for GC cycles, after which the verifier checks
+// every invariant against the set of live objects.
+class HeapStress : public ::testing::TestWithParam<std::pair<const char*, const char*>> {};
+
+TEST_P(HeapStress, StressManyPsWithCrossFreesAndCycles) {
+  const int kPs = 4;
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+  const int kRounds = 12, kOps = 1500;
+#else
+  const int kRounds = 40, kOps = 6000;
+#endif
+  Heap h(cfgWith({{"procs", "4"}, {"mcentral", GetParam().first}, {"free_mode", GetParam().second}, {"gogc", "50"}}));
+  struct Obj {
+    void* p;
+    size_t size;
+    uint64_t tag;
+  };
+  std::vector<std::vector<Obj>> live(kPs), outbox(kPs);
+  std::barrier sync(kPs);
+  std::atomic<int> failures{0};
+  auto stamp = [](const Obj& o) {
+    if (o.size >= 8) std::memcpy(o.p, &o.tag, 8);
+  };
+  auto check = [&](const Obj& o) {
+    uint64_t t = 0;
+    if (o.size >= 8) std::memcpy(&t, o.p, 8);
+    if (o.size >= 8 && t != o.tag) failures++;
+  };
+  auto worker = [&](int p) {
+    std::mt19937_64 rng(uint64_t(p) * 7919 + 1);
+    for (int round = 0; round < kRounds; round++) {
+      for (auto& o : outbox[size_t((p + kPs - 1) % kPs)]) {  // objects handed over by the previous P
+        check(o);
+        h.free(p, o.p);
+      }
+      outbox[size_t((p + kPs - 1) % kPs)].clear();
+      sync.arrive_and_wait();
+      for (int i = 0; i < kOps; i++) {
+        uint64_t r = rng();
+        if (!live[size_t(p)].empty() && r % 5 < 2) {
+          size_t k = rng() % live[size_t(p)].size();
+          check(live[size_t(p)][k]);
+          h.free(p, live[size_t(p)][k].p);
+          live[size_t(p)][k] = live[size_t(p)].back();
+          live[size_t(p)].pop_back();
+          continue;
+        }
+        size_t size = r % 100 == 0 ? 33000 + rng() % 100000 : (r % 3 == 0 ? 1 + rng() % 15 : 1 + rng() % 2048);
+        Obj o{h.malloc(p, size, r & 64), size, rng()};
+        stamp(o);
+        live[size_t(p)].push_back(o);
+      }
+      for (int k = 0; k < 50 && !live[size_t(p)].empty(); k++) {  // hand some to the next P
+        outbox[size_t(p)].push_back(live[size_t(p)].back());
+        live[size_t(p)].pop_back();
+      }
+      sync.arrive_and_wait();
+      if (p == 0) {
+        if (h.gcRequested() || round % 7 == 0) h.gc(round % 7 == 0);
+        std::vector<std::pair<const void*, size_t>> all;
+        for (auto& v : live)
+          for (auto& o : v) all.emplace_back(o.p, o.size);
+        for (auto& v : outbox)
+          for (auto& o : v) all.emplace_back(o.p, o.size);
+        for (auto& b : h.verify(&all)) {
+          ADD_FAILURE() << "round " << round << ": " << b;
+          failures++;
+        }
+      }
+      sync.arrive_and_wait();
+    }
+  };
+  std::vector<std::thread> ts;
+  for (int p = 0; p < kPs; p++) ts.emplace_back(worker, p);
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  auto m = h.memStats();
+  EXPECT_GT(m.NumGC, 2u);
+  uint64_t frees = 0, mallocs = 0;
+  for (auto& c : h.classStats()) {
+    frees += c.frees;
+    mallocs += c.mallocs;
+  }
+  EXPECT_EQ(m.Mallocs, mallocs);
+  EXPECT_GT(frees, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Designs, HeapStress,
+                         ::testing::Values(std::make_pair("spanset", "deferred"), std::make_pair("locked", "deferred"),
+                                           std::make_pair("locked", "immediate")));
