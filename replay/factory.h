@@ -1,0 +1,23 @@
+// Backends by name, as `gomalloc replay --allocator` spells them.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/config.h"
+#include "replay/backend.h"
+
+namespace gomalloc::replay {
+
+// Every backend name: go, system, jemalloc, tcmalloc, mimalloc, null.
+const std::vector<std::string>& backendNames();
+// Backends that run in this process (go, system, null); the others run `system` in a child process with
+// their library preloaded (reports/preload.h).
+bool isInProcessBackend(std::string_view name);
+// An in-process backend for procs Ps; goConfig is used by `go` only. Throws std::invalid_argument for a
+// name that is not an in-process backend.
+std::unique_ptr<Backend> makeBackend(std::string_view name, int procs, const core::Config& goConfig = {});
+
+}  // namespace gomalloc::replay

@@ -1,0 +1,41 @@
+#include "replay/go_backend.h"
+
+#include "replay/engine.h"
+
+namespace gomalloc::replay {
+
+template class BackendImpl<GoBackend>;
+
+namespace {
+
+core::Config withProcs(core::Config cfg, int procs) {
+  cfg.procs = procs;
+  cfg.validate();
+  return cfg;
+}
+
+}  // namespace
+
+GoBackend::GoBackend(core::Config cfg, int procs)
+    : cfg_(withProcs(std::move(cfg), procs)), heap_(std::make_unique<core::Heap>(cfg_)) {}
+
+std::optional<HeapFigures> GoBackend::heapFigures() const {
+  core::MemStats m = heap_->memStats();
+  return HeapFigures{m.HeapAlloc, m.HeapInuse, m.HeapIdle, m.HeapReleased, m.HeapSys, m.HeapObjects};
+}
+
+void GoBackend::describe(Result& r, const LiveObjects& live, bool verify) const {
+  GoDetail d;
+  d.mem = heap_->memStats();
+  d.spanClasses = heap_->classStats();
+  d.spans = heap_->spanCounts();
+  d.locks = heap_->lockStats();
+  d.classes = heap_->classes().classes();
+  r.go = std::move(d);
+  if (verify) {
+    r.verifyErrors = heap_->verify(&live);
+    r.verified = true;
+  }
+}
+
+}  // namespace gomalloc::replay

@@ -1,2 +1,0 @@
-// placeholder until the replay layer lands
-namespace gomalloc::replay {}

@@ -1,0 +1,509 @@
+#include "replay/replayer.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <latch>
+#include <stdexcept>
+#include <thread>
+
+#include "replay/engine.h"
+#include "replay/rss.h"
+
+namespace gomalloc::replay {
+
+using traces::ReplayOp;
+using traces::ReplayProgram;
+
+const char* touchModeName(TouchMode m) {
+  switch (m) {
+    case TouchMode::None: return "none";
+    case TouchMode::First: return "first";
+    case TouchMode::Pages: return "pages";
+    case TouchMode::Full: return "full";
+  }
+  return "?";
+}
+
+std::optional<TouchMode> parseTouchMode(std::string_view s) {
+  for (TouchMode m : {TouchMode::None, TouchMode::First, TouchMode::Pages, TouchMode::Full})
+    if (s == touchModeName(m)) return m;
+  return std::nullopt;
+}
+
+const char* timelineKindName(TimelinePoint::Kind k) {
+  switch (k) {
+    case TimelinePoint::Kind::Start: return "start";
+    case TimelinePoint::Kind::Sample: return "sample";
+    case TimelinePoint::Kind::Gc: return "gc";
+    case TimelinePoint::Kind::End: return "end";
+  }
+  return "?";
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Program validation
+
+namespace {
+
+[[noreturn]] void invalid(const std::string& why) { throw std::invalid_argument("invalid replay program: " + why); }
+
+const char* kindName(ReplayOp::Kind k) {
+  return k == ReplayOp::Alloc ? "alloc" : k == ReplayOp::Free ? "free" : "gc";
+}
+
+}  // namespace
+
+void validateProgram(const ReplayProgram& pr) {
+  const size_t nthreads = pr.threads.size();
+  if (nthreads > 65536) invalid(fmt::format("{} threads (at most 65536)", nthreads));
+  size_t total = 0;
+  for (auto& s : pr.threads) total += s.size();
+  if (pr.order.size() != total)
+    invalid(fmt::format("order has {} entries but the thread streams hold {} ops", pr.order.size(), total));
+
+  std::vector<uint32_t> seq(pr.slots, 0);
+  std::vector<size_t> pos(nthreads, 0);
+  std::vector<uint32_t> threadGcs(nthreads, 0);
+  uint32_t gcNext = 0, gcCur = 0;  // next barrier ordinal; the current barrier
+  size_t gcCopies = 0;             // copies of the current barrier seen so far
+  for (size_t i = 0; i < pr.order.size(); i++) {
+    const uint16_t t = pr.order[i];
+    if (t >= nthreads) invalid(fmt::format("order[{}] names thread {} of {}", i, t, nthreads));
+    if (pos[t] >= pr.threads[t].size())
+      invalid(fmt::format("order lists thread {} more often than its stream has ops", t));
+    const size_t at = pos[t]++;
+    const ReplayOp& op = pr.threads[t][at];
+    auto where = [&] { return fmt::format("thread {} op {} (order index {})", t, at, i); };
+    const bool inBarrier = gcCopies != 0 && gcCopies < nthreads;
+    switch (op.kind()) {
+      case ReplayOp::Alloc:
+      case ReplayOp::Free: {
+        if (inBarrier)
+          invalid(fmt::format("{}: {} between the per-thread copies of gc barrier {}", where(), kindName(op.kind()), gcCur));
+        if (op.slot >= pr.slots) invalid(fmt::format("{}: slot {} of {}", where(), op.slot, pr.slots));
+        uint32_t& s = seq[op.slot];
+        if (op.seq != s)
+          invalid(fmt::format("{}: {} of slot {} expects sequence {} but in trace order the slot is at {}", where(),
+                              kindName(op.kind()), op.slot, op.seq, s));
+        const bool live = s & 1;
+        if (op.kind() == ReplayOp::Alloc && live)
+          invalid(fmt::format("{}: alloc into slot {} which still holds a live object", where(), op.slot));
+        if (op.kind() == ReplayOp::Free && !live)
+          invalid(fmt::format("{}: free of slot {} which holds no live object", where(), op.slot));
+        if (s == UINT32_MAX) invalid(fmt::format("{}: slot {} sequence overflows", where(), op.slot));
+        s++;
+        break;
+      }
+      case ReplayOp::Gc: {
+        if (!inBarrier) {
+          if (op.seq != gcNext) invalid(fmt::format("{}: gc barrier {} where {} was expected", where(), op.seq, gcNext));
+          gcCur = op.seq;
+          gcCopies = 0;
+          gcNext++;
+        } else if (op.seq != gcCur) {
+          invalid(fmt::format("{}: gc barrier {} interleaved with barrier {}", where(), op.seq, gcCur));
+        }
+        if (threadGcs[t] != op.seq)
+          invalid(fmt::format("{}: thread {} reaches gc barrier {} twice or out of order", where(), t, op.seq));
+        threadGcs[t]++;
+        gcCopies++;
+        break;
+      }
+      default:
+        invalid(fmt::format("{}: unknown op kind {}", where(), int(op.kind())));
+    }
+  }
+  if (gcCopies != 0 && gcCopies < nthreads)
+    invalid(fmt::format("gc barrier {} is missing from {} thread(s)", gcCur, nthreads - gcCopies));
+  if (gcNext != pr.gcBarriers)
+    invalid(fmt::format("the program declares {} gc barriers but its streams hold {}", pr.gcBarriers, gcNext));
+}
+
+int effectiveProcs(const ReplayProgram& program, const Options& opt) {
+  if (opt.procs < 0) throw std::invalid_argument("--procs must be at least 1");
+  int n = opt.procs > 0 ? opt.procs : int(std::max<size_t>(1, program.threads.size()));
+  if (n > 1024) throw std::invalid_argument(fmt::format("{} Ps requested; at most 1024 are supported", n));
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The engine's slow paths
+
+namespace detail {
+
+// Raises each figure of peak to v's where v's is higher.
+static void notePeak(std::optional<HeapFigures>& peak, const std::optional<HeapFigures>& v) {
+  if (!v) return;
+  if (!peak) {
+    peak = v;
+    return;
+  }
+  HeapFigures& k = *peak;
+  k.heapAlloc = std::max(k.heapAlloc, v->heapAlloc);
+  k.heapInuse = std::max(k.heapInuse, v->heapInuse);
+  k.heapIdle = std::max(k.heapIdle, v->heapIdle);
+  k.heapReleased = std::max(k.heapReleased, v->heapReleased);
+  k.heapSys = std::max(k.heapSys, v->heapSys);
+  k.heapObjects = std::max(k.heapObjects, v->heapObjects);
+}
+
+uint64_t nowNs() {
+  return uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      std::chrono::steady_clock::now().time_since_epoch())
+                      .count());
+}
+
+Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
+    : prog(program),
+      backend(b),
+      opt(o),
+      nprocs(procs),
+      touchMode(o.touch),
+      cancel(o.cancel),
+      slots(new Slot[program.slots]),
+      ps(new PState[size_t(procs)]),
+      pThreads(size_t(procs)),
+      schedules(size_t(procs)),
+      classTable(core::SizeClassTable::go119()) {
+  for (size_t t = 0; t < prog.threads.size(); t++) pThreads[t % size_t(procs)].push_back(uint32_t(t));
+  if (!o.deterministic) {
+    for (int p = 0; p < procs; p++) {
+      if (pThreads[size_t(p)].size() < 2) continue;
+      size_t n = 0;
+      for (uint32_t t : pThreads[size_t(p)]) n += prog.threads[t].size();
+      schedules[size_t(p)].reserve(n);
+    }
+    bool anyShared = false;
+    for (auto& s : schedules) anyShared |= s.capacity() > 0;
+    if (anyShared)
+      for (uint16_t t : prog.order)
+        if (pThreads[t % size_t(procs)].size() > 1) schedules[t % size_t(procs)].push_back(t);
+  }
+  if (b.harnessClassCounts())
+    for (int p = 0; p < procs; p++) ps[size_t(p)].classes.assign(classTable.numClasses(), ClassCount{});
+}
+
+void Run::runGc(bool forced) {
+  std::optional<HeapFigures> pre = backend.heapFigures();
+  backend.gc(forced);
+  if (forced) gcEvents++;
+  else pacerStops++;
+  TimelinePoint pt;
+  pt.tMs = double(nowNs() - startNs) / 1e6;
+  pt.rssBytes = currentRssBytes();
+  pt.heap = backend.heapFigures();
+  pt.kind = TimelinePoint::Kind::Gc;
+  notePeak(heapPeak, pre);
+  notePeak(heapPeak, pt.heap);
+  gcPoints.push_back(pt);
+}
+
+void Run::sequenceError(const ReplayOp& op, uint32_t found) {
+  fail(fmt::format("{} of slot {} expects sequence {} but the slot is at {} (corrupt program)",
+                   kindName(op.kind()), op.slot, op.seq, found));
+}
+
+void Run::fail(const std::string& why) {
+  {
+    std::lock_guard lk(mu);
+    if (error.empty()) error = why;
+    abort.store(true, std::memory_order_relaxed);
+  }
+  cv.notify_all();
+}
+
+bool Run::attend(int p) {
+  if (aborting()) return false;
+  if (stop.load(std::memory_order_relaxed)) parkForStop(p);
+  return !aborting();
+}
+
+void Run::parkForStop(int p) {
+  const uint64_t t0 = nowNs();
+  {
+    std::unique_lock lk(mu);
+    if (stop.load(std::memory_order_relaxed)) {
+      const uint64_t epoch = stopEpoch;
+      parked++;
+      stopParked++;
+      tryComplete();
+      while (stopEpoch == epoch && !aborting()) cv.wait_for(lk, std::chrono::milliseconds(5));
+    }
+  }
+  ps[size_t(p)].barrierNs += nowNs() - t0;
+}
+
+bool Run::barrier(int p, uint32_t ordinal) {
+  const uint64_t t0 = nowNs();
+  {
+    std::unique_lock lk(mu);
+    parked++;
+    gcParked++;
+    tryComplete();
+    while (gcDone <= ordinal && !aborting()) cv.wait_for(lk, std::chrono::milliseconds(5));
+  }
+  ps[size_t(p)].barrierNs += nowNs() - t0;
+  return !aborting();
+}
+
+void Run::finish(int) {
+  std::lock_guard lk(mu);
+  active--;
+  tryComplete();
+}
+
+// The last worker to park (or to finish) runs the pending cycle and releases the parked workers. Released
+// workers are taken off `parked` here, so that a worker arriving next never counts one that is running.
+void Run::tryComplete() {
+  if (aborting()) {
+    cv.notify_all();
+    return;
+  }
+  if (active == 0 || parked < active) return;
+  try {
+    if (stopParked > 0 || stop.load(std::memory_order_relaxed)) {
+      if (backend.gcRequested()) runGc(false);
+      stop.store(false, std::memory_order_relaxed);
+      stopEpoch++;
+      parked -= stopParked;
+      stopParked = 0;
+      cv.notify_all();
+    }
+    if (gcParked > 0 && gcParked == active) {
+      runGc(true);
+      gcDone++;
+      parked -= gcParked;
+      gcParked = 0;
+      cv.notify_all();
+    }
+  } catch (const std::exception& e) {
+    if (error.empty()) error = backend.name() + " backend, GC cycle: " + e.what();
+    abort.store(true, std::memory_order_relaxed);
+    cv.notify_all();
+  }
+}
+
+bool Run::waitSeq(Slot& s, uint32_t want, int p) {
+  PState& st = ps[size_t(p)];
+  st.depWaits++;
+  const uint64_t t0 = nowNs(), b0 = st.barrierNs;
+  for (uint32_t spin = 0;; spin++) {
+    if (s.seq.load(std::memory_order_acquire) == want) break;
+    if (attention() && !attend(p)) return false;
+    if (spin < 64) _mm_pause();
+    else if (spin < 64 + 256) std::this_thread::yield();
+    else std::this_thread::sleep_for(std::chrono::microseconds(20));
+  }
+  st.depWaitNs += (nowNs() - t0) - (st.barrierNs - b0);
+  return true;
+}
+
+}  // namespace detail
+
+// ---------------------------------------------------------------------------------------------------------
+// run()
+
+namespace {
+
+// Samples RSS every rssIntervalMs and reports progress every progressIntervalMs, on a thread of its own.
+class Sampler {
+ public:
+  Sampler(detail::Run& r, const Options& opt, uint64_t totalOps) : r_(r), opt_(opt), total_(totalOps) {
+    if (opt.rssIntervalMs > 0 || opt.onProgress) thread_ = std::thread([this] { loop(); });
+  }
+  ~Sampler() { stop(); }
+  void stop() {
+    {
+      std::lock_guard lk(mu_);
+      done_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<TimelinePoint>& points() { return points_; }
+  uint64_t done() const {
+    uint64_t n = 0;
+    for (int p = 0; p < r_.nprocs; p++) n += r_.ps[size_t(p)].progress.load(std::memory_order_relaxed);
+    return n;
+  }
+  void progress() {
+    if (!opt_.onProgress) return;
+    try {
+      opt_.onProgress(Progress{done(), total_, double(detail::nowNs() - r_.startNs) / 1e9});
+    } catch (...) {
+    }
+  }
+
+ private:
+  void loop() {
+    using namespace std::chrono;
+    auto start = steady_clock::now();
+    auto nextRss = start + milliseconds(opt_.rssIntervalMs);
+    auto nextProgress = start + milliseconds(std::max(1u, opt_.progressIntervalMs));
+    std::unique_lock lk(mu_);
+    while (!done_) {
+      auto wake = nextProgress;
+      if (opt_.rssIntervalMs > 0) wake = opt_.onProgress ? std::min(nextRss, nextProgress) : nextRss;
+      cv_.wait_until(lk, wake, [this] { return done_; });
+      if (done_) break;
+      auto now = steady_clock::now();
+      if (opt_.rssIntervalMs > 0 && now >= nextRss) {
+        TimelinePoint pt;
+        pt.tMs = double(detail::nowNs() - r_.startNs) / 1e6;
+        pt.rssBytes = currentRssBytes();
+        points_.push_back(pt);
+        while (nextRss <= now) nextRss += milliseconds(opt_.rssIntervalMs);
+      }
+      if (opt_.onProgress && now >= nextProgress) {
+        progress();
+        while (nextProgress <= now) nextProgress += milliseconds(std::max(1u, opt_.progressIntervalMs));
+      }
+    }
+  }
+
+  detail::Run& r_;
+  const Options& opt_;
+  uint64_t total_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::vector<TimelinePoint> points_;
+  std::thread thread_;
+};
+
+}  // namespace
+
+Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
+  validateProgram(prog);
+  const int nprocs = effectiveProcs(prog, opt);
+  detail::Run r(prog, backend, opt, nprocs);
+
+  Result res;
+  res.trace = TraceInfo{prog.path,     prog.digest,       prog.events,       prog.slots,
+                        prog.gcBarriers, prog.liveAtEnd,  prog.skippedFrees, prog.implicitFrees,
+                        uint32_t(prog.threads.size())};
+  res.backend = backend.name();
+  res.settings = backend.settings();
+  res.procs = nprocs;
+  res.deterministic = opt.deterministic;
+  res.touch = opt.touch;
+  res.rssIntervalMs = opt.rssIntervalMs;
+  res.classSizes.clear();
+  for (auto& c : r.classTable.classes()) res.classSizes.push_back(c.size);
+
+  res.peakRssSinceStart = resetPeakRss();
+  res.rssStartBytes = currentRssBytes();
+  TimelinePoint startPoint;
+  startPoint.rssBytes = res.rssStartBytes;
+  startPoint.heap = backend.heapFigures();
+  startPoint.kind = TimelinePoint::Kind::Start;
+  detail::notePeak(r.heapPeak, startPoint.heap);
+
+  const uint64_t totalOps = prog.order.size();
+  std::optional<Sampler> sampler;
+  if (opt.deterministic) {
+    r.startNs = detail::nowNs();
+    sampler.emplace(r, opt, totalOps);
+    backend.runDeterministic(r);
+  } else {
+    r.active = nprocs;
+    std::latch gate(1);
+    std::vector<std::thread> workers;
+    workers.reserve(size_t(nprocs));
+    try {
+      for (int p = 0; p < nprocs; p++)
+        workers.emplace_back([&r, &backend, &gate, p] {
+          gate.wait();
+          r.ps[size_t(p)].startNs = detail::nowNs();
+          backend.runWorker(r, p);
+          r.ps[size_t(p)].endNs = detail::nowNs();
+        });
+    } catch (const std::system_error& e) {
+      // Could not start every worker: let the started ones finish at once.
+      r.fail(std::string("cannot start worker threads: ") + e.what());
+      for (size_t p = workers.size(); p < size_t(nprocs); p++) r.finish(int(p));
+    }
+    r.startNs = detail::nowNs();
+    sampler.emplace(r, opt, totalOps);
+    gate.count_down();
+    for (auto& w : workers) w.join();
+  }
+  const uint64_t endNs = detail::nowNs();
+  sampler->stop();
+  sampler->progress();
+
+  // The world is stopped from here on.
+  res.wallSeconds = double(endNs - r.startNs) / 1e9;
+  res.interrupted = r.cancelled();
+  res.procStats.resize(size_t(nprocs));
+  if (backend.harnessClassCounts()) res.classCounts.assign(r.classTable.numClasses(), ClassCount{});
+  uint64_t bytesFreed = 0;
+  for (int p = 0; p < nprocs; p++) {
+    const detail::PState& s = r.ps[size_t(p)];
+    ProcStats& out = res.procStats[size_t(p)];
+    out.threads = r.pThreads[size_t(p)];
+    out.allocs = s.allocs;
+    out.frees = s.frees;
+    out.dependencyWaits = s.depWaits;
+    if (!opt.deterministic) {
+      out.timed = true;
+      const uint64_t life = s.endNs > s.startNs ? s.endNs - s.startNs : 0;
+      const uint64_t waits = std::min(life, s.barrierNs + s.depWaitNs);
+      out.busySeconds = double(life - waits) / 1e9;
+      out.barrierSeconds = double(s.barrierNs) / 1e9;
+      out.dependencySeconds = double(s.depWaitNs) / 1e9;
+    }
+    res.allocs += s.allocs;
+    res.frees += s.frees;
+    res.bytesRequested += s.bytesRequested;
+    res.zeroSizeAllocs += s.zeroAllocs;
+    bytesFreed += s.bytesFreed;
+    for (size_t c = 0; c < s.classes.size(); c++) {
+      res.classCounts[c].allocs += s.classes[c].allocs;
+      res.classCounts[c].frees += s.classes[c].frees;
+      res.classCounts[c].bytesRequested += s.classes[c].bytesRequested;
+    }
+  }
+  res.gcEvents = r.gcEvents;
+  res.pacerStops = r.pacerStops;
+  res.events = res.allocs + res.frees + res.gcEvents;
+  res.liveObjects = res.allocs - res.frees;
+  res.liveBytesRequested = res.bytesRequested - bytesFreed;
+  if (opt.deterministic) res.addressDigest = r.addrHash;
+
+  TimelinePoint endPoint;
+  endPoint.tMs = double(endNs - r.startNs) / 1e6;
+  endPoint.rssBytes = res.rssEndBytes = currentRssBytes();
+  endPoint.heap = res.heapFinal = backend.heapFigures();
+  endPoint.kind = TimelinePoint::Kind::End;
+  res.peakRssBytes = std::max(peakRssBytes(), res.rssEndBytes);
+  detail::notePeak(r.heapPeak, endPoint.heap);
+  res.heapPeak = r.heapPeak;
+
+  auto& tl = res.timeline;
+  tl.push_back(startPoint);
+  tl.insert(tl.end(), sampler->points().begin(), sampler->points().end());
+  tl.insert(tl.end(), r.gcPoints.begin(), r.gcPoints.end());
+  tl.push_back(endPoint);
+  std::stable_sort(tl.begin() + 1, tl.end() - 1, [](auto& a, auto& b) { return a.tMs < b.tMs; });
+
+  LiveObjects live;
+  live.reserve(res.liveObjects);
+  for (uint32_t i = 0; i < prog.slots; i++) {
+    const detail::Slot& s = r.slots[i];
+    if (s.seq.load(std::memory_order_relaxed) & 1) live.emplace_back(s.ptr, size_t(s.size));
+  }
+  std::string error;
+  {
+    std::lock_guard lk(r.mu);
+    error = r.error;
+  }
+  if (error.empty()) backend.describe(res, live, opt.verify);
+  backend.releaseLive(live);
+  if (!error.empty()) throw std::runtime_error(error);
+  return res;
+}
+
+}  // namespace gomalloc::replay

@@ -1,0 +1,73 @@
+// The replay engine: feeds a ReplayProgram (traces/program.h) into a Backend and measures what happens.
+//
+// Concurrent mode (the default)
+// -----------------------------
+// N Ps (Options::procs; default: the program's thread count), one OS worker thread each. Trace thread t runs
+// on P t mod N; a worker with several trace threads interleaves their streams in trace order (program.order
+// filtered to its threads).
+//
+// Happens-before without a lock on the hot path: the object table holds, per slot, an atomic sequence number,
+// the object's address and its size. Before an op runs, the slot's sequence must equal op.seq (an acquire
+// load; ops flagged kCross usually find it not yet there and spin with backoff, then yield, then sleep);
+// after it, the op stores seq+1 (release). So a free never runs before its alloc on another P, and a slot is
+// never reused before the previous object in it was freed. Every op checks the sequence, flagged or not,
+// so a program whose kCross flags are wrong is still replayed correctly.
+//
+// Stop-the-world barriers: a trace gc event, and a cycle the backend's pacer asks for (Backend::gcRequested,
+// checked after every allocation). A worker parks at a barrier between two ops; the last worker to park runs
+// the cycle and releases the others. A worker spinning on a cross-P dependency also parks when a stop is
+// pending (it is between two ops), and a worker whose streams are done no longer counts, so there is no
+// deadlock for any valid program, with any number of threads on any number of cores: the op that comes first
+// in trace order among those not yet run can always run (its dependencies come earlier in trace order).
+//
+// Deterministic mode (Options::deterministic): one OS thread runs every P, in program.order, so every count,
+// address and heap figure is the same from run to run (timings and kernel figures aside). Cross-P
+// dependencies are satisfied by construction; a sequence mismatch means a corrupt program and is an error.
+//
+// Memory figures: RSS from /proc/self/statm, sampled every Options::rssIntervalMs by a sampler thread and at
+// every GC barrier; heap figures (go) only where the world is stopped: at the start, at every GC barrier
+// (after the cycle) and at the end. The kernel's peak (VmHWM) is reset when the replay starts if the kernel
+// allows it (/proc/self/clear_refs), otherwise it covers the whole process.
+#pragma once
+
+#include <atomic>
+#include <functional>
+
+#include "replay/backend.h"
+#include "replay/result.h"
+#include "traces/program.h"
+
+namespace gomalloc::replay {
+
+struct Progress {
+  uint64_t done = 0, total = 0;  // events
+  double elapsedSeconds = 0;
+};
+
+struct Options {
+  int procs = 0;  // Ps; 0 = the program's thread count (at least 1)
+  bool deterministic = false;
+  TouchMode touch = TouchMode::Pages;
+  unsigned rssIntervalMs = 10;  // 0 = no periodic RSS samples (GC barriers and start/end are still sampled)
+  bool verify = false;          // run the backend's heap verifier after the last event (go)
+  // Set (e.g. from a SIGINT handler) to stop at the next event; the result is then marked interrupted.
+  const std::atomic<bool>* cancel = nullptr;
+  // Called from the sampler thread about every progressIntervalMs while the replay runs.
+  std::function<void(const Progress&)> onProgress;
+  unsigned progressIntervalMs = 100;
+};
+
+// Checks that a program is consistent (slot and thread indices in range, order matching the streams, every
+// op's sequence number right in trace order, gc barriers complete and in order), which is what guarantees
+// that a concurrent replay cannot deadlock. Throws std::invalid_argument saying what is wrong and where.
+void validateProgram(const traces::ReplayProgram& program);
+
+// The number of Ps a replay of program uses under opt.
+int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
+
+// Replays program through backend. The backend must have been built for effectiveProcs() Ps. Validates the
+// program first (std::invalid_argument); a backend error stops the replay and is rethrown
+// (std::runtime_error). Fills everything in Result except what reports/ adds.
+Result run(const traces::ReplayProgram& program, Backend& backend, const Options& opt);
+
+}  // namespace gomalloc::replay

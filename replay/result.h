@@ -1,0 +1,122 @@
+// What one replay measured: the raw data reports/ turns into a report. See replay/replayer.h for how a
+// replay runs and docs/report.md for what each figure means once rendered.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "core/mstats.h"
+#include "core/mutex.h"
+#include "core/sizeclasses.h"
+
+namespace gomalloc::replay {
+
+// How the replayer writes into each object it gets, so that RSS reflects use.
+enum class TouchMode : uint8_t {
+  None,   // never
+  First,  // the first word (min(size, 8) bytes)
+  Pages,  // the first word and one byte in every further 4 KiB page the object covers (the default)
+  Full,   // every byte (memset)
+};
+const char* touchModeName(TouchMode m);
+std::optional<TouchMode> parseTouchMode(std::string_view s);
+
+// Heap figures under runtime.MemStats names; only the go backend has them.
+struct HeapFigures {
+  uint64_t heapAlloc = 0, heapInuse = 0, heapIdle = 0, heapReleased = 0, heapSys = 0, heapObjects = 0;
+  friend bool operator==(const HeapFigures&, const HeapFigures&) = default;
+};
+
+// The replayed trace, as the report names it.
+struct TraceInfo {
+  std::string path, digest;
+  uint64_t events = 0, slots = 0, gcEvents = 0, liveAtEnd = 0, skippedFrees = 0, implicitFrees = 0;
+  uint32_t threads = 0;
+};
+
+// One point of the RSS/heap timeline. Heap figures exist only where the world was stopped.
+struct TimelinePoint {
+  enum class Kind : uint8_t { Start, Sample, Gc, End };
+  double tMs = 0;  // since the replay started
+  uint64_t rssBytes = 0;
+  std::optional<HeapFigures> heap;
+  Kind kind = Kind::Sample;
+};
+const char* timelineKindName(TimelinePoint::Kind k);
+
+// One P (one worker thread in concurrent mode).
+struct ProcStats {
+  std::vector<uint32_t> threads;  // trace threads that ran on this P
+  uint64_t allocs = 0, frees = 0;
+  uint64_t dependencyWaits = 0;   // ops that found their slot not yet ready and waited (concurrent mode)
+  // Concurrent mode only (timed == false in deterministic mode, where one thread runs every P):
+  bool timed = false;
+  double busySeconds = 0;         // running ops: lifetime minus barrier and dependency waits
+  double barrierSeconds = 0;      // parked at stop-the-world barriers
+  double dependencySeconds = 0;   // waiting for another P's op on the same slot
+};
+
+// Harness-side counts per Go 1.19 size class (index 0 = large), for backends without their own statistics.
+struct ClassCount {
+  uint64_t allocs = 0, frees = 0, bytesRequested = 0;
+};
+
+// What only the go backend knows, read with the world stopped after the last event.
+struct GoDetail {
+  core::MemStats mem;
+  std::vector<core::ClassStats> spanClasses;  // indexed by span class
+  core::SpanCounts spans;                     // indexed by span class
+  std::vector<core::LockStats> locks;
+  std::vector<core::SizeClass> classes;       // the effective size-class table (index 0 = large)
+};
+
+struct Result {
+  TraceInfo trace;
+  std::string backend;
+  std::vector<std::pair<std::string, std::string>> settings;  // backend's effective settings, in order
+  int procs = 0;
+  bool deterministic = false;
+  TouchMode touch = TouchMode::Pages;
+  unsigned rssIntervalMs = 0;
+  bool interrupted = false;  // stopped early by the cancel flag (Ctrl-C)
+
+  // Counts (identical in every mode for a completed run).
+  uint64_t events = 0;          // allocs + frees + gcEvents executed
+  uint64_t allocs = 0, frees = 0;
+  uint64_t gcEvents = 0;        // trace gc events executed (stop-the-world barriers)
+  uint64_t pacerStops = 0;      // stop-the-world barriers the backend's pacer asked for (go; concurrent or not)
+  uint64_t bytesRequested = 0;  // sum of allocation sizes
+  uint64_t liveObjects = 0;     // allocated and not freed at the end
+  uint64_t liveBytesRequested = 0;
+  uint64_t zeroSizeAllocs = 0;  // allocations of 0 bytes (no size class)
+
+  // Timing.
+  double wallSeconds = 0;
+  std::vector<ProcStats> procStats;  // one per P
+
+  // Memory from the kernel.
+  uint64_t rssStartBytes = 0, rssEndBytes = 0, peakRssBytes = 0;
+  bool peakRssSinceStart = false;  // true: the kernel's high-water mark was reset when the replay started
+  std::vector<TimelinePoint> timeline;  // sorted by time
+
+  // Heap figures (go backend): after the last event, and the peak of each figure over the points sampled.
+  std::optional<HeapFigures> heapFinal, heapPeak;
+
+  // Harness counts per class (non-go backends); classSizes[c] is class c's object size (0 for large).
+  std::vector<ClassCount> classCounts;
+  std::vector<uint32_t> classSizes;
+
+  std::optional<GoDetail> go;
+
+  // Deterministic mode: FNV-1a of every allocation's address relative to the first one, in replay order.
+  std::optional<uint64_t> addressDigest;
+
+  bool verified = false;  // the backend's heap verifier ran (Options::verify, go backend)
+  std::vector<std::string> verifyErrors;
+};
+
+}  // namespace gomalloc::replay
