@@ -1,0 +1,282 @@
+// One test per row of the spec's bad-input table (trace-format-v1.md, "What a reader must do with bad
+// input"), strict and lenient, each checking that the message names the file, the event index and the line
+// (and column) for JSON; plus the same for JSON Lines and the binary encoding where they differ.
+#include <gtest/gtest.h>
+
+#include "tests/traces/trace_test_util.h"
+
+namespace gomalloc::traces {
+namespace {
+
+using namespace testing;
+
+const std::string kA1 = R"({"op": "alloc", "thread": 0, "id": 1, "size": 16})";
+const std::string kF1 = R"({"op": "free", "thread": 0, "id": 1})";
+
+// Both modes must fail with a message that starts with prefix and contains text.
+void expectErrorBothModes(const std::string& name, const std::string& trace, const std::string& prefix,
+                          const std::string& text) {
+  for (bool lenient : {false, true}) {
+    SCOPED_TRACE(lenient ? "lenient" : "strict");
+    std::string msg = errorOf(name, trace, lenient);
+    EXPECT_TRUE(msg.rfind(prefix, 0) == 0) << "want prefix: " << prefix << "\n got: " << msg;
+    EXPECT_NE(msg.find(text), std::string::npos) << msg;
+  }
+}
+
+// ---- row 1: not JSON, truncated file, wrong format, version other than 1: error in both modes ----
+
+TEST(TraceBadInputNotJson, InAnEvent) {
+  expectErrorBothModes("t.json", doc({kA1, R"({"op": "free" "thread": 0, "id": 1})"}),
+                       "t.json: event 1 (line 4, column 15): ", "expected ',' or '}' in an event object, got '\"'");
+}
+
+TEST(TraceBadInputNotJson, InTheHeader) {
+  expectErrorBothModes("t.json", "{\"format\": gomalloc}", "t.json: header (line 1, column 12): ",
+                       "wrong type for \"format\"");
+  expectErrorBothModes("t.json", "hello", "t.json: header (line 1, column 1): ", "not JSON");
+  expectErrorBothModes("t.json", "", "t.json: header (line 1, column 1): ", "empty file");
+}
+
+TEST(TraceBadInputNotJson, InJsonLines) {
+  expectErrorBothModes("t.jsonl", lines({kA1, "{\"op\": \"free\", \"thread\": 0, \"id\": 1", kF1}),
+                       "t.jsonl: event 1 (line 3, column 36): ", "expected ',' or '}' in an event object, got the end of the line");
+  expectErrorBothModes("t.jsonl", lines({kA1, kF1 + " " + kA1}), "t.jsonl: event 1 (line 3, column 38): ",
+                       "one event per line");
+}
+
+TEST(TraceBadInputNotJson, BadTokens) {
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 01, "size": 16})"}),
+                       "t.json: event 0 (line 3, column 36): ", "leading zero");
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "size": 16, "x": tru})"}),
+                       "t.json: event 0 (line 3, column 56): ", "invalid literal");
+  expectErrorBothModes("t.json", doc({"{\"op\": \"alloc\", \"thread\": 0, \"id\": 1, \"size\": 16, \"x\": \"a\tb\"}"}),
+                       "t.json: event 0 (line 3, column 58): ", "control character");
+}
+
+TEST(TraceBadInputTruncated, InsideAnEvent) {
+  std::string t = doc({kA1, kF1, kA1});
+  t = t.substr(0, t.find("\"id\": 1", t.find(kF1)) + 4);  // cut inside event 1
+  expectErrorBothModes("t.json", t, "t.json: event 1 (line 4, column 33): ", "unexpected end of file (truncated?)");
+}
+
+TEST(TraceBadInputTruncated, AfterAnEvent) {
+  std::string t = doc({kA1, kF1});
+  t = t.substr(0, t.find(kF1) + kF1.size());
+  expectErrorBothModes("t.json", t, "t.json: event 2 (line 4, column 37): ",
+                       "unexpected end of file (truncated?): expected ',' or ']'");
+}
+
+TEST(TraceBadInputTruncated, Binary) {
+  std::string bin = encode({Event::alloc(0, 1, 16), Event::free(0, 1)}, {Encoding::Binary, Compression::None});
+  for (size_t cut : {size_t{4}, size_t{20}, bin.size() - 20, bin.size() - 3}) {
+    SCOPED_TRACE(cut);
+    std::string msg = errorOf("t.gmt", bin.substr(0, cut));
+    EXPECT_EQ(msg.rfind("t.gmt: ", 0), 0u) << msg;
+    EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
+  }
+  std::string msg = errorOf("t.gmt", bin.substr(0, bin.size() - 20));
+  EXPECT_NE(msg.find("event 0 (byte "), std::string::npos) << msg;
+}
+
+TEST(TraceBadInputWrongFormat, BeforeAndAfterTheEvents) {
+  expectErrorBothModes("t.json", R"({"format": "chrome-trace", "version": 1, "events": []})",
+                       "t.json: header (line 1, column 12): ", "wrong format \"chrome-trace\"");
+  expectErrorBothModes("t.json", "{\"version\": 1, \"events\": [\n" + kA1 + "\n], \"format\": \"other\"}",
+                       "t.json: header, after the events (line 3, column 14): ", "wrong format \"other\"");
+  expectErrorBothModes("t.json", "{\"version\": 1, \"events\": [\n" + kA1 + "\n]}",
+                       "t.json: header, after the events (line 3, column 2): ", "missing \"format\"");
+  expectErrorBothModes("t.jsonl", kA1 + "\n", "t.jsonl: header (line 1, column 49): ",
+                       "the first line is an event, but JSON Lines starts with a header line");
+}
+
+TEST(TraceBadInputWrongVersion, TwoAndMissing) {
+  expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "version": 2, "events": []})",
+                       "t.json: header (line 1, column 41): ", "unsupported version 2");
+  expectErrorBothModes("t.jsonl", "{\"format\": \"gomalloc-trace\", \"version\": 1.0}\n",
+                       "t.jsonl: header (line 1, column 41): ", "unsupported version 1.0");
+  expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "events": []})",
+                       "t.json: header, after the events (line 1, column 42): ", "missing \"version\"");
+  std::string bin = encode({}, {Encoding::Binary, Compression::None});
+  bin[8] = 2;
+  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 2");
+}
+
+// ---- row 2: unknown op, missing required field, wrong field type, negative or too-large size or thread ----
+
+TEST(TraceBadInputUnknownOp, Document) {
+  expectErrorBothModes("t.json", doc({kA1, R"({"op": "realloc", "thread": 0, "id": 1})"}),
+                       "t.json: event 1 (line 4, column 8): ", "unknown op \"realloc\"");
+}
+
+TEST(TraceBadInputUnknownOp, Binary) {
+  std::string bin = encode({Event::alloc(0, 1, 16), Event::gc()}, {Encoding::Binary, Compression::None});
+  size_t tag = bin.size() - 16 - 1;  // the gc's tag byte: the last byte of the only block
+  bin[tag] = 3;
+  expectErrorBothModes("t.gmt", bin, "t.gmt: event 1 (byte ", "invalid op 3");
+}
+
+TEST(TraceBadInputMissingField, EachRequiredField) {
+  expectErrorBothModes("t.json", doc({R"({"thread": 0, "id": 1, "size": 16})"}), "t.json: event 0 (line 3, column 1): ",
+                       "missing required field \"op\"");
+  expectErrorBothModes("t.json", doc({kA1, R"(  {"op": "alloc", "id": 2, "size": 16})"}),
+                       "t.json: event 1 (line 4, column 3): ", "missing required field \"thread\"");
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "size": 16})"}),
+                       "t.json: event 0 (line 3, column 1): ", "missing required field \"id\"");
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1})"}),
+                       "t.json: event 0 (line 3, column 1): ", "missing required field \"size\"");
+  expectErrorBothModes("t.jsonl", lines({kA1, R"({"op": "free", "thread": 0})"}), "t.jsonl: event 1 (line 3, column 1): ",
+                       "missing required field \"id\"");
+  expectErrorBothModes("t.json", doc({"{}"}), "t.json: event 0 (line 3, column 1): ", "missing required field \"op\"");
+}
+
+TEST(TraceBadInputWrongType, EachField) {
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": "0", "id": 1, "size": 16})"}),
+                       "t.json: event 0 (line 3, column 27): ", "wrong type for \"thread\": expected an integer, got a string");
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "size": 16.5})"}),
+                       "t.json: event 0 (line 3, column 47): ", "wrong type for \"size\": expected an integer, got 16.5");
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "size": 16, "scan": 1})"}),
+                       "t.json: event 0 (line 3, column 59): ", "wrong type for \"scan\": expected true or false");
+  expectErrorBothModes("t.json", doc({R"({"op": 1, "thread": 0, "id": 1})"}), "t.json: event 0 (line 3, column 8): ",
+                       "wrong type for \"op\"");
+  expectErrorBothModes("t.json", doc({R"({"op": "gc", "ts": null})"}), "t.json: event 0 (line 3, column 20): ",
+                       "wrong type for \"ts\": expected an integer, got null");
+  expectErrorBothModes("t.json", doc({R"({"op": "free", "thread": 0, "id": [1]})"}),
+                       "t.json: event 0 (line 3, column 35): ", "wrong type for \"id\": expected an integer, got an array");
+  expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "version": 1, "events": {}})",
+                       "t.json: header (line 1, column 54): ", "wrong type for \"events\": expected an array");
+  expectErrorBothModes("t.json", doc({"17"}), "t.json: event 0 (line 3, column 1): ",
+                       "expected an event object '{', got a number");
+}
+
+TEST(TraceBadInputSize, NegativeAndTooLarge) {
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "size": -8})"}),
+                       "t.json: event 0 (line 3, column 47): ", "\"size\" is negative: -8");
+  expectErrorBothModes("t.json", doc({kA1, R"({"op": "alloc", "thread": 0, "id": 2, "size": 1099511627777})"}),
+                       "t.json: event 1 (line 4, column 47): ", "\"size\" is too large: 1099511627777");
+  expectErrorBothModes("t.jsonl", lines({R"({"op": "alloc", "thread": 0, "id": 2, "size": 99999999999999999999999})"}),
+                       "t.jsonl: event 0 (line 2, column 47): ", "\"size\" is too large");
+}
+
+TEST(TraceBadInputThread, NegativeAndTooLarge) {
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": -1, "id": 1, "size": 8})"}),
+                       "t.json: event 0 (line 3, column 27): ", "\"thread\" is negative: -1");
+  expectErrorBothModes("t.json", doc({R"({"op": "free", "thread": 65536, "id": 1})"}),
+                       "t.json: event 0 (line 3, column 26): ", "\"thread\" is too large: 65536 (at most 65535)");
+  expectErrorBothModes("t.json", doc({R"({"op": "gc", "thread": 70000})"}), "t.json: event 0 (line 3, column 24): ",
+                       "\"thread\" is too large: 70000");
+}
+
+TEST(TraceBadInputThread, BeyondTheDeclaredThreadCount) {
+  expectErrorBothModes("t.json", doc({kA1, R"({"op": "alloc", "thread": 2, "id": 2, "size": 8})"}, ", \"threads\": 2"),
+                       "t.json: event 1 (line 4, column 1): ", "\"thread\" is too large: 2 (the header declares \"threads\": 2");
+  // "threads" after the events: checked at the end, naming the first offending event.
+  std::string late = "{\"format\": \"gomalloc-trace\", \"version\": 1, \"events\": [\n" + kA1 +
+                     ",\n{\"op\": \"gc\", \"thread\": 5},\n{\"op\": \"gc\", \"thread\": 3}\n], \"threads\": 3}";
+  expectErrorBothModes("t.json", late, "t.json: event 1 (line 3, column 1): ", "\"thread\" is too large: 5");
+  expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "version": 1, "threads": 65537, "events": []})",
+                       "t.json: header (line 1, column 55): ", "\"threads\" is too large: 65537");
+}
+
+TEST(TraceBadInputTs, BackwardsOnAThreadIsAnErrorUnlessLenient) {
+  std::string t = doc({R"({"op": "gc", "thread": 0, "ts": 100})", R"({"op": "gc", "thread": 1, "ts": 50})",
+                       R"({"op": "gc", "thread": 0, "ts": 90})"});
+  std::string msg = errorOf("t.json", t);
+  EXPECT_EQ(msg.rfind("t.json: event 2 (line 5, column 1): \"ts\" goes backwards on thread 0: 90 after 100", 0), 0u)
+      << msg;
+  EXPECT_EQ(errorOf("t.json", t, true), "");
+  auto r = openTraceMemory("t.json", t, ReadOptions{true, {}});
+  EXPECT_EQ(readAll(*r).size(), 3u);
+  EXPECT_EQ(r->tsBackwards(), 1u);
+  ASSERT_EQ(r->warnings().size(), 1u);
+  EXPECT_NE(r->warnings()[0].find("event 2 (line 5, column 1)"), std::string::npos);
+}
+
+// ---- row 3: free of an id that is not live: strict error; lenient: counted and skipped, with a warning ----
+
+TEST(TraceBadInputFreeNotLive, NeverAllocated) {
+  std::string t = doc({kA1, R"({"op": "free", "thread": 0, "id": 9})", kF1});
+  EXPECT_EQ(errorOf("trace.json", t),
+            "trace.json: event 1 (line 4, column 1): free of id 9 that is not live (never allocated, or already freed)");
+  EXPECT_EQ(errorOf("trace.json", t, true), "");
+  auto p = loadProgram(*openTraceMemory("trace.json", t, {true, {}}), {true});
+  EXPECT_EQ(p.skippedFrees, 1u);
+  EXPECT_EQ(p.events, 2u);
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_EQ(p.warnings[0],
+            "trace.json: warning: skipped 1 free of ids that were not live (first: event 1 (line 4, column 1))");
+}
+
+TEST(TraceBadInputFreeNotLive, AlreadyFreed) {
+  std::string t = lines({kA1, kF1, kF1});
+  EXPECT_EQ(errorOf("t.jsonl", t),
+            "t.jsonl: event 2 (line 4, column 1): free of id 1 that is not live (never allocated, or already freed)");
+  auto p = loadProgram(*openTraceMemory("t.jsonl", t, {true, {}}), {true});
+  EXPECT_EQ(p.skippedFrees, 1u);
+  EXPECT_EQ(p.threads[0].size(), 2u);
+}
+
+TEST(TraceBadInputFreeNotLive, Binary) {
+  std::string bin = encode({Event::alloc(0, 1, 16), Event::free(0, 2)}, {Encoding::Binary, Compression::None});
+  EXPECT_EQ(errorOf("t.gmt", bin), "t.gmt: event 1: free of id 2 that is not live (never allocated, or already freed)");
+  EXPECT_EQ(errorOf("t.gmt", bin, true), "");
+}
+
+// ---- row 4: alloc of an id that is still live: strict error; lenient: the old object is freed first ----
+
+TEST(TraceBadInputAllocLive, StrictAndLenient) {
+  std::string t = doc({kA1, R"({"op": "alloc", "thread": 1, "id": 1, "size": 32})", kF1});
+  EXPECT_EQ(errorOf("t.json", t), "t.json: event 1 (line 4, column 1): alloc of id 1 that is still live (free it first)");
+  auto p = loadProgram(*openTraceMemory("t.json", t, {true, {}}), {true});
+  EXPECT_EQ(p.implicitFrees, 1u);
+  EXPECT_EQ(p.events, 3u);
+  EXPECT_EQ(p.liveAtEnd, 0u);
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("1 alloc of ids that were still live"), std::string::npos) << p.warnings[0];
+  EXPECT_NE(p.warnings[0].find("event 1 (line 4, column 1)"), std::string::npos) << p.warnings[0];
+}
+
+// ---- row 5: objects still live at the end: fine in both modes ----
+
+TEST(TraceBadInputLiveAtEnd, IsFineAndReported) {
+  std::string t = doc({kA1, R"({"op": "alloc", "thread": 0, "id": 2, "size": 16})"});
+  for (bool lenient : {false, true}) {
+    EXPECT_EQ(errorOf("t.json", t, lenient), "");
+    auto p = loadProgram(*openTraceMemory("t.json", t, {lenient, {}}), {lenient});
+    EXPECT_EQ(p.liveAtEnd, 2u);
+    EXPECT_TRUE(p.warnings.empty());
+  }
+}
+
+// ---- other checks ----
+
+TEST(TraceBadInput, DuplicateKeysAndTrailingContent) {
+  expectErrorBothModes("t.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "id": 2, "size": 16})"}),
+                       "t.json: event 0 (line 3, column 39): ", "duplicate key \"id\"");
+  expectErrorBothModes("t.json", doc({kA1}) + "{}", "t.json: header, after the events (line 5, column 1): ",
+                       "unexpected content after the JSON document");
+  expectErrorBothModes("t.jsonl", R"({"format": "gomalloc-trace", "version": 1, "events": []})" "\n",
+                       "t.jsonl: header (line 1, column 44): ", "must not contain \"events\"");
+}
+
+TEST(TraceBadInput, CorruptBinaryNeverCrashes) {
+  std::vector<Event> ev;
+  for (uint64_t i = 1; i < 200; i++) ev.push_back(Event::alloc(uint16_t(i % 3), i * 7, i).at(i));
+  std::string bin = encode(ev, {Encoding::Binary, Compression::None});
+  size_t errors = 0;
+  for (size_t i = 8; i < bin.size(); i++) {
+    for (uint8_t flip : {uint8_t(0x01), uint8_t(0x80), uint8_t(0xff)}) {
+      std::string bad = bin;
+      bad[i] = char(uint8_t(bad[i]) ^ flip);
+      std::string msg = errorOf("c.gmt", bad);
+      if (!msg.empty()) {
+        ++errors;
+        EXPECT_EQ(msg.rfind("c.gmt: ", 0), 0u) << msg;
+      }
+    }
+  }
+  EXPECT_GT(errors, 0u);
+}
+
+}  // namespace
+}  // namespace gomalloc::traces

@@ -1,0 +1,191 @@
+// The loader on hand-written traces: dense slots reused only after a free, per-slot sequence numbers, kCross
+// for cross-thread dependencies, gc barriers in every stream, the global order, thread renumbering, digests.
+#include <gtest/gtest.h>
+
+#include "tests/traces/trace_test_util.h"
+
+namespace gomalloc::traces {
+namespace {
+
+using namespace testing;
+
+ReplayProgram build(const std::vector<Event>& ev, bool lenient = false) {
+  ProgramBuilder::Options o;
+  o.lenient = lenient;
+  ProgramBuilder b("hand", o);
+  for (auto& e : ev) b.add(e);
+  return b.finish();
+}
+
+void expectOp(const ReplayOp& op, ReplayOp::Kind k, uint32_t slot, uint32_t seq, bool cross) {
+  EXPECT_EQ(op.kind(), k);
+  EXPECT_EQ(op.slot, slot);
+  EXPECT_EQ(op.seq, seq);
+  EXPECT_EQ(op.cross(), cross);
+}
+
+TEST(TraceLoader, SlotsAreReusedOnlyAfterAFreeAndSequencesCount) {
+  auto p = build({Event::alloc(0, 100, 8), Event::alloc(0, 200, 4096, true), Event::free(0, 100),
+                  Event::alloc(0, 300, 24), Event::free(0, 300), Event::free(0, 200)});
+  ASSERT_EQ(p.threads.size(), 1u);
+  auto& t = p.threads[0];
+  ASSERT_EQ(t.size(), 6u);
+  expectOp(t[0], ReplayOp::Alloc, 0, 0, false);
+  EXPECT_EQ(t[0].size(), 8u);
+  expectOp(t[1], ReplayOp::Alloc, 1, 0, false);
+  EXPECT_TRUE(t[1].scan());
+  EXPECT_EQ(t[1].size(), 4096u);
+  expectOp(t[2], ReplayOp::Free, 0, 1, false);
+  expectOp(t[3], ReplayOp::Alloc, 0, 2, false);  // slot 0 again, after its free
+  expectOp(t[4], ReplayOp::Free, 0, 3, false);
+  expectOp(t[5], ReplayOp::Free, 1, 1, false);
+  EXPECT_EQ(p.slots, 2u);
+  EXPECT_EQ(p.events, 6u);
+  EXPECT_EQ(p.liveAtEnd, 0u);
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 0, 0, 0, 0, 0}));
+}
+
+TEST(TraceLoader, CrossThreadFreesAndReusesWaitForTheSlot) {
+  auto p = build({Event::alloc(0, 1, 16), Event::free(1, 1), Event::alloc(0, 2, 16), Event::alloc(1, 3, 32)});
+  ASSERT_EQ(p.threads.size(), 2u);
+  auto &t0 = p.threads[0], &t1 = p.threads[1];
+  ASSERT_EQ(t0.size(), 2u);
+  ASSERT_EQ(t1.size(), 2u);
+  expectOp(t0[0], ReplayOp::Alloc, 0, 0, false);
+  expectOp(t1[0], ReplayOp::Free, 0, 1, true);    // freed on another thread than its alloc
+  expectOp(t0[1], ReplayOp::Alloc, 0, 2, true);   // slot 0 reused after thread 1's free
+  expectOp(t1[1], ReplayOp::Alloc, 1, 0, false);  // a fresh slot waits for nothing
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 1, 0, 1}));
+  EXPECT_EQ(p.liveAtEnd, 2u);
+}
+
+TEST(TraceLoader, GcIsABarrierInEveryStreamIncludingThreadsThatStartLater) {
+  auto p = build({Event::alloc(0, 1, 16), Event::gc(), Event::alloc(1, 2, 16), Event::gc(1), Event::free(0, 1)});
+  ASSERT_EQ(p.threads.size(), 2u);
+  EXPECT_EQ(p.gcBarriers, 2u);
+  auto &t0 = p.threads[0], &t1 = p.threads[1];
+  ASSERT_EQ(t0.size(), 4u);
+  ASSERT_EQ(t1.size(), 3u);
+  expectOp(t0[0], ReplayOp::Alloc, 0, 0, false);
+  EXPECT_EQ(t0[1].kind(), ReplayOp::Gc);
+  EXPECT_EQ(t0[1].seq, 0u);
+  EXPECT_EQ(t0[2].kind(), ReplayOp::Gc);
+  EXPECT_EQ(t0[2].seq, 1u);
+  expectOp(t0[3], ReplayOp::Free, 0, 1, false);
+  EXPECT_EQ(t1[0].kind(), ReplayOp::Gc);  // thread 1 appeared after gc 0 but still reaches it
+  EXPECT_EQ(t1[0].seq, 0u);
+  expectOp(t1[1], ReplayOp::Alloc, 1, 0, false);
+  EXPECT_EQ(t1[2].kind(), ReplayOp::Gc);
+  EXPECT_EQ(t1[2].seq, 1u);
+  // alloc(t0), gc0 on t0 and t1, alloc(t1), gc1 on t0 and t1, free(t0)
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 0, 1, 1, 0, 1, 0}));
+  EXPECT_EQ(p.events, 5u);
+}
+
+TEST(TraceLoader, SparseThreadIdsAreRenumberedInIdOrder) {
+  auto p = build({Event::alloc(900, 1, 16), Event::alloc(5, 2, 16), Event::free(70, 1)});
+  EXPECT_EQ(p.threadIds, (std::vector<uint32_t>{5, 70, 900}));
+  ASSERT_EQ(p.threads.size(), 3u);
+  EXPECT_EQ(p.threads[2].size(), 1u);  // thread 900
+  EXPECT_EQ(p.threads[1][0].kind(), ReplayOp::Free);
+  EXPECT_TRUE(p.threads[1][0].cross());
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{2, 0, 1}));
+}
+
+TEST(TraceLoader, DenseThreadIdsKeepTheirNumbers) {
+  auto p = build({Event::alloc(2, 1, 16), Event::alloc(0, 2, 16), Event::alloc(1, 3, 16)});
+  EXPECT_EQ(p.threadIds, (std::vector<uint32_t>{0, 1, 2}));
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{2, 0, 1}));
+}
+
+TEST(TraceLoader, GcOnlyTraceHasOneStream) {
+  auto p = build({Event::gc(), Event::gc()});
+  ASSERT_EQ(p.threads.size(), 1u);
+  EXPECT_EQ(p.threads[0].size(), 2u);
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 0}));
+  auto empty = build({});
+  EXPECT_TRUE(empty.threads.empty());
+  EXPECT_EQ(empty.events, 0u);
+}
+
+TEST(TraceLoader, LenientAllocOfALiveIdFreesTheOldObjectFirst) {
+  auto p = build({Event::alloc(0, 1, 16), Event::alloc(1, 1, 32), Event::free(1, 1)}, true);
+  EXPECT_EQ(p.implicitFrees, 1u);
+  ASSERT_EQ(p.threads.size(), 2u);
+  auto& t1 = p.threads[1];
+  ASSERT_EQ(t1.size(), 3u);
+  expectOp(t1[0], ReplayOp::Free, 0, 1, true);    // the implicit free of the first object
+  expectOp(t1[1], ReplayOp::Alloc, 0, 2, false);  // the new object reuses the slot
+  EXPECT_EQ(t1[1].size(), 32u);
+  expectOp(t1[2], ReplayOp::Free, 0, 3, false);
+  EXPECT_EQ(p.events, 3u);
+  EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 1, 1, 1}));
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("event 1"), std::string::npos) << p.warnings[0];
+}
+
+TEST(TraceLoader, LenientFreeOfADeadIdIsSkipped) {
+  auto p = build({Event::alloc(0, 1, 16), Event::free(0, 1), Event::free(0, 1), Event::free(0, 42)}, true);
+  EXPECT_EQ(p.skippedFrees, 2u);
+  EXPECT_EQ(p.events, 2u);
+  EXPECT_EQ(p.threads[0].size(), 2u);
+  ASSERT_EQ(p.warnings.size(), 1u);
+  EXPECT_NE(p.warnings[0].find("skipped 2 frees"), std::string::npos) << p.warnings[0];
+  EXPECT_NE(p.warnings[0].find("event 2"), std::string::npos) << p.warnings[0];
+}
+
+TEST(TraceLoader, DigestDependsOnEventsNotEncoding) {
+  TempDir dir;
+  std::vector<Event> ev = {Event::alloc(0, 1, 24, true).at(5), Event::gc(), Event::free(1, 1).at(9)};
+  std::vector<std::string> digests;
+  for (const char* name : {"d.json", "d.jsonl.gz", "d.gmt", "d.gmt.zst"}) {
+    auto w = createWriter(dir.file(name), {});
+    for (auto& e : ev) w->write(e);
+    w->finish();
+    digests.push_back(loadProgram(dir.file(name)).digest);
+  }
+  for (auto& d : digests) EXPECT_EQ(d, digests[0]);
+  EXPECT_EQ(digests[0].size(), 16u);
+  auto other = ev;
+  other[2].ts = 10;
+  EXPECT_NE(build(other).digest, digests[0]);
+  other = ev;
+  other[0].scan = false;
+  EXPECT_NE(build(other).digest, digests[0]);
+}
+
+TEST(TraceLoader, LoadsAFileWithPathAndCounters) {
+  TempDir dir;
+  std::string path = dir.write("spec.json", doc({R"({"op": "alloc", "thread": 0, "id": 1, "size": 24})",
+                                                 R"({"op": "alloc", "thread": 1, "id": 2, "size": 40000})",
+                                                 R"({"op": "free", "thread": 1, "id": 1})", R"({"op": "gc"})",
+                                                 R"({"op": "free", "thread": 0, "id": 2})"}));
+  auto p = loadProgram(path);
+  EXPECT_EQ(p.path, path);
+  EXPECT_EQ(p.events, 5u);
+  EXPECT_EQ(p.gcBarriers, 1u);
+  EXPECT_EQ(p.slots, 2u);
+  EXPECT_EQ(p.liveAtEnd, 0u);
+  EXPECT_EQ(p.threads[0].size(), 3u);
+  EXPECT_EQ(p.threads[1].size(), 3u);
+  EXPECT_TRUE(p.warnings.empty());
+}
+
+TEST(TraceLoader, ValidatorModeStoresNoOpsAndListsEveryError) {
+  std::vector<std::string> errors;
+  ProgramBuilder::Options o;
+  o.keepOps = false;
+  o.onError = [&](const std::string& m) { errors.push_back(m); };
+  ProgramBuilder b("v.json", o);
+  b.add(Event::free(0, 1));
+  b.add(Event::alloc(0, 2, 8));
+  b.add(Event::alloc(0, 2, 8));
+  auto p = b.finish();
+  EXPECT_TRUE(p.threads.empty());
+  ASSERT_EQ(errors.size(), 2u);
+  EXPECT_EQ(errors[0], "v.json: event 0: free of id 1 that is not live (never allocated, or already freed)");
+  EXPECT_EQ(errors[1], "v.json: event 2: alloc of id 2 that is still live (free it first)");
+}
+
+}  // namespace
+}  // namespace gomalloc::traces

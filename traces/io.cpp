@@ -1,0 +1,332 @@
+#include "traces/io.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <stdexcept>
+#include <vector>
+
+namespace gomalloc::traces {
+namespace {
+
+std::string errnoText() { return std::strerror(errno); }
+
+class FileInput : public Input {
+ public:
+  explicit FileInput(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + errnoText());
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {
+      ::close(fd_);
+      throw std::runtime_error("cannot read " + path + ": it is a directory");
+    }
+#ifdef POSIX_FADV_SEQUENTIAL
+    ::posix_fadvise(fd_, 0, 0, POSIX_FADV_SEQUENTIAL);
+#endif
+  }
+  ~FileInput() override { ::close(fd_); }
+  size_t read(char* dst, size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, dst, n);
+      if (got >= 0) {
+        bytes_ += uint64_t(got);
+        return size_t(got);
+      }
+      if (errno != EINTR) throw std::runtime_error("read error: " + errnoText());
+    }
+  }
+  uint64_t rawBytes() const override { return bytes_; }
+
+ private:
+  int fd_;
+  uint64_t bytes_ = 0;
+};
+
+class MemoryInput : public Input {
+ public:
+  explicit MemoryInput(std::string_view d) : data_(d) {}
+  size_t read(char* dst, size_t n) override {
+    size_t k = std::min(n, data_.size() - pos_);
+    std::memcpy(dst, data_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+  uint64_t rawBytes() const override { return pos_; }
+
+ private:
+  std::string_view data_;
+  size_t pos_ = 0;
+};
+
+// Shared by the codecs: a buffer of compressed bytes refilled from the inner input.
+class CodecInput : public Input {
+ public:
+  explicit CodecInput(std::unique_ptr<Input> inner) : inner_(std::move(inner)), in_(size_t{1} << 17) {}
+  uint64_t rawBytes() const override { return inner_->rawBytes(); }
+
+ protected:
+  // Makes sure some compressed input is pending; returns false at the end of the inner stream.
+  bool fillIn() {
+    if (inPos_ < inLen_) return true;
+    if (innerEof_) return false;
+    inLen_ = inner_->read(in_.data(), in_.size());
+    inPos_ = 0;
+    if (inLen_ == 0) innerEof_ = true;
+    return inLen_ > 0;
+  }
+  std::unique_ptr<Input> inner_;
+  std::vector<char> in_;
+  size_t inPos_ = 0, inLen_ = 0;
+  bool innerEof_ = false;
+};
+
+class ZstdInput : public CodecInput {
+ public:
+  explicit ZstdInput(std::unique_ptr<Input> inner) : CodecInput(std::move(inner)), ds_(ZSTD_createDStream()) {
+    if (!ds_) throw std::runtime_error("out of memory (zstd)");
+    ZSTD_initDStream(ds_);
+  }
+  ~ZstdInput() override { ZSTD_freeDStream(ds_); }
+  size_t read(char* dst, size_t n) override {
+    ZSTD_outBuffer out{dst, n, 0};
+    while (out.pos == 0) {
+      if (!fillIn()) {
+        if (!frameDone_) throw std::runtime_error("unexpected end of file: the zstd stream is truncated");
+        return 0;
+      }
+      ZSTD_inBuffer in{in_.data(), inLen_, inPos_};
+      size_t r = ZSTD_decompressStream(ds_, &out, &in);
+      if (ZSTD_isError(r)) throw std::runtime_error(std::string("corrupt zstd data: ") + ZSTD_getErrorName(r));
+      inPos_ = in.pos;
+      frameDone_ = r == 0;
+    }
+    return out.pos;
+  }
+
+ private:
+  ZSTD_DStream* ds_;
+  bool frameDone_ = true;
+};
+
+class GzipInput : public CodecInput {
+ public:
+  explicit GzipInput(std::unique_ptr<Input> inner) : CodecInput(std::move(inner)) {
+    if (inflateInit2(&zs_, 16 + MAX_WBITS) != Z_OK) throw std::runtime_error("out of memory (zlib)");
+  }
+  ~GzipInput() override { inflateEnd(&zs_); }
+  size_t read(char* dst, size_t n) override {
+    zs_.next_out = reinterpret_cast<Bytef*>(dst);
+    zs_.avail_out = uInt(std::min<size_t>(n, 1u << 30));
+    size_t want = zs_.avail_out;
+    while (zs_.avail_out == want) {
+      if (!fillIn()) {
+        if (inMember_) throw std::runtime_error("unexpected end of file: the gzip stream is truncated");
+        return 0;
+      }
+      if (!inMember_) {  // a further gzip member (concatenated .gz files are one stream)
+        inflateReset(&zs_);
+        inMember_ = true;
+      }
+      zs_.next_in = reinterpret_cast<Bytef*>(in_.data() + inPos_);
+      zs_.avail_in = uInt(inLen_ - inPos_);
+      int r = inflate(&zs_, Z_NO_FLUSH);
+      inPos_ = inLen_ - zs_.avail_in;
+      if (r == Z_STREAM_END) {
+        inMember_ = false;
+      } else if (r != Z_OK && r != Z_BUF_ERROR) {
+        throw std::runtime_error(std::string("corrupt gzip data: ") + (zs_.msg ? zs_.msg : "inflate failed"));
+      }
+    }
+    return want - zs_.avail_out;
+  }
+
+ private:
+  z_stream zs_{};
+  bool inMember_ = true;
+};
+
+class FileSink : public Sink {
+ public:
+  explicit FileSink(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
+    f_ = std::fopen(tmp_.c_str(), "wb");
+    if (!f_) throw std::runtime_error("cannot write " + path + ": " + errnoText());
+    std::setvbuf(f_, nullptr, _IOFBF, size_t{1} << 20);
+  }
+  ~FileSink() override {
+    if (f_) {
+      std::fclose(f_);
+      std::remove(tmp_.c_str());
+    }
+  }
+  void write(const char* data, size_t n) override {
+    if (n && std::fwrite(data, 1, n, f_) != n) throw std::runtime_error("cannot write " + path_ + ": " + errnoText());
+  }
+  void finish() override {
+    bool ok = std::fflush(f_) == 0;
+    ok = std::fclose(f_) == 0 && ok;
+    f_ = nullptr;
+    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+      std::string why = errnoText();
+      std::remove(tmp_.c_str());
+      throw std::runtime_error("cannot write " + path_ + ": " + why);
+    }
+  }
+
+ private:
+  std::string path_, tmp_;
+  std::FILE* f_ = nullptr;
+};
+
+class StringSink : public Sink {
+ public:
+  explicit StringSink(std::string& out) : out_(out) {}
+  void write(const char* data, size_t n) override { out_.append(data, n); }
+  void finish() override {}
+
+ private:
+  std::string& out_;
+};
+
+class ZstdSink : public Sink {
+ public:
+  ZstdSink(std::unique_ptr<Sink> inner, int level)
+      : inner_(std::move(inner)), cs_(ZSTD_createCStream()), out_(ZSTD_CStreamOutSize()) {
+    if (!cs_) throw std::runtime_error("out of memory (zstd)");
+    ZSTD_initCStream(cs_, level ? level : 3);
+  }
+  ~ZstdSink() override { ZSTD_freeCStream(cs_); }
+  void write(const char* data, size_t n) override {
+    ZSTD_inBuffer in{data, n, 0};
+    while (in.pos < in.size) {
+      ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+      size_t r = ZSTD_compressStream(cs_, &out, &in);
+      if (ZSTD_isError(r)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(r));
+      inner_->write(out_.data(), out.pos);
+    }
+  }
+  void finish() override {
+    for (;;) {
+      ZSTD_outBuffer out{out_.data(), out_.size(), 0};
+      size_t r = ZSTD_endStream(cs_, &out);
+      if (ZSTD_isError(r)) throw std::runtime_error(std::string("zstd: ") + ZSTD_getErrorName(r));
+      inner_->write(out_.data(), out.pos);
+      if (r == 0) break;
+    }
+    inner_->finish();
+  }
+
+ private:
+  std::unique_ptr<Sink> inner_;
+  ZSTD_CStream* cs_;
+  std::vector<char> out_;
+};
+
+class GzipSink : public Sink {
+ public:
+  GzipSink(std::unique_ptr<Sink> inner, int level) : inner_(std::move(inner)), out_(size_t{1} << 17) {
+    if (deflateInit2(&zs_, level ? level : 6, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+      throw std::runtime_error("out of memory (zlib)");
+  }
+  ~GzipSink() override { deflateEnd(&zs_); }
+  void write(const char* data, size_t n) override {
+    while (n > 0) {
+      size_t k = std::min<size_t>(n, 1u << 30);
+      zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(data));
+      zs_.avail_in = uInt(k);
+      pump(Z_NO_FLUSH);
+      data += k, n -= k;
+    }
+  }
+  void finish() override {
+    zs_.avail_in = 0;
+    pump(Z_FINISH);
+    inner_->finish();
+  }
+
+ private:
+  void pump(int flush) {
+    for (;;) {
+      zs_.next_out = reinterpret_cast<Bytef*>(out_.data());
+      zs_.avail_out = uInt(out_.size());
+      int r = deflate(&zs_, flush);
+      if (r == Z_STREAM_ERROR) throw std::runtime_error("zlib: deflate failed");
+      inner_->write(out_.data(), out_.size() - zs_.avail_out);
+      if (flush == Z_FINISH ? r == Z_STREAM_END : (zs_.avail_in == 0 && zs_.avail_out != 0)) break;
+    }
+  }
+  std::unique_ptr<Sink> inner_;
+  z_stream zs_{};
+  std::vector<char> out_;
+};
+
+}  // namespace
+
+MappedFile::MappedFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot open " + path + ": " + errnoText());
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    std::string why = errnoText();
+    ::close(fd);
+    throw std::runtime_error("cannot stat " + path + ": " + why);
+  }
+  size_ = size_t(st.st_size);
+  if (size_ > 0) {
+    void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    if (p == MAP_FAILED) {
+      std::string why = errnoText();
+      ::close(fd);
+      throw std::runtime_error("cannot map " + path + ": " + why);
+    }
+    ::madvise(p, size_, MADV_SEQUENTIAL);
+    data_ = static_cast<const char*>(p);
+  }
+  ::close(fd);
+}
+
+MappedFile::~MappedFile() {
+  if (data_) ::munmap(const_cast<char*>(data_), size_);
+}
+
+std::unique_ptr<Input> fileInput(const std::string& path) { return std::make_unique<FileInput>(path); }
+std::unique_ptr<Input> memoryInput(std::string_view data) { return std::make_unique<MemoryInput>(data); }
+std::unique_ptr<Input> zstdInput(std::unique_ptr<Input> inner) { return std::make_unique<ZstdInput>(std::move(inner)); }
+std::unique_ptr<Input> gzipInput(std::unique_ptr<Input> inner) { return std::make_unique<GzipInput>(std::move(inner)); }
+
+Compression sniffCompression(std::string_view h) {
+  auto at = [&](size_t i) { return i < h.size() ? uint8_t(h[i]) : 0; };
+  if (at(0) == 0x28 && at(1) == 0xb5 && at(2) == 0x2f && at(3) == 0xfd) return Compression::Zstd;
+  if (at(0) == 0x1f && at(1) == 0x8b) return Compression::Gzip;
+  return Compression::None;
+}
+
+std::unique_ptr<Input> decompress(std::unique_ptr<Input> inner, Compression c) {
+  switch (c) {
+    case Compression::Zstd: return zstdInput(std::move(inner));
+    case Compression::Gzip: return gzipInput(std::move(inner));
+    case Compression::None: break;
+  }
+  return inner;
+}
+
+std::unique_ptr<Sink> fileSink(const std::string& path) { return std::make_unique<FileSink>(path); }
+std::unique_ptr<Sink> stringSink(std::string& out) { return std::make_unique<StringSink>(out); }
+
+std::unique_ptr<Sink> compress(std::unique_ptr<Sink> inner, Compression c, int level) {
+  switch (c) {
+    case Compression::Zstd: return std::make_unique<ZstdSink>(std::move(inner), level);
+    case Compression::Gzip: return std::make_unique<GzipSink>(std::move(inner), level);
+    case Compression::None: break;
+  }
+  return inner;
+}
+
+}  // namespace gomalloc::traces

@@ -1,0 +1,76 @@
+// Loading a trace into the form replay consumes (program.h): streams the file through a reader, checks that
+// every free names a live object and every alloc a new one, and gives each object a dense slot.
+//
+// Threads: the program has one stream per thread id that appears in the trace (alloc, free, or gc with a
+// thread). Stream i holds the i-th smallest such id (program.threadIds[i]); so a trace whose ids are 0..n-1
+// keeps them, and sparse ids (e.g. 3, 70, 900) become 0, 1, 2. A trace with gc events only gets one stream.
+//
+// Errors: strict loading throws TraceError at the first bad event ("trace.json: event 17 (line 20, column 5):
+// free of id 9 that is not live"). Lenient loading skips frees of ids that are not live and frees the old
+// object first when an alloc names a live id, counting both (skippedFrees, implicitFrees, warnings).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "traces/digest.h"
+#include "traces/event.h"
+#include "traces/program.h"
+#include "traces/reader.h"
+
+namespace gomalloc::traces {
+
+struct LoadOptions {
+  bool lenient = false;
+};
+
+// Loads the trace at path (any encoding, compressed or not). Throws TraceError.
+ReplayProgram loadProgram(const std::string& path, const LoadOptions& opts = {});
+// Loads from an open reader (which should have been opened with the same lenient setting).
+ReplayProgram loadProgram(TraceReader& reader, const LoadOptions& opts = {});
+
+// Builds a ReplayProgram from events one at a time; loadProgram is a reader feeding one of these. Also usable
+// directly (tests, generated programs) and, with keepOps = false, as a validator that stores nothing per op.
+class ProgramBuilder {
+ public:
+  struct Options {
+    bool lenient = false;
+    bool keepOps = true;  // false: only check and count (validate, info)
+    // When set, strict-mode errors about liveness are passed here and processing goes on as if lenient
+    // (to list every error); when empty they throw.
+    std::function<void(const std::string&)> onError;
+  };
+  // What add() did with an event.
+  struct Step {
+    uint32_t slot = 0;           // the object's slot (alloc, free)
+    bool cross = false;          // the op waits for another thread (kCross)
+    bool skipped = false;        // a free of an id that was not live, skipped
+    bool implicitFree = false;   // an alloc of a live id: that object (in slot implicitSlot) was freed first
+    uint32_t implicitSlot = 0;
+  };
+
+  explicit ProgramBuilder(std::string path);
+  ProgramBuilder(std::string path, const Options& opts);
+  ~ProgramBuilder();
+  ProgramBuilder(ProgramBuilder&&) noexcept;
+
+  // Adds the index-th event of the trace (index counts every event of the file, skipped ones included).
+  Step add(const Event& e, uint64_t index);
+  Step add(const Event& e) { return add(e, next_); }
+  // Finishes the program (moves the streams out; the builder is empty afterwards).
+  ReplayProgram finish();
+
+  uint64_t liveObjects() const;
+  uint32_t slots() const;
+  uint64_t events() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  uint64_t next_ = 0;
+};
+
+}  // namespace gomalloc::traces

@@ -1,0 +1,276 @@
+#include "traces/reader.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "traces/binary_format.h"
+#include "traces/reader_impl.h"
+
+namespace gomalloc::traces {
+
+std::string_view opName(Op op) {
+  switch (op) {
+    case Op::Alloc: return "alloc";
+    case Op::Free: return "free";
+    case Op::Gc: return "gc";
+  }
+  return "?";
+}
+
+std::string_view encodingName(Encoding e) {
+  switch (e) {
+    case Encoding::Json: return "json";
+    case Encoding::JsonLines: return "jsonl";
+    case Encoding::Binary: return "gmt";
+  }
+  return "?";
+}
+
+std::string_view compressionName(Compression c) {
+  switch (c) {
+    case Compression::Zstd: return "zst";
+    case Compression::Gzip: return "gz";
+    case Compression::None: break;
+  }
+  return "";
+}
+
+std::optional<Format> formatFromSuffix(std::string_view path) {
+  auto ends = [&](std::string_view s) { return path.size() >= s.size() && path.substr(path.size() - s.size()) == s; };
+  Format f;
+  if (ends(".zst")) {
+    f.compression = Compression::Zstd;
+    path.remove_suffix(4);
+  } else if (ends(".gz")) {
+    f.compression = Compression::Gzip;
+    path.remove_suffix(3);
+  }
+  if (ends(".json")) f.encoding = Encoding::Json;
+  else if (ends(".jsonl") || ends(".ndjson")) f.encoding = Encoding::JsonLines;
+  else if (ends(".gmt")) f.encoding = Encoding::Binary;
+  else return std::nullopt;
+  return f;
+}
+
+std::string Where::str() const {
+  std::string pos;
+  if (line > 0) pos = fmt::format("line {}, column {}", line, column);
+  else if (offset != ~uint64_t{0}) pos = fmt::format("byte {}", offset);
+  if (event != kNoEvent) return pos.empty() ? fmt::format("event {}", event) : fmt::format("event {} ({})", event, pos);
+  std::string what = afterEvents ? "header, after the events" : "header";
+  return pos.empty() ? what : fmt::format("{} ({})", what, pos);
+}
+
+std::string traceMessage(const std::string& file, const Where& where, const std::string& message) {
+  return file + ": " + where.str() + ": " + message;
+}
+
+TraceError::TraceError(const std::string& file, const Where& where, const std::string& message)
+    : std::runtime_error(traceMessage(file, where, message)) {}
+
+TraceReader::TraceReader(std::string path, Format format, const ReadOptions& opts, std::unique_ptr<Input> input)
+    : path_(std::move(path)), format_(format), opts_(opts), input_(std::move(input)) {}
+
+TraceReader::~TraceReader() = default;
+
+Where TraceReader::where(const Event& e, uint64_t index) const {
+  Where w;
+  w.event = index;
+  w.line = e.line;
+  w.column = e.column;
+  return w;
+}
+
+void TraceReader::fail(const Event& e, uint64_t index, const std::string& message) const {
+  throw TraceError(path_, where(e, index), message);
+}
+
+void TraceReader::setHeaderComplete() { headerComplete_ = true; }
+
+size_t TraceReader::read(Event* out, size_t n) {
+  if (finished_) return 0;
+  uint64_t first = events_;
+  size_t k = fill(out, n);
+  check(out, k, first);
+  if (k == 0) {
+    finished_ = true;
+    finalChecks();
+  }
+  return k;
+}
+
+void TraceReader::check(Event* ev, size_t n, uint64_t first) {
+  if (n == 0) return;
+  if (lastTs_.empty()) lastTs_.assign(kMaxThreads, 0);
+  bool threadsKnown = header_.threads.has_value();
+  uint32_t limit = header_.threads.value_or(kMaxThreads);
+  if (!threadsKnown && !headerComplete_ && firstSeen_.empty()) {
+    firstSeen_.assign(kMaxThreads, ~uint64_t{0});
+    firstSeenPos_.assign(kMaxThreads, {0, 0});
+  }
+  bool record = !threadsKnown && !headerComplete_;
+  for (size_t i = 0; i < n; i++) {
+    const Event& e = ev[i];
+    if (!e.hasThread) continue;
+    uint16_t t = e.thread;
+    if (t >= limit) {
+      fail(e, first + i,
+           fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", t, limit,
+                       threadsWhere_.str()));
+    }
+    if (record && firstSeen_[t] == ~uint64_t{0}) {
+      firstSeen_[t] = first + i;
+      firstSeenPos_[t] = {e.line, e.column};
+    }
+    if (e.hasTs) {
+      if (e.ts < lastTs_[t]) {
+        if (!opts_.lenient)
+          fail(e, first + i,
+               fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a thread)", t,
+                           e.ts, lastTs_[t]));
+        if (tsBackwards_++ == 0) firstTsBackwards_ = where(e, first + i).str();
+      }
+      lastTs_[t] = e.ts;
+    }
+  }
+}
+
+void TraceReader::finalChecks() {
+  setHeaderComplete();
+  if (!header_.threads || firstSeen_.empty()) return;
+  uint64_t worst = ~uint64_t{0};
+  uint32_t worstThread = 0;
+  for (uint32_t t = *header_.threads; t < kMaxThreads; t++) {
+    if (firstSeen_[t] < worst) worst = firstSeen_[t], worstThread = t;
+  }
+  if (worst == ~uint64_t{0}) return;
+  Where w;
+  w.event = worst;
+  w.line = firstSeenPos_[worstThread].first;
+  w.column = firstSeenPos_[worstThread].second;
+  throw TraceError(path_, w,
+                   fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", worstThread,
+                               *header_.threads, threadsWhere_.str()));
+}
+
+std::vector<std::string> TraceReader::warnings() const {
+  std::vector<std::string> w;
+  if (tsBackwards_)
+    w.push_back(fmt::format("{}: warning: {} events had a \"ts\" earlier than the previous one on their thread "
+                            "(first: {}); read leniently",
+                            path_, tsBackwards_, firstTsBackwards_));
+  return w;
+}
+
+std::vector<Event> readAll(TraceReader& r) {
+  std::vector<Event> all;
+  Event buf[1024];
+  while (size_t n = r.read(buf, 1024)) all.insert(all.end(), buf, buf + n);
+  return all;
+}
+
+namespace {
+
+// An input that first returns bytes already read (the sniffed head), then the rest of inner.
+class PrefixInput : public Input {
+ public:
+  PrefixInput(std::string head, std::unique_ptr<Input> inner) : head_(std::move(head)), inner_(std::move(inner)) {}
+  size_t read(char* dst, size_t n) override {
+    if (pos_ < head_.size()) {
+      size_t k = std::min(n, head_.size() - pos_);
+      std::memcpy(dst, head_.data() + pos_, k);
+      pos_ += k;
+      return k;
+    }
+    return inner_->read(dst, n);
+  }
+  uint64_t rawBytes() const override { return inner_->rawBytes(); }
+
+ private:
+  std::string head_;
+  size_t pos_ = 0;
+  std::unique_ptr<Input> inner_;
+};
+
+std::string readHead(Input& in, size_t n) {
+  std::string head(n, '\0');
+  size_t have = 0;
+  while (have < n) {
+    size_t got = in.read(head.data() + have, n - have);
+    if (got == 0) break;
+    have += got;
+  }
+  head.resize(have);
+  return head;
+}
+
+detail::JsonMode jsonMode(const std::string& path, const ReadOptions& o) {
+  std::optional<Encoding> e = o.encoding;
+  if (!e) {
+    if (auto f = formatFromSuffix(path)) e = f->encoding;
+  }
+  if (e == Encoding::Json) return detail::JsonMode::Document;
+  if (e == Encoding::JsonLines) return detail::JsonMode::Lines;
+  return detail::JsonMode::Sniff;
+}
+
+// The .gmt magic, or a file too short to hold it that starts like it (then the binary reader says truncated).
+bool isBinary(std::string_view head) {
+  return !head.empty() && std::memcmp(head.data(), detail::kGmtMagic, std::min<size_t>(head.size(), 8)) == 0;
+}
+
+// Opens raw (a file's or memory's bytes): decompression, then the encoding.
+std::unique_ptr<TraceReader> openInput(const std::string& path, const ReadOptions& o, std::unique_ptr<Input> raw,
+                                       std::string_view whole, std::shared_ptr<void> keep) {
+  try {
+    std::string head = readHead(*raw, 8);
+    Compression c = sniffCompression(head);
+    std::unique_ptr<Input> in = std::make_unique<PrefixInput>(head, std::move(raw));
+    if (c == Compression::None) {
+      if (isBinary(head) && !whole.empty() && (!o.encoding || *o.encoding == Encoding::Binary))
+        return detail::makeBinaryReader(path, o, whole, std::move(keep));
+    } else {
+      in = decompress(std::move(in), c);
+      head = readHead(*in, 8);
+      in = std::make_unique<PrefixInput>(head, std::move(in));
+    }
+    if (o.encoding ? *o.encoding == Encoding::Binary : isBinary(head))
+      return detail::makeBinaryStreamReader(path, c, o, std::move(in));
+    return detail::makeJsonReader(path, c, jsonMode(path, o), o, std::move(in));
+  } catch (const TraceError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw TraceError(path + ": " + e.what());
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<TraceReader> openTrace(const std::string& path, const ReadOptions& opts) {
+  std::unique_ptr<Input> raw;
+  std::string head;
+  try {
+    raw = fileInput(path);
+    head = readHead(*raw, 8);
+    if (sniffCompression(head) == Compression::None && isBinary(head) &&
+        (!opts.encoding || *opts.encoding == Encoding::Binary)) {
+      auto map = std::make_shared<MappedFile>(path);
+      std::string_view whole(map->data(), map->size());
+      return detail::makeBinaryReader(path, opts, whole, map);
+    }
+  } catch (const TraceError&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw TraceError(e.what());
+  }
+  return openInput(path, opts, std::make_unique<PrefixInput>(head, std::move(raw)), {}, nullptr);
+}
+
+std::unique_ptr<TraceReader> openTraceMemory(const std::string& name, std::string_view data,
+                                             const ReadOptions& opts) {
+  return openInput(name, opts, memoryInput(data), data, nullptr);
+}
+
+}  // namespace gomalloc::traces

@@ -1,0 +1,93 @@
+// Streaming trace readers: JSON document, JSON Lines and the binary .gmt encoding, plain or compressed
+// (.zst, .gz). Memory does not grow with the file: the JSON readers keep a window of about 1 MiB (more only
+// for a single token larger than that), the binary reader maps the file or keeps one block.
+//
+// A reader checks everything that can be checked event by event (syntax, field types and ranges, the header,
+// thread ids against "threads", ts non-decreasing per thread); whether ids are live is the loader's job
+// (loader.h). Errors throw TraceError naming the file, the event index and, for JSON, line and column.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "traces/error.h"
+#include "traces/event.h"
+#include "traces/io.h"
+
+namespace gomalloc::traces {
+
+struct ReadOptions {
+  bool lenient = false;             // a ts that goes backwards on a thread is counted, not an error
+  std::optional<Encoding> encoding; // force an encoding instead of detecting it
+};
+
+class TraceReader {
+ public:
+  virtual ~TraceReader();
+
+  // Reads up to n events into out; returns how many. 0 means the end of the trace, and then the whole file
+  // has been checked (including header keys that come after "events").
+  size_t read(Event* out, size_t n);
+  bool next(Event& e) { return read(&e, 1) == 1; }
+
+  const std::string& path() const { return path_; }
+  Format format() const { return format_; }
+  // The header. Complete once headerComplete(): before the first event unless the JSON document puts header
+  // keys after "events"; always after read() returned 0.
+  const TraceHeader& header() const { return header_; }
+  bool headerComplete() const { return headerComplete_; }
+  uint64_t eventsRead() const { return events_; }
+  uint64_t rawBytes() const { return input_ ? input_->rawBytes() : bytes(); }  // from the file (compressed)
+  virtual uint64_t bytes() const = 0;  // decompressed bytes consumed so far
+
+  // Lenient reading: how many ts went backwards on their thread, and the warnings to show the user.
+  uint64_t tsBackwards() const { return tsBackwards_; }
+  std::vector<std::string> warnings() const;
+
+  // The position of an event that read() returned as the index-th event of the trace.
+  Where where(const Event& e, uint64_t index) const;
+  // Throws TraceError for the index-th event with message.
+  [[noreturn]] void fail(const Event& e, uint64_t index, const std::string& message) const;
+
+ protected:
+  TraceReader(std::string path, Format format, const ReadOptions& opts, std::unique_ptr<Input> input);
+  // Produces up to n events, setting line/column; 0 at the end (after checking the rest of the file).
+  virtual size_t fill(Event* out, size_t n) = 0;
+  void setHeaderComplete();  // call when every header key has been seen
+
+  std::string path_;
+  Format format_;
+  ReadOptions opts_;
+  std::unique_ptr<Input> input_;  // may be null (memory-mapped input)
+  TraceHeader header_;
+  bool headerComplete_ = false;
+  uint64_t events_ = 0;
+  Where threadsWhere_;  // position of the "threads" key, for messages
+
+ private:
+  void check(Event* ev, size_t n, uint64_t first);
+  void finalChecks();
+  std::vector<uint64_t> lastTs_;      // per thread; ~0 = none yet
+  std::vector<uint64_t> firstSeen_;   // per thread: index of its first event (kept until "threads" is known)
+  std::vector<std::pair<uint64_t, uint32_t>> firstSeenPos_;  // its line and column
+  uint64_t tsBackwards_ = 0;
+  std::string firstTsBackwards_;
+  bool finished_ = false;
+};
+
+// Opens a trace file, choosing compression by magic bytes and encoding by content and suffix (.json,
+// .jsonl/.ndjson, .gmt; a JSON file with another suffix is a document if it has "events", else JSON Lines).
+// Throws TraceError if the file cannot be opened or is not a trace.
+std::unique_ptr<TraceReader> openTrace(const std::string& path, const ReadOptions& opts = {});
+// The same for bytes in memory (which must outlive the reader); name is used in messages and for the suffix.
+std::unique_ptr<TraceReader> openTraceMemory(const std::string& name, std::string_view data,
+                                             const ReadOptions& opts = {});
+
+// Reads every event of a trace (for tests and small traces; large traces should stream).
+std::vector<Event> readAll(TraceReader& r);
+
+}  // namespace gomalloc::traces
