@@ -33,7 +33,6 @@ void* Heap::malloc(int p, size_t size, bool scan) {
       else if ((size & 3) == 0) off = (off + 3) & ~uintptr_t{3};
       else if ((size & 1) == 0) off = (off + 1) & ~uintptr_t{1};
       ClassStats& st = c.stats[h.tinySpanClass.v];
-      st.mallocs++;
       st.bytesRequested += size;
       if (off + size <= kTinySize && c.tiny != 0) {
         c.tinyoffset = off + size;
@@ -51,9 +50,7 @@ void* Heap::malloc(int p, size_t size, bool scan) {
         if (!shouldhelpgc) st.slowHits++;
         span = c.alloc[h.tinySpanClass.v];
       }
-      std::memset(reinterpret_cast<void*>(v), 0, kTinySize);
-      st.bytesAllocated += kTinySize;
-      c.liveSlotBytes += kTinySize;
+      if (span->needzero) std::memset(reinterpret_cast<void*>(v), 0, kTinySize);
       uint32_t idx = span->objIndex(v);
       if (size < c.tinyoffset || c.tiny == 0) {
         // The new block has more room left than the old one: it becomes the current block.
@@ -63,9 +60,9 @@ void* Heap::malloc(int p, size_t size, bool scan) {
         c.tinySpan = span;
         c.tinyIdx = idx;
         c.tinyCount = 1;
-        span->tinyRefs[idx].store(0, std::memory_order_relaxed);
+        span->tinyRefs[idx] = 0;
       } else {
-        span->tinyRefs[idx].store(1, std::memory_order_relaxed);
+        span->tinyRefs[idx] = 1;
       }
       x = v;
     } else {
@@ -81,13 +78,9 @@ void* Heap::malloc(int p, size_t size, bool scan) {
         if (!shouldhelpgc) st.slowHits++;
         span = c.alloc[spc.v];
       }
-      const uint32_t elemsize = span->elemsize;
-      st.mallocs++;
       st.bytesRequested += size;
-      st.bytesAllocated += elemsize;
-      c.liveSlotBytes += elemsize;
-      if (span->needzero) std::memset(reinterpret_cast<void*>(v), 0, elemsize);
-      if (spc == h.tinySpanClass) span->tinyRefs[span->objIndex(v)].store(1, std::memory_order_relaxed);
+      if (span->needzero) std::memset(reinterpret_cast<void*>(v), 0, span->elemsize);
+      if (spc == h.tinySpanClass) span->tinyRefs[span->objIndex(v)] = 1;
       x = v;
     }
   } else {
@@ -95,11 +88,9 @@ void* Heap::malloc(int p, size_t size, bool scan) {
     shouldhelpgc = true;
     MSpan* s = c.allocLarge(h, p, size, !scan);
     ClassStats& st = c.stats[s->spanclass.v];
-    st.mallocs++;
     st.largeSpansAllocated++;
     st.bytesRequested += size;
     st.bytesAllocated += s->spanBytes();
-    c.liveSlotBytes += int64_t(s->spanBytes());
     x = s->base();
     if (s->needzero) std::memset(reinterpret_cast<void*>(x), 0, s->spanBytes());
   }
@@ -117,15 +108,15 @@ void Heap::free(int p, void* ptr) {
   c.stats[s->spanclass.v].frees++;
   if (s->spanclass == h.tinySpanClass) {
     // A tiny block dies with its last sub-object (see MCache::dropTiny).
-    uint8_t prev = s->tinyRefs[idx].fetch_sub(1, std::memory_order_acq_rel);
-    if (int8_t(uint8_t(prev - 1)) != 0) return;
+    if (s->tinyRefAdd(idx, -1, h.cfg.procs > 1) != 0) return;
   }
   h.objectDied(s, idx, p);
 }
 
 void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
-  MCache& c = p >= 0 ? allp[size_t(p)].mcache : stwStats;
-  c.liveSlotBytes -= int64_t(s->slotBytes());
+  ClassStats& st = (p >= 0 ? allp[size_t(p)].mcache : stwStats).stats[s->spanclass.v];
+  st.deaths++;
+  if (s->large()) st.deadBytes += s->spanBytes();
   const uint64_t bit = uint64_t{1} << (idx % 64);
   if (cfg.freeMode == FreeMode::Deferred) {
     // Dead as of this cycle: the sweep after the next GC reclaims it.
@@ -144,17 +135,14 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
 MemStats Heap::memStats() const {
   const MHeap& h = *h_;
   MemStats m;
-  auto add = [&](const MCache& c) {
-    for (auto& st : c.stats) {
-      m.Mallocs += st.mallocs;
-      m.Frees += st.sweptFrees + st.tinyHits;
-      m.TotalAlloc += st.bytesAllocated;
-    }
-    m.HeapAlloc -= c.sweptBytes;
-  };
-  for (auto& pp : h.allp) add(pp.mcache);
-  add(h.stwStats);
-  m.HeapAlloc += m.TotalAlloc;
+  for (auto& st : classStats()) {
+    m.Mallocs += st.mallocs;
+    m.Frees += st.sweptFrees + st.tinyHits;
+    m.TotalAlloc += st.bytesAllocated;
+  }
+  uint64_t swept = h.stwStats.sweptBytes;
+  for (auto& pp : h.allp) swept += pp.mcache.sweptBytes;
+  m.HeapAlloc = m.TotalAlloc - swept;
   m.HeapObjects = m.Mallocs - m.Frees;
   m.HeapInuse = h.heapInUse.load();
   m.HeapReleased = h.heapReleased.load();
@@ -170,12 +158,35 @@ MemStats Heap::memStats() const {
   return m;
 }
 
-std::vector<ClassStats> Heap::classStats() const {
-  std::vector<ClassStats> out(h_->classes.numSpanClasses());
-  for (auto& pp : h_->allp)
+std::vector<ClassStats> Heap::classStats() const { return h_->classStats(); }
+
+std::vector<ClassStats> MHeap::classStats() const {
+  std::vector<ClassStats> out(classes.numSpanClasses());
+  for (auto& pp : allp)
     for (size_t i = 0; i < out.size(); i++) out[i] += pp.mcache.stats[i];
-  for (size_t i = 0; i < out.size(); i++) out[i] += h_->stwStats.stats[i];
+  for (size_t i = 0; i < out.size(); i++) {
+    ClassStats& st = out[i];
+    st += stwStats.stats[i];
+    uint8_t sizeclass = uint8_t(i >> 1);
+    if (sizeclass == 0) {
+      st.mallocs = st.largeSpansAllocated;
+    } else {
+      st.mallocs = st.tinyHits + st.fastHits + st.slowHits + st.refills;
+      st.bytesAllocated = (st.mallocs - st.tinyHits) * classes[sizeclass].size;
+    }
+  }
   return out;
+}
+
+uint64_t MHeap::liveSlotBytes() const {
+  uint64_t live = 0;
+  auto all = classStats();
+  for (size_t i = 0; i < all.size(); i++) {
+    const ClassStats& st = all[i];
+    if ((i >> 1) == 0) live += st.bytesAllocated - st.deadBytes;
+    else live += (st.mallocs - st.tinyHits - st.deaths) * classes[i >> 1].size;
+  }
+  return live;
 }
 
 SpanCounts Heap::spanCounts() const {
@@ -214,6 +225,8 @@ ClassStats& ClassStats::operator+=(const ClassStats& o) {
   refills += o.refills;
   for (int i = 0; i < kRefillSources; i++) refillFrom[size_t(i)] += o.refillFrom[size_t(i)];
   frees += o.frees;
+  deaths += o.deaths;
+  deadBytes += o.deadBytes;
   sweptFrees += o.sweptFrees;
   bytesRequested += o.bytesRequested;
   bytesAllocated += o.bytesAllocated;

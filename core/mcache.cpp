@@ -51,20 +51,9 @@ MSpan* MCache::allocLarge(MHeap& h, int p, size_t size, bool noscan) {
   return s;
 }
 
-void MCache::dropTiny(MHeap& h, int p) {
-  if (tiny) {
-    int prev = tinySpan->tinyRefs[tinyIdx].fetch_add(uint8_t(tinyCount), std::memory_order_acq_rel);
-    if (int8_t(uint8_t(prev + tinyCount)) == 0) h.objectDied(tinySpan, tinyIdx, p);
-  }
-  tiny = 0;
-  tinyoffset = 0;
-  tinySpan = nullptr;
-  tinyCount = 0;
-}
-
 void MCache::releaseAll(MHeap& h, int p) {
   uint32_t sg = h.sweepgen.load(std::memory_order_relaxed);
-  for (size_t i = 0; i < alloc.size(); i++) {
+  for (size_t i = 0; i < h.classes.numSpanClasses(); i++) {
     MSpan* s = alloc[i];
     if (s == &h.emptymspan) continue;
     if (s->sweepgen.load(std::memory_order_relaxed) != sg + 1)

@@ -21,12 +21,11 @@ struct MCache {
   MSpan* tinySpan = nullptr;
   uint32_t tinyIdx = 0;
   int32_t tinyCount = 0;
-  std::vector<MSpan*> alloc; // indexed by span class; the heap's emptymspan when none
+  MSpan* alloc[256] = {};    // indexed by span class; the heap's emptymspan when none
   uint32_t flushGen = 0;
 
   // Per-P statistics, summed by the heap at stop-the-world points.
-  std::vector<ClassStats> stats;  // indexed by span class
-  int64_t liveSlotBytes = 0;      // slot bytes of live objects (alloc minus death), for the mark
+  ClassStats stats[256];          // indexed by span class
   uint64_t sweptBytes = 0;        // slot bytes reclaimed by sweeps run on this P
 
   // Go: mcache.nextFree (malloc.go) @ go1.19. Slow path of a small allocation; sets *refilled if it
@@ -38,8 +37,8 @@ struct MCache {
   MSpan* allocLarge(MHeap& h, int p, size_t size, bool noscan);
   // Go: mcache.releaseAll @ go1.19 (called for every P when a GC cycle starts sweeping).
   void releaseAll(MHeap& h, int p);
-  // Publishes the current tiny block's count and forgets the block.
-  void dropTiny(MHeap& h, int p);
+  // Publishes the current tiny block's count and forgets the block (defined in mheap.h).
+  inline void dropTiny(MHeap& h, int p);
 };
 
 }  // namespace gomalloc::core

@@ -102,9 +102,7 @@ void MHeap::gcCycle(bool forced) {
   uint32_t sg = sweepgen.load();
 
   // Mark: the live heap is the slot bytes of every object that has not died (and the current tiny blocks).
-  int64_t marked = stwStats.liveSlotBytes;
-  for (auto& pp : allp) marked += pp.mcache.liveSlotBytes;
-  heapMarked = uint64_t(std::max<int64_t>(0, marked));
+  heapMarked = liveSlotBytes();
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();
   uint64_t lastHeapGoal = heapGoal;

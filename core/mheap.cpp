@@ -1,5 +1,6 @@
 #include "core/mheap.h"
 
+#include <algorithm>
 #include <bit>
 #include <mutex>
 #include <stdexcept>
@@ -34,8 +35,7 @@ MHeap::MHeap(const Config& c)
   emptymspan.allocCache = 0;
   allp.resize(size_t(cfg.procs));
   auto initCache = [&](MCache& m) {
-    m.alloc.assign(classes.numSpanClasses(), &emptymspan);
-    m.stats.assign(classes.numSpanClasses(), ClassStats{});
+    for (size_t i = 0; i < classes.numSpanClasses(); i++) m.alloc[i] = &emptymspan;
   };
   for (auto& pp : allp) initCache(pp.mcache);
   initCache(stwStats);
@@ -178,8 +178,8 @@ MSpan* MHeap::allocSpan(size_t npages, SpanClass spc, int p) {
     s->nelems = uint32_t(nbytes / k.size);
     s->divMul = k.divMul;
     if (spc == tinySpanClass) {
-      if (!s->tinyRefs) s->tinyRefs = std::make_unique<std::atomic<uint8_t>[]>(kMaxObjsPerSpan);
-      for (uint32_t i = 0; i < s->nelems; i++) s->tinyRefs[i].store(0, std::memory_order_relaxed);
+      if (!s->tinyRefs) s->tinyRefs = std::make_unique<uint8_t[]>(kMaxObjsPerSpan);
+      std::fill_n(s->tinyRefs.get(), s->nelems, uint8_t{0});
     }
   }
   s->freeindex = 0;

@@ -80,6 +80,11 @@ class MHeap {
   // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
   void objectDied(MSpan* s, uint32_t idx, int p);
 
+  // Statistics summed over the Ps (and the stop-the-world work), with the derived fields filled in.
+  std::vector<ClassStats> classStats() const;
+  // Slot bytes of every object that has not died (what a mark would find), from the counters.
+  uint64_t liveSlotBytes() const;
+
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19
   void paceScavenger(uint64_t lastHeapGoal);
@@ -133,5 +138,13 @@ class MHeap {
   bool allocNeedsZero(uintptr_t base, size_t npages);
   void setSpans(uintptr_t base, size_t npages, MSpan* s);
 };
+
+inline void MCache::dropTiny(MHeap& h, int p) {
+  if (tiny && tinySpan->tinyRefAdd(tinyIdx, tinyCount, h.cfg.procs > 1) == 0) h.objectDied(tinySpan, tinyIdx, p);
+  tiny = 0;
+  tinyoffset = 0;
+  tinySpan = nullptr;
+  tinyCount = 0;
+}
 
 }  // namespace gomalloc::core

@@ -52,7 +52,13 @@ struct MSpan {
   uint64_t allocBits[kBitmapWords] = {};
   std::atomic<uint64_t> dead[2][kBitmapWords] = {};
   // Tiny-block span class only: live sub-objects per 16-byte block (a block dies when its count reaches 0).
-  std::unique_ptr<std::atomic<uint8_t>[]> tinyRefs;
+  // Accessed through tinyRefAdd: atomically when several Ps share the heap, plainly when there is one.
+  std::unique_ptr<uint8_t[]> tinyRefs;
+  // Adds d to slot i's count and returns the new value as a signed count.
+  int8_t tinyRefAdd(uint32_t i, int d, bool atomic) {
+    if (!atomic) return int8_t(tinyRefs[i] = uint8_t(tinyRefs[i] + d));
+    return int8_t(uint8_t(std::atomic_ref<uint8_t>(tinyRefs[i]).fetch_add(uint8_t(d), std::memory_order_acq_rel) + d));
+  }
 
   uintptr_t base() const { return startAddr; }
   size_t spanBytes() const { return npages * kPageSize; }

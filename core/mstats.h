@@ -19,7 +19,9 @@ enum class RefillSource : uint8_t { PartialSwept = 0, PartialUnswept = 1, FullUn
 inline constexpr int kRefillSources = 4;
 const char* refillSourceName(RefillSource s);
 
-// Per span class. For the large class (size class 0) only mallocs, frees, sweptFrees and the byte counts move.
+// Per span class. On the allocation path each P counts only tinyHits/fastHits/slowHits/refills and the
+// requested bytes (and the large-object fields); mallocs and bytesAllocated are derived when read.
+// For the large class (size class 0) only mallocs, frees, sweptFrees and the byte counts move.
 struct ClassStats {
   uint64_t mallocs = 0;        // allocation requests served by this span class (tiny requests: span class 5)
   uint64_t tinyHits = 0;       // ... of which placed in the current 16-byte tiny block
@@ -27,7 +29,9 @@ struct ClassStats {
   uint64_t slowHits = 0;       // ... of which served by nextFreeIndex on the cached span (allocCache reload)
   uint64_t refills = 0;        // ... of which needed mcache.refill (a new span from mcentral)
   std::array<uint64_t, kRefillSources> refillFrom{};  // refills by where mcentral found the span
-  uint64_t frees = 0;          // objects that died (free events)
+  uint64_t frees = 0;          // free events (for a tiny block: each sub-object's free)
+  uint64_t deaths = 0;         // slots whose object died (a tiny block dies with its last sub-object)
+  uint64_t deadBytes = 0;      // large class only: span bytes of dead objects
   uint64_t sweptFrees = 0;     // object slots reclaimed by sweeping (Go's smallFreeCount / largeFreeCount)
   uint64_t bytesRequested = 0; // sum of requested sizes
   uint64_t bytesAllocated = 0; // sum of slot sizes handed out (tiny: 16 per block)
