@@ -120,12 +120,12 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
   const uint64_t bit = uint64_t{1} << (idx % 64);
   if (cfg.freeMode == FreeMode::Deferred) {
     // Dead as of this cycle: the sweep after the next GC reclaims it.
-    s->dead[cycle.load(std::memory_order_relaxed) & 1][idx / 64].fetch_or(bit, std::memory_order_relaxed);
+    s->dead[cycle.load(std::memory_order_relaxed) & 1][idx / 64].fetch_or(bit, std::memory_order_release);
     return;
   }
   if (p >= 0 && s->cachedBy.load(std::memory_order_acquire) == p) {
     // Our own cached span: record it; nextFree applies it when the span runs out.
-    s->dead[0][idx / 64].fetch_or(bit, std::memory_order_relaxed);
+    s->dead[0][idx / 64].fetch_or(bit, std::memory_order_release);
     s->pendingFrees.fetch_add(1, std::memory_order_release);
     return;
   }

@@ -43,7 +43,7 @@ uint32_t MSpan::collect(int deadParity) {
     if (freeindex >= lo + 64) below = ~uint64_t{0};
     else if (freeindex > lo) below = (uint64_t{1} << (freeindex - lo)) - 1;
     uint64_t bits = allocBits[w] | below;
-    if (deadParity >= 0) bits &= ~dead[deadParity][w].exchange(0, std::memory_order_relaxed);
+    if (deadParity >= 0) bits &= ~dead[deadParity][w].exchange(0, std::memory_order_acquire);
     if (w == nw - 1 && nelems % 64) bits &= (uint64_t{1} << (nelems % 64)) - 1;
     allocBits[w] = bits;
     count += uint32_t(std::popcount(bits));
