@@ -1,6 +1,296 @@
-// Placeholder: validate, info, gen and convert are registered here (traces work in progress).
+// gomalloc validate, info, gen and convert: the trace commands (traces/ does the work; see
+// docs/trace-format.md).
+#include <fmt/format.h>
+
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+
 #include "cli/app.h"
+#include "core/sizeclasses.h"
+#include "traces/convert.h"
+#include "traces/generate.h"
+#include "traces/loader.h"
+#include "traces/reader.h"
+#include "traces/stats.h"
+#include "traces/writer.h"
 
 namespace gomalloc::cli {
-void registerTraceCommands(Registry&) {}
+namespace {
+
+using traces::TraceError;
+
+constexpr size_t kMaxListedErrors = 100;
+
+std::string formatName(traces::Format f) {
+  std::string s(traces::encodingName(f.encoding));
+  if (f.compression != traces::Compression::None) s += "." + std::string(traces::compressionName(f.compression));
+  return s;
+}
+
+std::string pct(uint64_t part, uint64_t whole) {
+  return whole ? fmt::format("{:.1f}%", 100.0 * double(part) / double(whole)) : "-";
+}
+
+// ---- validate ----
+
+int runValidate(const std::string& path, bool lenient) {
+  std::vector<std::string> errors;
+  uint64_t more = 0;
+  traces::ProgramBuilder::Options o;
+  o.lenient = lenient;
+  o.keepOps = false;
+  o.onError = [&](const std::string& m) {
+    if (errors.size() < kMaxListedErrors) errors.push_back(m);
+    else more++;
+  };
+  traces::ProgramBuilder b(path, o);
+  uint64_t allocs = 0, frees = 0, gcs = 0;
+  std::unique_ptr<traces::TraceReader> r;
+  try {
+    r = traces::openTrace(path, traces::ReadOptions{lenient, {}});
+    std::vector<traces::Event> buf(1024);
+    uint64_t index = 0;
+    while (size_t n = r->read(buf.data(), buf.size())) {
+      for (size_t i = 0; i < n; i++, index++) {
+        auto step = b.add(buf[i], index);
+        switch (buf[i].op) {
+          case traces::Op::Alloc: allocs++; break;
+          case traces::Op::Free: frees += !step.skipped; break;
+          case traces::Op::Gc: gcs++; break;
+        }
+      }
+    }
+  } catch (const TraceError& e) {
+    errors.push_back(e.what());  // a reader error ends the reading
+  }
+  for (auto& e : errors) std::cerr << e << "\n";
+  if (more) std::cerr << fmt::format("{}: ... and {} more errors\n", path, more);
+  if (!errors.empty()) {
+    std::cerr << fmt::format("{}: invalid trace ({} error{})\n", path, errors.size() + more,
+                             errors.size() + more == 1 ? "" : "s");
+    return 2;
+  }
+  traces::ReplayProgram p = b.finish();
+  for (auto& w : p.warnings) std::cerr << w << "\n";
+  for (auto& w : r->warnings()) std::cerr << w << "\n";
+  writeOutput("-", fmt::format("{}: valid {} trace: {} events ({} alloc, {} free, {} gc), {} thread{}, {} objects "
+                               "live at the end\n",
+                               path, formatName(r->format()), p.events, allocs, frees, gcs, p.threadIds.size(),
+                               p.threadIds.size() == 1 ? "" : "s", p.liveAtEnd));
+  return 0;
+}
+
+// ---- info ----
+
+struct ClassRow {
+  std::string label;  // class number, "0 B" or "large"
+  uint64_t bytes;     // object size of the class (0: varies)
+  uint64_t objects = 0, allocated = 0;
+};
+
+std::vector<ClassRow> classRows(const traces::TraceStats& s) {
+  auto table = core::SizeClassTable::go119();
+  std::vector<ClassRow> rows;
+  rows.push_back({"zero", 0});
+  for (size_t c = 1; c < table.numClasses(); c++) rows.push_back({std::to_string(c), table[c].size});
+  rows.push_back({"large", 0});
+  rows[0].objects = s.smallSizes[0];
+  for (size_t size = 1; size <= traces::kMaxSmallSize; size++) {
+    if (!s.smallSizes[size]) continue;
+    ClassRow& r = rows[table.sizeToClass(size)];
+    r.objects += s.smallSizes[size];
+    r.allocated += s.smallSizes[size] * size;
+  }
+  rows.back().objects = s.largeAllocs;
+  rows.back().allocated = s.largeBytes;
+  std::vector<ClassRow> used;
+  for (auto& r : rows)
+    if (r.objects) used.push_back(r);
+  return used;
+}
+
+std::string lifetimeLabel(size_t k) {
+  if (k == 0) return "1";
+  uint64_t lo = uint64_t{1} << k;
+  return fmt::format("{}-{}", lo, lo * 2 - 1);
+}
+
+std::string renderTable(const traces::TraceStats& s, bool time) {
+  std::string out;
+  auto line = [&](const char* key, const std::string& v) { out += fmt::format("{:<19}{}\n", key, v); };
+  line("trace", s.path);
+  line("format", fmt::format("{}, {} bytes{}", formatName(s.format), s.rawBytes,
+                             s.rawBytes != s.bytes ? fmt::format(" ({} decompressed)", s.bytes) : ""));
+  if (s.header.meta.is_object() && s.header.meta.contains("source") && s.header.meta["source"].is_string())
+    line("source", s.header.meta["source"].get<std::string>());
+  line("digest", s.digest);
+  line("events", fmt::format("{}: {} alloc, {} free, {} gc", s.events, s.allocs, s.frees, s.gcs));
+  line("threads", fmt::format("{}{}", s.threads,
+                              s.header.threads ? fmt::format(" (header: {})", *s.header.threads) : ""));
+  line("allocated", fmt::format("{} bytes in {} objects ({} with pointers)", s.bytesAllocated, s.allocs,
+                                pct(s.scanAllocs, s.allocs)));
+  line("peak live", fmt::format("{} bytes, {} objects", s.peakLiveBytes, s.peakLiveObjects));
+  line("live at exit", fmt::format("{} bytes, {} objects", s.liveBytesAtEnd, s.liveAtEnd));
+  line("cross-thread frees", fmt::format("{} ({} of frees)", s.crossThreadFrees, pct(s.crossThreadFrees, s.frees)));
+  if (s.skippedFrees || s.implicitFrees)
+    line("lenient", fmt::format("{} frees skipped, {} implicit frees", s.skippedFrees, s.implicitFrees));
+  if (time) {
+    double sec = s.seconds > 0 ? s.seconds : 1e-9;
+    line("read time", fmt::format("{:.3f} s: {:.1f} MB/s of file, {:.1f} MB/s decompressed, {:.2f} M events/s", sec,
+                                  double(s.rawBytes) / sec / 1e6, double(s.bytes) / sec / 1e6,
+                                  double(s.events) / sec / 1e6));
+  }
+  out += "\nsize class  object bytes     objects   share        bytes allocated\n";
+  for (auto& r : classRows(s))
+    out += fmt::format("{:>10}  {:>12}  {:>10}  {:>6}  {:>21}\n", r.label, r.bytes ? std::to_string(r.bytes) : "-",
+                       r.objects, pct(r.objects, s.allocs), r.allocated);
+  out += "\nlifetime (events)     objects   share\n";
+  uint64_t died = 0;
+  for (auto c : s.lifetimeLog2) died += c;
+  for (size_t k = 0; k < s.lifetimeLog2.size(); k++)
+    if (s.lifetimeLog2[k])
+      out += fmt::format("{:>17}  {:>10}  {:>6}\n", lifetimeLabel(k), s.lifetimeLog2[k], pct(s.lifetimeLog2[k], died));
+  if (s.liveAtEnd) out += fmt::format("{:>17}  {:>10}\n", "live at exit", s.liveAtEnd);
+  return out;
+}
+
+std::string renderJson(const traces::TraceStats& s, bool time) {
+  nlohmann::ordered_json j;
+  j["trace"] = s.path;
+  j["format"] = formatName(s.format);
+  j["file_bytes"] = s.rawBytes;
+  j["bytes"] = s.bytes;
+  j["digest"] = s.digest;
+  j["meta"] = s.header.meta;
+  j["events"] = {{"total", s.events}, {"alloc", s.allocs}, {"free", s.frees}, {"gc", s.gcs}};
+  j["threads"] = s.threads;
+  if (s.header.threads) j["declared_threads"] = *s.header.threads;
+  j["bytes_allocated"] = s.bytesAllocated;
+  j["scan_allocs"] = s.scanAllocs;
+  j["peak_live"] = {{"bytes", s.peakLiveBytes}, {"objects", s.peakLiveObjects}};
+  j["live_at_exit"] = {{"bytes", s.liveBytesAtEnd}, {"objects", s.liveAtEnd}};
+  j["cross_thread_frees"] = s.crossThreadFrees;
+  j["skipped_frees"] = s.skippedFrees;
+  j["implicit_frees"] = s.implicitFrees;
+  auto classes = nlohmann::ordered_json::array();
+  for (auto& r : classRows(s))
+    classes.push_back({{"class", r.label}, {"object_bytes", r.bytes}, {"objects", r.objects},
+                       {"bytes_allocated", r.allocated}});
+  j["size_classes"] = classes;
+  auto life = nlohmann::ordered_json::array();
+  for (size_t k = 0; k < s.lifetimeLog2.size(); k++)
+    if (s.lifetimeLog2[k])
+      life.push_back({{"min_events", uint64_t{1} << k}, {"max_events", (uint64_t{1} << k) * 2 - 1},
+                      {"objects", s.lifetimeLog2[k]}});
+  j["lifetimes"] = life;
+  j["warnings"] = s.warnings;
+  if (time) {
+    double sec = s.seconds > 0 ? s.seconds : 1e-9;
+    j["time"] = {{"seconds", s.seconds},
+                 {"file_mb_per_s", double(s.rawBytes) / sec / 1e6},
+                 {"mb_per_s", double(s.bytes) / sec / 1e6},
+                 {"events_per_s", double(s.events) / sec}};
+  }
+  return j.dump(2) + "\n";
+}
+
+}  // namespace
+
+void registerTraceCommands(Registry& r) {
+  // validate
+  {
+    struct Opts {
+      std::string trace;
+      bool lenient = false;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sub = r.app.add_subcommand("validate", "Check a trace against the format (exit 0 valid, 2 invalid)");
+    sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt; optionally .zst or .gz)")->required();
+    sub->add_flag("--lenient", o->lenient, "Skip frees of dead ids and free live ids re-allocated (warnings)");
+    r.add(sub, [o] { return runValidate(o->trace, o->lenient); });
+  }
+  // info
+  {
+    struct Opts {
+      std::string trace, format = "table";
+      bool time = false, lenient = false;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sub = r.app.add_subcommand("info", "Summarize a trace: events, threads, sizes, live set, lifetimes");
+    sub->add_option("trace", o->trace, "Trace file")->required();
+    sub->add_option("--format", o->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+    sub->add_flag("--time", o->time, "Report the read throughput (MB/s, events/s)");
+    sub->add_flag("--lenient", o->lenient, "Read leniently (see validate)");
+    r.add(sub, [o] {
+      traces::TraceStats s;
+      try {
+        s = traces::computeStats(o->trace, traces::LoadOptions{o->lenient});
+      } catch (const TraceError& e) {
+        throw UsageError(e.what(), 2);
+      }
+      for (auto& w : s.warnings) std::cerr << w << "\n";
+      writeOutput("-", o->format == "json" ? renderJson(s, o->time) : renderTable(s, o->time));
+      return 0;
+    });
+  }
+  // gen
+  {
+    auto o = std::make_shared<traces::GenOptions>();
+    auto out = std::make_shared<std::string>();
+    auto threads = std::make_shared<uint32_t>(0);
+    auto gcEvery = std::make_shared<uint64_t>(0);
+    std::string kinds;
+    for (auto& k : traces::genKinds()) kinds += fmt::format("\n  {:<18} {}", k.name, k.summary);
+    auto* sub = r.app.add_subcommand("gen", "Generate a synthetic trace. Kinds:" + kinds);
+    std::vector<std::string> names;
+    for (auto& k : traces::genKinds()) names.emplace_back(k.name);
+    sub->add_option("kind", o->kind, "Workload kind")->required()->check(CLI::IsMember(names));
+    sub->add_option("-o,--output", *out, "Output trace (.json, .jsonl, .gmt; optionally .zst or .gz)")->required();
+    sub->add_option("--events", o->events, "Number of events")->capture_default_str();
+    auto* th = sub->add_option("--threads", *threads, "Threads (default: the kind's)")->check(CLI::Range(1, 65536));
+    sub->add_option("--seed", o->seed, "Random seed (same seed, same trace)")->capture_default_str();
+    auto* gc = sub->add_option("--gc-every", *gcEvery, "A gc event every N events, 0 for none (default: the kind's)");
+    r.add(sub, [o, out, threads, gcEvery, th, gc] {
+      if (th->count()) o->threads = *threads;
+      if (gc->count()) o->gcEvery = *gcEvery;
+      try {
+        auto w = traces::createWriter(*out, traces::genHeader(*o));
+        traces::generate(*o, *w);
+        w->finish();
+        std::cerr << fmt::format("wrote {}: {} events ({}, seed {})\n", *out, w->eventsWritten(), o->kind, o->seed);
+      } catch (const TraceError& e) {
+        throw UsageError(e.what(), 2);
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what(), 2);
+      }
+      return 0;
+    });
+  }
+  // convert
+  {
+    struct Opts {
+      std::string in, out;
+      bool lenient = false;
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sub = r.app.add_subcommand("convert", "Convert a trace to the encoding named by OUT's suffix (lossless)");
+    sub->add_option("in", o->in, "Input trace")->required();
+    sub->add_option("out", o->out, "Output trace (.json, .jsonl, .ndjson, .gmt; optionally .zst or .gz)")->required();
+    sub->add_flag("--lenient", o->lenient, "Repair instead of failing: drop frees of dead ids, free re-allocated ids");
+    r.add(sub, [o] {
+      traces::ConvertResult res;
+      try {
+        res = traces::convertTrace(o->in, o->out, traces::ConvertOptions{o->lenient});
+      } catch (const TraceError& e) {
+        throw UsageError(e.what(), 2);
+      }
+      for (auto& w : res.warnings) std::cerr << w << "\n";
+      std::cerr << fmt::format("converted {} ({}, {} events) to {} ({}, {} events)\n", o->in, formatName(res.from),
+                               res.eventsIn, o->out, formatName(res.to), res.eventsOut);
+      return 0;
+    });
+  }
+}
+
 }  // namespace gomalloc::cli

@@ -1,0 +1,88 @@
+#include "traces/stats.h"
+
+#include <bit>
+#include <chrono>
+
+namespace gomalloc::traces {
+
+TraceStats computeStats(TraceReader& reader, const LoadOptions& opts) {
+  auto start = std::chrono::steady_clock::now();
+  TraceStats s;
+  s.path = reader.path();
+  s.format = reader.format();
+  s.smallSizes.assign(kMaxSmallSize + 1, 0);
+  ProgramBuilder::Options bo;
+  bo.lenient = opts.lenient;
+  bo.keepOps = false;
+  ProgramBuilder b(reader.path(), bo);
+  struct Obj {
+    uint64_t allocIndex = 0, size = 0;
+    uint16_t thread = 0;
+  };
+  std::vector<Obj> objs;  // by slot
+  std::vector<bool> seen(kMaxThreads);
+  uint64_t liveBytes = 0, live = 0;
+  auto died = [&](uint32_t slot, uint64_t index, uint16_t thread) {
+    Obj& o = objs[slot];
+    uint64_t life = index - o.allocIndex;
+    s.lifetimeLog2[life ? 63 - std::countl_zero(life) : 0]++;
+    if (o.thread != thread) s.crossThreadFrees++;
+    liveBytes -= o.size;
+    live--;
+  };
+  std::vector<Event> buf(1024);
+  uint64_t index = 0;
+  while (size_t n = reader.read(buf.data(), buf.size())) {
+    for (size_t i = 0; i < n; i++, index++) {
+      const Event& e = buf[i];
+      auto step = b.add(e, index);
+      if (e.hasThread && !seen[e.thread]) seen[e.thread] = true, s.threads++;
+      switch (e.op) {
+        case Op::Alloc: {
+          if (step.implicitFree) died(step.implicitSlot, index, e.thread);
+          if (step.slot >= objs.size()) objs.resize(size_t(step.slot) + 1);
+          objs[step.slot] = {index, e.size, e.thread};
+          s.allocs++;
+          s.bytesAllocated += e.size;
+          if (e.scan) s.scanAllocs++;
+          if (e.size <= kMaxSmallSize) s.smallSizes[e.size]++;
+          else s.largeAllocs++, s.largeBytes += e.size;
+          liveBytes += e.size;
+          live++;
+          if (liveBytes > s.peakLiveBytes) s.peakLiveBytes = liveBytes;
+          if (live > s.peakLiveObjects) s.peakLiveObjects = live;
+          break;
+        }
+        case Op::Free:
+          if (step.skipped) continue;
+          s.frees++;
+          died(step.slot, index, e.thread);
+          break;
+        case Op::Gc: s.gcs++; break;
+      }
+    }
+  }
+  ReplayProgram p = b.finish();
+  s.events = p.events;
+  s.digest = p.digest;
+  s.skippedFrees = p.skippedFrees;
+  s.implicitFrees = p.implicitFrees;
+  s.warnings = p.warnings;
+  for (auto& w : reader.warnings()) s.warnings.push_back(w);
+  s.liveAtEnd = live;
+  s.liveBytesAtEnd = liveBytes;
+  s.header = reader.header();
+  s.rawBytes = reader.rawBytes();
+  s.bytes = reader.bytes();
+  s.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return s;
+}
+
+TraceStats computeStats(const std::string& path, const LoadOptions& opts) {
+  ReadOptions ro;
+  ro.lenient = opts.lenient;
+  auto r = openTrace(path, ro);
+  return computeStats(*r, opts);
+}
+
+}  // namespace gomalloc::traces
