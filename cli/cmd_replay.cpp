@@ -1,6 +1,239 @@
-// Placeholder: replay is registered here (replay work in progress).
+// gomalloc replay: replays a trace through an allocator backend and prints the report (docs/report.md).
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+
 #include "cli/app.h"
+#include "cli/heap_options.h"
+#include "replay/factory.h"
+#include "replay/replayer.h"
+#include "reports/preload.h"
+#include "reports/render.h"
+#include "traces/error.h"
+#include "traces/loader.h"
 
 namespace gomalloc::cli {
-void registerReplay(Registry&) {}
+namespace {
+
+// Set by SIGINT; the replay polls it before every event.
+std::atomic<bool> gInterrupted{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free flag");
+
+extern "C" void onSigint(int) { gInterrupted.store(true, std::memory_order_relaxed); }
+
+// Catches the first SIGINT while the replay runs (the second one, with the default action restored by
+// SA_RESETHAND, ends the process at once).
+class SigintGuard {
+ public:
+  SigintGuard() {
+    gInterrupted.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = onSigint;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESETHAND;
+    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
+  }
+  ~SigintGuard() {
+    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
+  }
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
+
+// "[=========>          ]  45.2%  12.3 M events/s  ETA 3 s" on stderr, redrawn in place.
+class ProgressBar {
+ public:
+  void draw(const replay::Progress& p) {
+    const double frac = p.total ? double(p.done) / double(p.total) : 1.0;
+    const int width = 30, filled = int(frac * width);
+    std::string bar(size_t(filled), '=');
+    if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
+    const double rate = p.elapsedSeconds > 0 ? double(p.done) / p.elapsedSeconds : 0;
+    std::string eta = rate > 0 && p.total > p.done ? fmt::format("ETA {:.0f} s", double(p.total - p.done) / rate) : "";
+    std::string line = fmt::format("\r[{}] {:5.1f}%  {:.2f} M events/s  {}\x1b[K", bar, 100 * frac, rate / 1e6, eta);
+    std::fwrite(line.data(), 1, line.size(), stderr);
+    std::fflush(stderr);
+    drawn_ = true;
+  }
+  void clear() {
+    if (!drawn_) return;
+    std::fputs("\r\x1b[K", stderr);
+    std::fflush(stderr);
+  }
+
+ private:
+  bool drawn_ = false;
+};
+
+struct ReplayOpts {
+  HeapOptions heap;
+  std::string trace;
+  std::string allocator = "go";
+  int procs = 0;
+  bool deterministic = false;
+  std::string touch = "pages";
+  unsigned rssIntervalMs = 10;
+  bool verify = false;
+  bool lenient = false;
+  std::string format = "table";
+  std::string output = "-";
+  bool noTimings = false;
+  bool quiet = false;
+};
+
+reports::ToolInfo toolInfo() { return reports::ToolInfo{"gomalloc", GOMALLOC_VERSION, "go1.19.8"}; }
+
+std::string selfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw std::runtime_error("cannot find gomalloc's own executable (/proc/self/exe)");
+  return std::string(buf, size_t(n));
+}
+
+bool hasHeapOptions(const HeapOptions& h) {
+  return !h.preset.empty() || !h.configFile.empty() || !h.sets.empty() || !h.gogc.empty();
+}
+
+// Writes the report; returns the exit status it calls for.
+int finish(const ReplayOpts& o, const reports::Report& rep) {
+  const reports::Format format = *reports::parseFormat(o.format);
+  std::string text;
+  if (format == reports::Format::Json && o.noTimings) {
+    nlohmann::ordered_json j = reports::toJson(rep);
+    reports::stripVolatile(j);
+    text = j.dump(2) + "\n";
+  } else {
+    text = reports::render(rep, format);
+  }
+  writeOutput(o.output, text);
+  if (rep.interrupted) {
+    std::fputs("gomalloc: interrupted; the report covers the events replayed\n", stderr);
+    return 130;
+  }
+  if (rep.verify && !rep.verify->passed) {
+    std::fprintf(stderr, "gomalloc: the heap verifier found %zu problem(s)\n", rep.verify->errors.size());
+    return 1;
+  }
+  return 0;
+}
+
+// jemalloc, tcmalloc, mimalloc: the same replay with the system backend in a child with the library preloaded.
+int runPreloaded(const ReplayOpts& o) {
+  std::string library;
+  try {
+    library = reports::findPreloadLibrary(o.allocator);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what(), 1);
+  }
+  std::vector<std::string> args = {"replay",  o.trace, "--allocator",   "system", "--format", "json", "-o", "-",
+                                   "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs)};
+  if (o.procs > 0) args.insert(args.end(), {"--procs", std::to_string(o.procs)});
+  if (o.deterministic) args.push_back("--deterministic");
+  if (o.lenient) args.push_back("--lenient");
+  if (o.quiet) args.push_back("--quiet");
+  reports::ChildOutput child;
+  {
+    SigintGuard guard;  // Ctrl-C reaches the child too; it writes its report and exits 130
+    child = reports::runPreloaded(selfExe(), args, library);
+  }
+  if (child.exitCode != 0 && child.exitCode != 130)
+    throw UsageError(fmt::format("the replay under {} failed (exit status {})", o.allocator, child.exitCode),
+                     child.exitCode == 2 ? 2 : 1);
+  reports::Report rep;
+  try {
+    rep = reports::fromJson(nlohmann::ordered_json::parse(child.out));
+  } catch (const std::exception& e) {
+    throw UsageError(fmt::format("the replay under {} wrote an unreadable report: {}", o.allocator, e.what()), 1);
+  }
+  try {
+    rep = reports::relabel(std::move(rep), o.allocator, library);
+  } catch (const std::runtime_error& e) {
+    throw UsageError(e.what(), 1);
+  }
+  return finish(o, rep);
+}
+
+int runReplay(const ReplayOpts& o) {
+  if (o.noTimings && o.format != "json") throw UsageError("--no-timings applies to --format json only");
+  if (o.allocator != "go" && hasHeapOptions(o.heap))
+    throw UsageError("--preset, --config, --set and --gogc apply to --allocator go only");
+  const auto touch = replay::parseTouchMode(o.touch);  // checked by CLI11 already
+  if (reports::isPreloadBackend(o.allocator)) return runPreloaded(o);
+
+  core::Config cfg;
+  if (o.allocator == "go") cfg = o.heap.resolve();
+
+  traces::ReplayProgram program;
+  try {
+    program = traces::loadProgram(o.trace, traces::LoadOptions{o.lenient});
+  } catch (const traces::TraceError& e) {
+    throw UsageError(e.what(), 2);
+  }
+
+  replay::Options ropt;
+  ropt.procs = o.procs;
+  ropt.deterministic = o.deterministic;
+  ropt.touch = *touch;
+  ropt.rssIntervalMs = o.rssIntervalMs;
+  ropt.verify = o.verify;
+  ropt.cancel = &gInterrupted;
+  ProgressBar bar;
+  if (!o.quiet && ::isatty(STDERR_FILENO)) ropt.onProgress = [&bar](const replay::Progress& p) { bar.draw(p); };
+
+  std::unique_ptr<replay::Backend> backend;
+  int procs = 0;
+  try {
+    procs = replay::effectiveProcs(program, ropt);
+    backend = replay::makeBackend(o.allocator, procs, cfg);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what(), 2);
+  }
+
+  replay::Result result;
+  {
+    SigintGuard guard;
+    try {
+      result = replay::run(program, *backend, ropt);
+    } catch (...) {
+      bar.clear();
+      throw;
+    }
+    bar.clear();
+  }
+  return finish(o, reports::build(result, toolInfo()));
+}
+
+}  // namespace
+
+void registerReplay(Registry& r) {
+  auto o = std::make_shared<ReplayOpts>();
+  auto* sub = r.app.add_subcommand("replay", "Replay a trace through an allocator and report what happened");
+  sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz)")->required();
+  sub->add_option("--allocator", o->allocator, "Backend: go, system, jemalloc, tcmalloc, mimalloc or null")
+      ->check(CLI::IsMember(replay::backendNames()));
+  sub->add_option("--procs", o->procs, "Number of Ps (default: the trace's thread count)")->check(CLI::Range(1, 1024));
+  sub->add_flag("--deterministic", o->deterministic, "One OS thread interleaves every P in trace order");
+  sub->add_option("--touch", o->touch, "Writes into each object: none, first, pages (default) or full")
+      ->check(CLI::IsMember({"none", "first", "pages", "full"}));
+  sub->add_option("--rss-interval", o->rssIntervalMs, "RSS sampling period in ms (0: only at GC barriers)")
+      ->check(CLI::Range(0u, 3'600'000u));
+  sub->add_flag("--verify", o->verify, "Run the Go model's heap verifier after the last event");
+  sub->add_flag("--lenient", o->lenient, "Skip frees of dead ids; free live ids that are allocated again");
+  sub->add_option("--format", o->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+  sub->add_option("-o,--output", o->output, "Write the report to this file (atomically) instead of stdout");
+  sub->add_flag("--no-timings", o->noTimings, "JSON without time- and kernel-dependent fields (CI diffs)");
+  sub->add_flag("--quiet", o->quiet, "No progress bar");
+  o->heap.addTo(sub);
+  r.add(sub, [o] { return runReplay(*o); });
+}
+
 }  // namespace gomalloc::cli

@@ -15,8 +15,9 @@ template class BackendImpl<SystemBackend>;
 
 namespace {
 
-void* mapBytes(size_t n) {
-  void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+void* mapBytes(size_t n, bool populate = false) {
+  void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (populate ? MAP_POPULATE : 0), -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
   return p;
 }
@@ -27,8 +28,9 @@ NullBackend::NullBackend(int procs, size_t regionBytes)
     : regions_(new Region[size_t(procs)]), procs_(procs), regionBytes_(regionBytes), bigThreshold_(regionBytes / 4) {
   if (procs < 1) throw std::invalid_argument("null backend: needs at least one P");
   if (regionBytes < 4096) throw std::invalid_argument("null backend: region of at least 4 KiB needed");
+  const bool populate = size_t(procs) * regionBytes <= (size_t{1} << 30);
   for (int p = 0; p < procs; p++) {
-    auto* base = static_cast<char*>(mapBytes(regionBytes));
+    auto* base = static_cast<char*>(mapBytes(regionBytes, populate));
     regions_[size_t(p)] = Region{base, base, base + regionBytes};
   }
 }

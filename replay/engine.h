@@ -29,9 +29,25 @@ uint64_t nowNs();  // steady clock
 // of seq and read after an acquire load of it.
 struct Slot {
   std::atomic<uint32_t> seq{0};
-  uint32_t unused = 0;
+  uint32_t sizeClass = 0;  // harness class counts: the live object's Go 1.19 size class
   void* ptr = nullptr;
   uint64_t size = 0;
+};
+
+// The object table: mapped with transparent huge pages where the kernel allows it (madvise), because slot
+// accesses are random and the table is often far larger than the TLB's reach with 4 KiB pages.
+class SlotTable {
+ public:
+  explicit SlotTable(size_t n);
+  ~SlotTable();
+  SlotTable(const SlotTable&) = delete;
+  SlotTable& operator=(const SlotTable&) = delete;
+  Slot& operator[](size_t i) { return slots_[i]; }
+  const Slot& operator[](size_t i) const { return slots_[i]; }
+
+ private:
+  Slot* slots_ = nullptr;
+  size_t bytes_ = 0;
 };
 
 // Per-P counters, written only by the thread running that P.
@@ -74,7 +90,7 @@ struct Run {
   const int nprocs;
   const TouchMode touchMode;
   const std::atomic<bool>* const cancel;
-  std::unique_ptr<Slot[]> slots;
+  SlotTable slots;
   std::unique_ptr<PState[]> ps;
   std::vector<std::vector<uint32_t>> pThreads;   // trace threads of each P
   std::vector<std::vector<uint16_t>> schedules;  // Ps with several threads: which thread goes next, in order
@@ -150,7 +166,7 @@ struct Run {
 
 // One op on P p. Returns false when the replay must stop.
 template <class B, bool kConcurrent>
-inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
+[[gnu::always_inline]] inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
   using traces::ReplayOp;
   switch (op.kind()) {
     case ReplayOp::Alloc: {
@@ -161,16 +177,17 @@ inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
       touch(ptr, size, r.touchMode);
       sl.ptr = ptr;
       sl.size = size;
-      sl.seq.store(op.seq + 1, std::memory_order_release);
       s.allocs++;
       s.bytesRequested += size;
       if (size == 0) {
         s.zeroAllocs++;
       } else if constexpr (B::kHarnessClasses) {
-        ClassCount& c = s.classes[r.classOf(size)];
+        sl.sizeClass = r.classOf(size);
+        ClassCount& c = s.classes[sl.sizeClass];
         c.allocs++;
         c.bytesRequested += size;
       }
+      sl.seq.store(op.seq + 1, std::memory_order_release);  // publishes ptr, size, sizeClass
       if constexpr (!kConcurrent) r.hashAddress(ptr);
       if constexpr (B::kHasGc) {
         if (b.gcRequestedFast()) {
@@ -191,7 +208,7 @@ inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
       s.frees++;
       s.bytesFreed += size;
       if constexpr (B::kHarnessClasses) {
-        if (size != 0) s.classes[r.classOf(size)].frees++;
+        if (size != 0) s.classes[sl.sizeClass].frees++;
       }
       return true;
     }
@@ -209,6 +226,11 @@ inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
   }
 }
 
+// The slot of an op coming up soon: most slots are cold (objects live long), and the table is too big for the
+// caches, so fetching it ahead hides most of that miss.
+inline constexpr size_t kPrefetchAhead = 16;
+inline void prefetchSlot(const Run& r, const traces::ReplayOp& op) { __builtin_prefetch(&r.slots[op.slot], 1, 3); }
+
 // A worker thread running P p.
 template <class B>
 void workerLoop(B& b, Run& r, int p) {
@@ -223,12 +245,23 @@ void workerLoop(B& b, Run& r, int p) {
   };
   try {
     if (threads.size() == 1) {
-      for (const traces::ReplayOp& op : r.prog.threads[threads[0]])
-        if (!one(op)) break;
+      const std::vector<traces::ReplayOp>& ops = r.prog.threads[threads[0]];
+      const size_t n = ops.size();
+      for (size_t i = 0; i < n; i++) {
+        if (i + kPrefetchAhead < n) prefetchSlot(r, ops[i + kPrefetchAhead]);
+        if (!one(ops[i])) break;
+      }
     } else if (threads.size() > 1) {
-      std::vector<size_t> pos(r.prog.threads.size());
-      for (uint16_t t : r.schedules[p])
+      const std::vector<uint16_t>& sched = r.schedules[p];
+      std::vector<size_t> pos(r.prog.threads.size()), ahead(r.prog.threads.size());
+      for (size_t k = 0; k < sched.size(); k++) {
+        if (k + kPrefetchAhead < sched.size()) {
+          const uint16_t u = sched[k + kPrefetchAhead];
+          prefetchSlot(r, r.prog.threads[u][ahead[u]++]);
+        }
+        const uint16_t t = sched[k];
         if (!one(r.prog.threads[t][pos[t]++])) break;
+      }
     }
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend on P" + std::to_string(p) + ": " + e.what());
@@ -240,11 +273,17 @@ void workerLoop(B& b, Run& r, int p) {
 // Every P on the calling thread, in trace order.
 template <class B>
 void deterministicLoop(B& b, Run& r) {
-  std::vector<size_t> pos(r.prog.threads.size());
+  std::vector<size_t> pos(r.prog.threads.size()), ahead(r.prog.threads.size());
+  const std::vector<uint16_t>& order = r.prog.order;
   uint64_t n = 0;
   try {
-    for (uint16_t t : r.prog.order) {
+    for (size_t k = 0; k < order.size(); k++) {
       if (r.aborting()) break;
+      if (k + kPrefetchAhead < order.size()) {
+        const uint16_t u = order[k + kPrefetchAhead];
+        prefetchSlot(r, r.prog.threads[u][ahead[u]++]);
+      }
+      const uint16_t t = order[k];
       const int p = int(t % unsigned(r.nprocs));
       if (!step<B, false>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]++])) break;
       if ((++n & 1023) == 0) r.ps[0].progress.store(n, std::memory_order_relaxed);

@@ -1,10 +1,12 @@
 #include "replay/replayer.h"
 
 #include <fmt/format.h>
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <chrono>
 #include <latch>
+#include <memory>
 #include <stdexcept>
 #include <thread>
 
@@ -155,6 +157,20 @@ uint64_t nowNs() {
                       .count());
 }
 
+SlotTable::SlotTable(size_t n) {
+  constexpr size_t kHuge = size_t{2} << 20;
+  bytes_ = (n * sizeof(Slot) + kHuge - 1) & ~(kHuge - 1);
+  void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  ::madvise(p, bytes_, MADV_HUGEPAGE);  // a hint: no error if the kernel does not do huge pages
+  slots_ = static_cast<Slot*>(p);
+  std::uninitialized_default_construct_n(slots_, n);
+}
+
+SlotTable::~SlotTable() {
+  if (slots_) ::munmap(slots_, bytes_);
+}
+
 Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
     : prog(program),
       backend(b),
@@ -162,7 +178,7 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
       nprocs(procs),
       touchMode(o.touch),
       cancel(o.cancel),
-      slots(new Slot[program.slots]),
+      slots(std::max<size_t>(1, program.slots)),  // at least one: prefetchSlot reads slot 0 for gc ops
       ps(new PState[size_t(procs)]),
       pThreads(size_t(procs)),
       schedules(size_t(procs)),

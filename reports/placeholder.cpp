@@ -1,2 +1,0 @@
-// placeholder until the reports layer lands
-namespace gomalloc::reports {}

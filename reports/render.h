@@ -1,0 +1,33 @@
+// Renderers of a Report: table (a compact human summary), json (the documented schema, docs/report.md) and
+// csv (several tables, each with its own header row; the first column names the table). Plus the way back
+// from JSON, used to relabel the reports of preloaded backends and by tools that compare reports.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "reports/report.h"
+
+namespace gomalloc::reports {
+
+enum class Format { Table, Json, Csv };
+std::optional<Format> parseFormat(std::string_view s);
+
+nlohmann::ordered_json toJson(const Report& r);
+// Throws std::runtime_error naming the first field that is missing or of the wrong type, or a schema or
+// version this build does not read.
+Report fromJson(const nlohmann::ordered_json& j);
+
+std::string renderJson(const Report& r);
+std::string renderTable(const Report& r);
+std::string renderCsv(const Report& r);
+std::string render(const Report& r, Format f);
+
+// Removes from a report's JSON every field that depends on time or on the kernel (wall time, rates, per-P
+// times, lock wait and hold times, RSS figures, the timeline), leaving what a deterministic replay reproduces
+// exactly. For CI diffs (`gomalloc replay --deterministic --no-timings`) and tests.
+void stripVolatile(nlohmann::ordered_json& j);
+
+}  // namespace gomalloc::reports

@@ -1,0 +1,278 @@
+// The table (human) and CSV renderers.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "reports/render.h"
+
+namespace gomalloc::reports {
+
+using Json = nlohmann::ordered_json;
+
+std::optional<Format> parseFormat(std::string_view s) {
+  if (s == "table") return Format::Table;
+  if (s == "json") return Format::Json;
+  if (s == "csv") return Format::Csv;
+  return std::nullopt;
+}
+
+std::string render(const Report& r, Format f) {
+  switch (f) {
+    case Format::Table: return renderTable(r);
+    case Format::Json: return renderJson(r);
+    case Format::Csv: return renderCsv(r);
+  }
+  return {};
+}
+
+namespace {
+
+std::string count(uint64_t n) {
+  std::string digits = std::to_string(n), out;
+  for (size_t i = 0; i < digits.size(); i++) {
+    if (i && (digits.size() - i) % 3 == 0) out += ',';
+    out += digits[i];
+  }
+  return out;
+}
+
+std::string bytes(uint64_t b) {
+  if (b < 1024) return fmt::format("{} B", b);
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB"};
+  double v = double(b);
+  int u = -1;
+  while (v >= 1024 && u < 3) v /= 1024, u++;
+  return fmt::format("{:.1f} {}", v, units[u]);
+}
+
+std::string seconds(double s) {
+  if (s < 1e-3) return fmt::format("{:.1f} us", s * 1e6);
+  if (s < 1) return fmt::format("{:.1f} ms", s * 1e3);
+  return fmt::format("{:.3f} s", s);
+}
+
+std::string nanos(uint64_t ns) { return seconds(double(ns) / 1e9); }
+
+std::string rate(double perSecond) {
+  if (perSecond >= 1e9) return fmt::format("{:.2f} G", perSecond / 1e9);
+  if (perSecond >= 1e6) return fmt::format("{:.2f} M", perSecond / 1e6);
+  if (perSecond >= 1e3) return fmt::format("{:.1f} k", perSecond / 1e3);
+  return fmt::format("{:.0f} ", perSecond);
+}
+
+std::string pct(double f) { return fmt::format("{:.1f}", 100 * f); }
+
+void classTable(std::string& out, const Report& r) {
+  if (r.sizeClasses.empty()) return;
+  const bool go = r.sizeClasses.front().go.has_value();
+  out += "\nsize classes (used)\n";
+  if (go) {
+    out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>6} {:>9} {:>23} {:>7} {:>10} {:>10} {:>6} {:>10}\n", "class",
+                       "size", "allocs", "frees", "hit%", "refills", "psw/pusw/fusw/grown", "spans^", "requested",
+                       "handed out", "frag%", "tail^");
+  } else {
+    out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}\n", "class", "size", "allocs", "frees", "requested");
+  }
+  for (const ClassRow& c : r.sizeClasses) {
+    const std::string cls = c.cls == 0 ? "large" : std::to_string(c.cls);
+    const std::string size = c.cls == 0 ? ">32K" : std::to_string(c.size);
+    if (!go) {
+      out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}\n", cls, size, count(c.allocs), count(c.frees),
+                         bytes(c.bytesRequested));
+      continue;
+    }
+    const GoClassFields& g = *c.go;
+    const std::string from = c.cls == 0 ? "-"
+                                        : fmt::format("{}/{}/{}/{}", g.refillFrom[0], g.refillFrom[1], g.refillFrom[2],
+                                                      g.refillFrom[3]);
+    out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>6} {:>9} {:>23} {:>7} {:>10} {:>10} {:>6} {:>10}\n", cls, size,
+                       count(c.allocs), count(c.frees), c.cls == 0 ? "-" : pct(c.hitRate()),
+                       c.cls == 0 ? "-" : count(g.refills), from, count(g.spansInUsePeak), bytes(c.bytesRequested),
+                       bytes(g.bytesAllocated), pct(c.internalFragmentation()),
+                       c.cls == 0 ? "-" : bytes(c.tailWastePeakBytes()));
+  }
+  if (go)
+    out += "  hit% = mcache fast path (tiny block or nextFreeFast) / allocs; refills by source: partial swept,\n"
+           "  partial unswept, full unswept, heap growth; ^ = peak spans in use, and their tail waste\n";
+}
+
+void lockTable(std::string& out, const Report& r) {
+  if (!r.locks) return;
+  out += "\nlocks\n";
+  out += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>10} {:>10}\n", "name", "acquisitions", "contended", "wait",
+                     "max wait", "hold");
+  for (const LockRow& l : *r.locks) {
+    const std::string name = l.members.empty() ? l.name : fmt::format("{} ({} used)", l.name, l.members.size());
+    out += fmt::format("{:<24} {:>14} {:>12} {:>10} {:>10} {:>10}\n", name, count(l.acquisitions), count(l.contended),
+                       nanos(l.waitNs), nanos(l.maxWaitNs), nanos(l.holdNs));
+  }
+}
+
+void procTable(std::string& out, const Report& r) {
+  if (r.procs.empty() || !r.procs.front().busySeconds) return;
+  out += "\nPs\n";
+  out += fmt::format("{:>4} {:<14} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}\n", "P", "threads", "allocs", "frees",
+                     "busy", "barriers", "dep waits", "dep wait");
+  const size_t shown = std::min<size_t>(r.procs.size(), 16);
+  for (size_t i = 0; i < shown; i++) {
+    const ProcRow& p = r.procs[i];
+    std::string threads;
+    for (size_t k = 0; k < p.threads.size() && k < 4; k++) threads += (k ? "," : "") + std::to_string(p.threads[k]);
+    if (p.threads.size() > 4) threads += fmt::format(",+{}", p.threads.size() - 4);
+    if (p.threads.empty()) threads = "-";
+    out += fmt::format("{:>4} {:<14} {:>12} {:>12} {:>10} {:>10} {:>10} {:>10}\n", p.p, threads, count(p.allocs),
+                       count(p.frees), seconds(p.busySeconds.value_or(0)), seconds(p.barrierSeconds.value_or(0)),
+                       count(p.dependencyWaits), seconds(p.dependencySeconds.value_or(0)));
+  }
+  if (r.procs.size() > shown) out += fmt::format("     ... {} more Ps in the JSON/CSV report\n", r.procs.size() - shown);
+}
+
+}  // namespace
+
+std::string renderTable(const Report& r) {
+  std::string out;
+  const Summary& s = r.summary;
+  const ConfigSection& c = r.config;
+  out += fmt::format("{} {} replay of {}\n", r.tool.name, r.tool.version, r.trace.path);
+  out += fmt::format("trace     {} events, {} threads, {} gc events, digest {}\n", count(r.trace.events),
+                     r.trace.threads, r.trace.gcEvents, r.trace.digest.empty() ? "-" : r.trace.digest);
+  std::string settings;
+  for (auto& [k, v] : c.settings) settings += fmt::format("{}{}={}", settings.empty() ? "" : " ", k, v);
+  out += fmt::format("backend   {}{}, {} P{}, {}, touch={}\n", c.backend,
+                     c.library.empty() ? "" : " (" + c.library + ")", c.procs, c.procs == 1 ? "" : "s",
+                     c.deterministic ? "deterministic" : "concurrent", c.touch);
+  if (!settings.empty()) out += fmt::format("settings  {}\n", settings);
+  if (r.interrupted)
+    out += fmt::format("INTERRUPTED after {} of {} events: the figures cover the part replayed\n", count(s.events),
+                       count(r.trace.events));
+  out += fmt::format("time      wall {}, {:.2f} ns/event, {}events/s\n", seconds(s.wallSeconds), s.nsPerEvent,
+                     rate(s.eventsPerSecond));
+  out += fmt::format("events    {} allocs ({} requested), {} frees, {} gc events", count(s.allocs),
+                     bytes(s.bytesRequested), count(s.frees), count(s.gcEvents));
+  if (r.heap)
+    out += fmt::format("; {} GC cycles ({} forced, {} by the pacer)", count(s.gcCycles), count(s.forcedGcCycles),
+                       count(s.gcCycles - std::min(s.gcCycles, s.forcedGcCycles)));
+  out += "\n";
+  out += fmt::format("live      {} objects, {} requested, at the end\n", count(s.liveObjects), bytes(s.liveBytesRequested));
+  out += fmt::format("RSS       peak {} (since {} start), {} at the start, {} at the end\n", bytes(s.peakRssBytes),
+                     s.peakRssScope, bytes(s.rssStartBytes), bytes(s.rssEndBytes));
+  if (r.heap) {
+    auto line = [&](const char* label, const replay::HeapFigures& h) {
+      out += fmt::format("{:<9} HeapAlloc {}  HeapInuse {}  HeapIdle {}  HeapReleased {}  HeapSys {}  HeapObjects {}\n",
+                         label, bytes(h.heapAlloc), bytes(h.heapInuse), bytes(h.heapIdle), bytes(h.heapReleased),
+                         bytes(h.heapSys), count(h.heapObjects));
+    };
+    line("heap", r.heap->final);
+    line("peak", r.heap->peak);
+  }
+  classTable(out, r);
+  lockTable(out, r);
+  procTable(out, r);
+
+  size_t samples = 0;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (const TimelineRow& t : r.timeline) {
+    samples++;
+    lo = std::min(lo, t.rssBytes);
+    hi = std::max(hi, t.rssBytes);
+  }
+  if (samples)
+    out += fmt::format("\ntimeline  {} points (every {} ms and at each GC): RSS from {} to {}; full series in JSON/CSV\n",
+                       samples, c.rssIntervalMs, bytes(lo), bytes(hi));
+  if (r.verify) {
+    if (r.verify->passed) {
+      out += "verify    heap verifier passed\n";
+    } else {
+      out += fmt::format("verify    heap verifier FAILED: {} problem(s)\n", r.verify->errors.size());
+      for (size_t i = 0; i < r.verify->errors.size() && i < 10; i++) out += "          " + r.verify->errors[i] + "\n";
+    }
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// CSV: blocks of rows whose first column names the table, each block with its own header row.
+
+namespace {
+
+std::string csvField(const Json& v) {
+  std::string s;
+  if (v.is_null()) return "";
+  if (v.is_string()) s = v.get<std::string>();
+  else if (v.is_array()) {
+    for (auto& e : v) s += (s.empty() ? "" : " ") + (e.is_string() ? e.get<std::string>() : e.dump());
+  } else s = v.dump();
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char ch : s) q += ch == '"' ? std::string("\"\"") : std::string(1, ch);
+  return q + "\"";
+}
+
+// Flattens nested objects into dotted keys (arrays stay values).
+void flatten(const Json& j, const std::string& prefix, std::vector<std::pair<std::string, Json>>& out) {
+  for (auto& [k, v] : j.items()) {
+    if (v.is_object()) flatten(v, prefix + k + ".", out);
+    else out.emplace_back(prefix + k, v);
+  }
+}
+
+void csvBlock(std::string& out, const std::string& table, const std::vector<Json>& rows) {
+  if (rows.empty()) return;
+  std::vector<std::string> columns;
+  std::map<std::string, bool> seen;
+  std::vector<std::vector<std::pair<std::string, Json>>> flat(rows.size());
+  for (size_t i = 0; i < rows.size(); i++) {
+    flatten(rows[i], "", flat[i]);
+    for (auto& [k, v] : flat[i])
+      if (!seen[k]) seen[k] = true, columns.push_back(k);
+  }
+  if (!out.empty()) out += "\n";
+  out += "table";
+  for (auto& c : columns) out += "," + c;
+  out += "\n";
+  for (auto& row : flat) {
+    std::map<std::string, const Json*> byKey;
+    for (auto& [k, v] : row) byKey[k] = &v;
+    out += table;
+    for (auto& c : columns) out += "," + (byKey.count(c) ? csvField(*byKey[c]) : std::string());
+    out += "\n";
+  }
+}
+
+}  // namespace
+
+std::string renderCsv(const Report& r) {
+  const Json j = toJson(r);
+  std::string out;
+  std::vector<Json> kv;
+  for (const char* section : {"schema", "version", "tool", "interrupted", "trace", "config", "summary", "heap", "verify"}) {
+    if (!j.contains(section)) continue;
+    std::vector<std::pair<std::string, Json>> flat;
+    if (j[section].is_object()) flatten(j[section], std::string(section) + ".", flat);
+    else flat.emplace_back(section, j[section]);
+    for (auto& [k, v] : flat) kv.push_back(Json{{"key", k}, {"value", v}});
+  }
+  csvBlock(out, "summary", kv);
+  csvBlock(out, "size_classes", std::vector<Json>(j["size_classes"].begin(), j["size_classes"].end()));
+  if (j.contains("locks")) {
+    std::vector<Json> rows;
+    for (auto& l : j["locks"]) {
+      Json top = l;
+      top.erase("members");
+      top["family"] = "";
+      rows.push_back(top);
+      if (l.contains("members"))
+        for (auto m : l["members"]) {
+          m["family"] = l["name"];
+          rows.push_back(m);
+        }
+    }
+    csvBlock(out, "locks", rows);
+  }
+  csvBlock(out, "procs", std::vector<Json>(j["procs"].begin(), j["procs"].end()));
+  csvBlock(out, "timeline", std::vector<Json>(j["timeline"].begin(), j["timeline"].end()));
+  return out;
+}
+
+}  // namespace gomalloc::reports
