@@ -2,6 +2,7 @@
 // decompressed stream. Every length and value is checked, so a corrupt file gives an error, never a crash.
 #include <fmt/format.h>
 
+#include <array>
 #include <vector>
 
 #include "traces/binary_format.h"
@@ -149,7 +150,7 @@ class BinaryReader final : public TraceReader {
       done_ = true;
       return false;
     }
-    if (count > kGmtMaxBlockEvents || len > kGmtMaxPayload || len < count)
+    if (count > kGmtMaxBlockEvents || len > kGmtMaxPayload || len < 2 * uint64_t(count))
       failAt(at, true, fmt::format("corrupt .gmt file: block of {} events in {} bytes", count, len));
     const char* payload;
     if (!take(len, block_, payload)) failAt(at + 8, true, "unexpected end of file (truncated?) inside a block");
@@ -161,80 +162,121 @@ class BinaryReader final : public TraceReader {
     return true;
   }
 
-  template <bool kChecked>
-  uint64_t varint(const char*& p, const char* start) {
-    uint64_t v = 0;
-    for (unsigned shift = 0;; shift += 7) {
-      if (kChecked && p >= blockEnd_) corrupt(start, "an event runs past the end of its block");
-      uint8_t b = uint8_t(*p++);
-      if (shift == 63 && b > 1) corrupt(start, "a varint is longer than 64 bits");
-      v |= uint64_t(b & 0x7f) << shift;
-      if (b < 0x80) return v;
-      if (shift == 63) corrupt(start, "a varint is longer than 10 bytes");
-    }
+  // Decoding: the delta state lives in locals (so stores to events cannot alias it) and errors are codes,
+  // turned into messages only when they happen.
+  enum class Bad : uint8_t { None, Tag, PastEnd, Size };
+  struct State {
+    uint64_t ts, allocId;
+    uint32_t thread;
+  };
+  // What a tag says about the layout of its event: field offsets and lengths; total 0 for an invalid tag.
+  struct TagInfo {
+    uint8_t lenT, offId, lenId, offSize, lenSize, offTs, lenTs, total;
+  };
+  static const TagInfo* tagInfo() {
+    static const std::vector<TagInfo> table = [] {
+      std::vector<TagInfo> t(65536);
+      for (unsigned tag = 0; tag < 65536; tag++) {
+        unsigned op = tag & 3, lenT = (tag >> kTagThreadShift) & 3, lenId = lenOf((tag >> kTagIdShift) & 7),
+                 lenSize = (tag >> kTagSizeShift) & 7, lenTs = lenOf((tag >> kTagTsShift) & 7);
+        bool hasTs = tag & kTagHasTs, flag = tag & kTagFlag;
+        bool bad = op == 3 || lenT == 3 || (tag & 0x8000) || lenSize > 6 || (op != 0 && lenSize) ||
+                   (op == 2 && (lenId || (!flag && lenT))) || (op == 1 && flag) || (!hasTs && lenTs);
+        if (bad) continue;
+        TagInfo& i = t[tag];
+        i.lenT = uint8_t(lenT);
+        i.offId = uint8_t(2 + lenT);
+        i.lenId = uint8_t(lenId);
+        i.offSize = uint8_t(i.offId + lenId);
+        i.lenSize = uint8_t(lenSize);
+        i.offTs = uint8_t(i.offSize + lenSize);
+        i.lenTs = uint8_t(lenTs);
+        i.total = uint8_t(i.offTs + lenTs);
+      }
+      return t;
+    }();
+    return table.data();
   }
+  static constexpr uint64_t kMask[9] = {0,          0xff,         0xffff,         0xffffff,          0xffffffff,
+                                        0xffffffffff, 0xffffffffffff, 0xffffffffffffff, ~uint64_t{0}};
 
-  template <bool kChecked>
-  const char* one(const char* p, Event& ev) {
-    const char* start = p;
-    if (kChecked && p >= blockEnd_) corrupt(start, "an event runs past the end of its block");
-    uint8_t tag = uint8_t(*p++);
-    unsigned op = tag & kTagOpMask;
-    ev.line = 0, ev.column = 0;
-    bool withThread = true;
-    if (op == 0) {
-      if (tag & 0xc0) corrupt(start, fmt::format("reserved bits set in alloc tag 0x{:02x}", tag));
-    } else if (op == 1) {
-      if (tag & 0xf0) corrupt(start, fmt::format("reserved bits set in free tag 0x{:02x}", tag));
-    } else if (op == 2) {
-      if (tag & 0xe0) corrupt(start, fmt::format("reserved bits set in gc tag 0x{:02x}", tag));
-      withThread = tag & kTagGcThread;
-      if (!withThread && (tag & kTagThread)) corrupt(start, "a gc without a thread carries a thread");
-    } else {
-      corrupt(start, "invalid op 3 in an event tag");
-    }
-    if (tag & kTagThread) {
-      uint64_t t = varint<kChecked>(p, start);
-      if (t >= kMaxThreads) corrupt(start, fmt::format("thread {} is too large (at most 65535)", t));
-      thread_ = uint16_t(t);
-    }
+  // Decodes one event at p (which has kGmtDecodeSlack readable bytes); returns the end of it, or nullptr with
+  // *bad set. The tag's table entry gives every field's place, so finding the next event does not wait for
+  // this one's fields, and no branch depends on the data but the error checks (fields are loaded whether
+  // present or not and kept or dropped with masks: ops and flags vary at random in real traces).
+  [[gnu::always_inline]] static inline const char* one(const TagInfo* table, const char* p, Event& ev, State& st,
+                                                       Bad* bad) {
+    unsigned tag = getU16(p);
+    TagInfo in = table[tag];
+    if (in.total == 0) [[unlikely]]
+      return *bad = Bad::Tag, nullptr;
+    uint64_t thread = load64(p + 2) & kMask[in.lenT];
+    uint64_t idField = load64(p + in.offId) & kMask[in.lenId];
+    uint64_t size = load64(p + in.offSize) & kMask[in.lenSize];
+    uint64_t tsField = load64(p + in.offTs) & kMask[in.lenTs];
+    if (size > kMaxSize) [[unlikely]]
+      return *bad = Bad::Size, nullptr;
+    unsigned op = tag & 3;
+    bool isAlloc = op == 0, isGc = op == 2, hasTs = tag & kTagHasTs, flag = tag & kTagFlag;
+    uint64_t mT = uint64_t{0} - (in.lenT != 0), mAlloc = uint64_t{0} - isAlloc, mTs = uint64_t{0} - hasTs;
+    bool threaded = !isGc || flag;
+    st.thread = uint32_t((thread & mT) | (st.thread & ~mT));
+    uint64_t id = st.allocId + unzigzag(idField) + isAlloc;
+    st.allocId = (id & mAlloc) | (st.allocId & ~mAlloc);
+    st.ts += unzigzag(tsField) & mTs;
+    ev.id = isGc ? 0 : id;
+    ev.size = size;
+    ev.ts = st.ts & mTs;
+    ev.line = 0;
+    ev.column = 0;
+    ev.thread = uint16_t(threaded ? st.thread : 0);
     ev.op = Op(op);
-    ev.hasThread = withThread;
-    ev.thread = withThread ? thread_ : 0;
-    if (op == 0) {
-      allocId_ = (tag & kTagNextId) ? allocId_ + 1 : allocId_ + unzigzag(varint<kChecked>(p, start));
-      ev.id = allocId_;
-      uint64_t size = varint<kChecked>(p, start);
-      if (size > kMaxSize) corrupt(start, fmt::format("size {} is too large (at most 2^40)", size));
-      ev.size = size;
-      ev.scan = tag & kTagScan;
-    } else {
-      ev.id = op == 1 ? allocId_ + unzigzag(varint<kChecked>(p, start)) : 0;
-      ev.size = 0;
-      ev.scan = false;
-    }
-    if (tag & kTagTs) {
-      ts_ += unzigzag(varint<kChecked>(p, start));
-      ev.ts = ts_;
-      ev.hasTs = true;
-    } else {
-      ev.ts = 0;
-      ev.hasTs = false;
-    }
-    return p;
+    ev.scan = isAlloc && flag;
+    ev.hasTs = hasTs;
+    ev.hasThread = threaded;
+    return p + in.total;
   }
 
   void decode(Event* out, size_t m) {
     const char* p = cur_;
-    for (decoded_ = 0; decoded_ < m; decoded_++) {
-      if (size_t(blockEnd_ - p) >= kGmtMaxEventBytes) {
-        p = one<false>(p, out[decoded_]);
-      } else {
-        p = one<true>(p, out[decoded_]);
-      }
+    const char* end = blockEnd_;
+    State st{ts_, allocId_, thread_};
+    const TagInfo* table = tagInfo();
+    Bad bad = Bad::None;
+    size_t i = 0;
+    // Fast: events far enough from the block's end for whole-word loads.
+    for (; i < m && size_t(end - p) >= kGmtDecodeSlack; i++) {
+      const char* q = one(table, p, out[i], st, &bad);
+      if (!q) [[unlikely]]
+        badEvent(p, i, bad);
+      p = q;
     }
-    decoded_ = 0;
+    // The last events of a block: decode from a zero-padded copy, then check the length.
+    for (; i < m; i++) {
+      char pad[2 * kGmtDecodeSlack] = {};
+      size_t left = size_t(end - p);
+      std::memcpy(pad, p, std::min(left, kGmtDecodeSlack));
+      const char* q = one(table, pad, out[i], st, &bad);
+      if (!q) badEvent(p, i, bad);
+      if (size_t(q - pad) > left) badEvent(p, i, Bad::PastEnd);
+      p += q - pad;
+    }
+    ts_ = st.ts, allocId_ = st.allocId, thread_ = uint16_t(st.thread);
     cur_ = p;
+  }
+
+  [[noreturn]] void badEvent(const char* at, size_t i, Bad bad) {
+    decoded_ = i;
+    unsigned tag = getU16(at);
+    switch (bad) {
+      case Bad::Tag:
+        if ((tag & 3) == 3) corrupt(at, "invalid op 3 in an event tag");
+        corrupt(at, fmt::format("invalid {} tag 0x{:04x}", opName(Op(tag & 3)), tag));
+      case Bad::PastEnd: corrupt(at, "an event runs past the end of its block");
+      case Bad::Size: corrupt(at, "size is too large (at most 2^40)");
+      case Bad::None: break;
+    }
+    corrupt(at, "bad event");
   }
 
   std::shared_ptr<void> keep_;

@@ -65,39 +65,45 @@ class BinaryWriter final : public TraceWriter {
     detail::putU32(fixed + 12, uint32_t(head.size()));
     sink_->write(fixed, 16);
     sink_->write(head.data(), head.size());
-    block_.resize(8 + kBlockBytes + detail::kGmtMaxEventBytes);
+    block_.resize(8 + kBlockBytes + detail::kGmtMaxEventBytes + 8);
     p_ = block_.data() + 8;
   }
   void write(const Event& e) override {
     using namespace detail;
-    char* p = p_;
-    char* tag = p++;
-    uint8_t t = uint8_t(e.op);
+    char* p = p_ + 2;
+    unsigned tag = unsigned(e.op);
     bool threaded = e.op != Op::Gc || e.hasThread;
+    if ((e.op == Op::Alloc && e.scan) || (e.op == Op::Gc && e.hasThread)) tag |= kTagFlag;
     if (threaded && e.thread != thread_) {
-      t |= kTagThread;
-      p = putVarint(p, e.thread);
+      unsigned n = e.thread > 0xff ? 2 : 1;
+      put64(p, e.thread);
+      p += n;
+      tag |= n << kTagThreadShift;
       thread_ = e.thread;
     }
-    switch (e.op) {
-      case Op::Alloc:
-        if (e.scan) t |= kTagScan;
-        if (e.id == allocId_ + 1) t |= kTagNextId;
-        else p = putVarint(p, zigzag(e.id - allocId_));
-        allocId_ = e.id;
-        p = putVarint(p, e.size);
-        break;
-      case Op::Free: p = putVarint(p, zigzag(e.id - allocId_)); break;
-      case Op::Gc:
-        if (e.hasThread) t |= kTagGcThread;
-        break;
+    if (e.op != Op::Gc) {
+      uint64_t z = zigzag(e.id - allocId_ - (e.op == Op::Alloc));
+      unsigned c = codeFor(bytesFor(z));
+      put64(p, z);
+      p += lenOf(c);
+      tag |= c << kTagIdShift;
+      if (e.op == Op::Alloc) allocId_ = e.id;
+    }
+    if (e.op == Op::Alloc) {
+      unsigned n = bytesFor(e.size);
+      put64(p, e.size);
+      p += n;
+      tag |= n << kTagSizeShift;
     }
     if (e.hasTs) {
-      t |= kTagTs;
-      p = putVarint(p, zigzag(e.ts - ts_));
+      uint64_t z = zigzag(e.ts - ts_);
+      unsigned c = codeFor(bytesFor(z));
+      put64(p, z);
+      p += lenOf(c);
+      tag |= kTagHasTs | c << kTagTsShift;
       ts_ = e.ts;
     }
-    *tag = char(t);
+    putU16(p_, uint16_t(tag));
     p_ = p;
     ++events_;
     if (++count_ == kGmtMaxBlockEvents || size_t(p_ - block_.data() - 8) >= kBlockBytes) flush();

@@ -111,8 +111,8 @@ TEST(TraceBadInputUnknownOp, Document) {
 
 TEST(TraceBadInputUnknownOp, Binary) {
   std::string bin = encode({Event::alloc(0, 1, 16), Event::gc()}, {Encoding::Binary, Compression::None});
-  size_t tag = bin.size() - 16 - 1;  // the gc's tag byte: the last byte of the only block
-  bin[tag] = 3;
+  size_t tag = bin.size() - 16 - 2;  // the gc's 16-bit tag: the last two bytes of the only block
+  bin[tag] = 3, bin[tag + 1] = 0;
   expectErrorBothModes("t.gmt", bin, "t.gmt: event 1 (byte ", "invalid op 3");
 }
 

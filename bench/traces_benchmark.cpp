@@ -1,0 +1,90 @@
+// Trace reading throughput on a generated in-memory trace (steady kind, 1M events): JSON document, JSON
+// Lines and binary .gmt readers (bytes/s is of the encoded trace), the binary writer, and loading a
+// ReplayProgram. Targets (issue 3): JSON >= 300 MB/s, binary >= 2 GB/s.
+#include <benchmark/benchmark.h>
+
+#include <string>
+#include <vector>
+
+#include "traces/generate.h"
+#include "traces/loader.h"
+#include "traces/reader.h"
+#include "traces/writer.h"
+
+namespace {
+
+using namespace gomalloc::traces;
+
+constexpr uint64_t kEvents = 1000000;
+
+const std::string& trace(Encoding enc) {
+  static std::string cache[3];
+  std::string& s = cache[int(enc)];
+  if (s.empty()) {
+    GenOptions o;
+    o.kind = "steady";
+    o.events = kEvents;
+    o.gcEvery = 50000;
+    auto w = createWriter(stringSink(s), Format{enc, Compression::None}, genHeader(o));
+    generate(o, *w);
+    w->finish();
+  }
+  return s;
+}
+
+void readTrace(benchmark::State& state, Encoding enc, const char* name) {
+  const std::string& t = trace(enc);
+  std::vector<Event> buf(1024);
+  uint64_t events = 0;
+  for (auto _ : state) {
+    auto r = openTraceMemory(name, t);
+    uint64_t sum = 0;
+    while (size_t n = r->read(buf.data(), buf.size())) {
+      for (size_t i = 0; i < n; i++) sum += buf[i].size;
+      events += n;
+    }
+    benchmark::DoNotOptimize(sum);
+  }
+  state.SetBytesProcessed(int64_t(t.size()) * state.iterations());
+  state.counters["events/s"] = benchmark::Counter(double(events), benchmark::Counter::kIsRate);
+  state.counters["bytes/event"] = double(t.size()) / double(kEvents);
+}
+
+void BM_ReadJson(benchmark::State& s) { readTrace(s, Encoding::Json, "t.json"); }
+void BM_ReadJsonLines(benchmark::State& s) { readTrace(s, Encoding::JsonLines, "t.jsonl"); }
+void BM_ReadBinary(benchmark::State& s) { readTrace(s, Encoding::Binary, "t.gmt"); }
+
+void BM_WriteBinary(benchmark::State& state) {
+  std::vector<Event> ev;
+  auto r = openTraceMemory("t.gmt", trace(Encoding::Binary));
+  ev = readAll(*r);
+  for (auto _ : state) {
+    std::string out;
+    out.reserve(trace(Encoding::Binary).size() + 4096);
+    auto w = createWriter(stringSink(out), Format{Encoding::Binary, Compression::None}, {});
+    for (auto& e : ev) w->write(e);
+    w->finish();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(int64_t(ev.size()) * state.iterations());
+}
+
+void BM_LoadProgramBinary(benchmark::State& state) {
+  const std::string& t = trace(Encoding::Binary);
+  for (auto _ : state) {
+    auto r = openTraceMemory("t.gmt", t);
+    auto p = loadProgram(*r);
+    benchmark::DoNotOptimize(p.slots);
+  }
+  state.SetItemsProcessed(int64_t(kEvents) * state.iterations());
+}
+
+BENCHMARK(BM_ReadJson)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadJsonLines)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_ReadBinary)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_WriteBinary)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_LoadProgramBinary)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+BENCHMARK_MAIN();
