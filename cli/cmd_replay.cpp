@@ -140,11 +140,9 @@ int runPreloaded(const ReplayOpts& o) {
   if (o.deterministic) args.push_back("--deterministic");
   if (o.lenient) args.push_back("--lenient");
   if (o.quiet) args.push_back("--quiet");
-  reports::ChildOutput child;
-  {
-    SigintGuard guard;  // Ctrl-C reaches the child too; it writes its report and exits 130
-    child = reports::runPreloaded(selfExe(), args, library);
-  }
+  SigintGuard guard;  // Ctrl-C is forwarded to the child, which writes its report and exits 130
+  reports::ChildOutput child = reports::runPreloaded(selfExe(), args, library, &gInterrupted);
+  if (child.exitCode == 130 && child.out.empty()) throw UsageError("interrupted before the replay started", 130);
   if (child.exitCode != 0 && child.exitCode != 130)
     throw UsageError(fmt::format("the replay under {} failed (exit status {})", o.allocator, child.exitCode),
                      child.exitCode == 2 ? 2 : 1);
@@ -198,17 +196,15 @@ int runReplay(const ReplayOpts& o) {
     throw UsageError(e.what(), 2);
   }
 
+  SigintGuard guard;  // until the report is written: a late Ctrl-C must not cut it short
   replay::Result result;
-  {
-    SigintGuard guard;
-    try {
-      result = replay::run(program, *backend, ropt);
-    } catch (...) {
-      bar.clear();
-      throw;
-    }
+  try {
+    result = replay::run(program, *backend, ropt);
+  } catch (...) {
     bar.clear();
+    throw;
   }
+  bar.clear();
   return finish(o, reports::build(result, toolInfo()));
 }
 

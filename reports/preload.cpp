@@ -1,6 +1,8 @@
 #include "reports/preload.h"
 
 #include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -48,7 +50,8 @@ std::string findPreloadLibrary(std::string_view backend, const std::vector<std::
   throw std::runtime_error("'" + std::string(backend) + "' is not a preloaded backend (jemalloc, tcmalloc, mimalloc)");
 }
 
-ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>& args, const std::string& library) {
+ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>& args, const std::string& library,
+                         const std::atomic<bool>* interrupt) {
   std::vector<std::string> env;
   std::string preload = "LD_PRELOAD=" + library;
   for (char** e = environ; *e; e++) {
@@ -73,9 +76,14 @@ ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>&
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = 0;
-  int rc = posix_spawn(&pid, exe.c_str(), &actions, nullptr, argv.data(), envp.data());
+  int rc = posix_spawn(&pid, exe.c_str(), &actions, &attr, argv.data(), envp.data());
   posix_spawn_file_actions_destroy(&actions);
+  posix_spawnattr_destroy(&attr);
   ::close(fds[1]);
   if (rc != 0) {
     ::close(fds[0]);
@@ -83,7 +91,15 @@ ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>&
   }
   ChildOutput result;
   char buf[65536];
+  bool forwarded = false;
   for (;;) {
+    if (interrupt && !forwarded && interrupt->load()) {
+      ::kill(pid, SIGINT);
+      forwarded = true;
+    }
+    pollfd pfd{fds[0], POLLIN, 0};
+    const int ready = ::poll(&pfd, 1, 50);
+    if (ready == 0 || (ready < 0 && errno == EINTR)) continue;  // look at the interrupt flag again
     ssize_t n = ::read(fds[0], buf, sizeof buf);
     if (n > 0) result.out.append(buf, size_t(n));
     else if (n == 0 || errno != EINTR) break;

@@ -3,6 +3,7 @@
 // a pipe; the parent relabels it (report.h: relabel) and renders it like any other.
 #pragma once
 
+#include <atomic>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,7 +28,10 @@ struct ChildOutput {
   std::string out;   // everything it wrote to stdout
 };
 // Runs exe with args (argv[1..]) and LD_PRELOAD=library in front of any LD_PRELOAD already set; stdout is
-// captured, stdin and stderr are inherited. Throws std::runtime_error if the child cannot be started.
-ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>& args, const std::string& library);
+// captured, stdin and stderr are inherited. The child runs in a process group of its own, so a Ctrl-C reaches
+// it only through this process: once *interrupt is set, the child gets one SIGINT. Throws std::runtime_error
+// if the child cannot be started.
+ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>& args, const std::string& library,
+                         const std::atomic<bool>* interrupt = nullptr);
 
 }  // namespace gomalloc::reports
