@@ -16,6 +16,8 @@ int run(int argc, char** argv) {
   registerClasses(reg);
   registerTraceCommands(reg);
   registerReplay(reg);
+  registerCompare(reg);
+  registerGate(reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -29,6 +29,8 @@ struct UsageError : std::runtime_error {
 void registerClasses(Registry& r);        // cmd_classes.cpp
 void registerTraceCommands(Registry& r);  // cmd_traces.cpp: validate, info, gen, convert
 void registerReplay(Registry& r);         // cmd_replay.cpp: replay
+void registerCompare(Registry& r);        // cmd_compare.cpp: compare
+void registerGate(Registry& r);           // cmd_gate.cpp: gate
 
 // gomalloc's main, callable from tests.
 int run(int argc, char** argv);
