@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Quick start, step 1: install, build, and run the main job on a bundled example trace.
+# Quick start, step 1: install, build, and replay a bundled example trace through the Go model.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build.sh build
-./build/gomalloc classes
+./build/gomalloc replay examples/web.json
