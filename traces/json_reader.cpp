@@ -59,8 +59,9 @@ class JsonReader final : public TraceReader {
       : TraceReader(std::move(path), Format{mode == JsonMode::Lines ? Encoding::JsonLines : Encoding::Json, c}, o,
                     std::move(in)),
         mode_(mode) {
-    buf_.resize(kWindow + 1);
-    p_ = end_ = buf_.data();
+    buf_.reset(new char[kWindow + 1]);  // not zeroed: pages are touched only as input arrives
+    cap_ = kWindow;
+    p_ = end_ = buf_.get();
     *end_ = 0;
   }
 
@@ -73,8 +74,8 @@ class JsonReader final : public TraceReader {
   enum class State { Start, Header, EventsFirst, EventsNext, AfterEvents, Lines, Done };
 
   // ---- the window ----
-  uint64_t abs(const char* q) const { return base_ + uint64_t(q - buf_.data()); }
-  char* at(uint64_t a) { return buf_.data() + (a - base_); }
+  uint64_t abs(const char* q) const { return base_ + uint64_t(q - buf_.get()); }
+  char* at(uint64_t a) { return buf_.get() + (a - base_); }
   uint64_t column(const char* q) const { return abs(q) - lineStart_ + 1; }
   bool atEnd() const { return p_ == end_ && eof_; }
 
@@ -84,14 +85,21 @@ class JsonReader final : public TraceReader {
     uint64_t from = std::min(keepAbs, pin_);
     size_t keep = size_t(end_ - at(from));
     uint64_t pAbs = abs(p_);
-    std::memmove(buf_.data(), at(from), keep);
+    if (cap_ - keep < kWindow / 2) {  // a token longer than half the window: grow it
+      size_t cap = std::max(cap_ * 2, keep + kWindow);
+      std::unique_ptr<char[]> bigger(new char[cap + 1]);
+      std::memcpy(bigger.get(), at(from), keep);
+      buf_ = std::move(bigger);
+      cap_ = cap;
+    } else {
+      std::memmove(buf_.get(), at(from), keep);
+    }
     base_ = from;
-    if (buf_.size() - 1 - keep < kWindow / 2) buf_.resize(std::max(buf_.size() * 2, keep + kWindow + 1));
     size_t have = keep;
-    size_t room = buf_.size() - 1;
+    size_t room = cap_;
     try {
       while (have < room) {
-        size_t got = input_->read(buf_.data() + have, room - have);
+        size_t got = input_->read(buf_.get() + have, room - have);
         if (got == 0) {
           eof_ = true;
           break;
@@ -101,12 +109,12 @@ class JsonReader final : public TraceReader {
     } catch (const TraceError&) {
       throw;
     } catch (const std::exception& e) {
-      end_ = buf_.data() + have;
+      end_ = buf_.get() + have;
       *end_ = 0;
       p_ = at(pAbs);
       failHere(e.what());
     }
-    end_ = buf_.data() + have;
+    end_ = buf_.get() + have;
     *end_ = 0;
     p_ = at(pAbs);
     return have > keep;
@@ -587,7 +595,8 @@ class JsonReader final : public TraceReader {
 
   JsonMode mode_;
   State state_ = State::Start;
-  std::vector<char> buf_;
+  std::unique_ptr<char[]> buf_;
+  size_t cap_ = 0;
   char* p_ = nullptr;
   char* end_ = nullptr;
   uint64_t base_ = 0;

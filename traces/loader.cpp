@@ -20,7 +20,7 @@ struct ProgramBuilder::Impl {
   std::vector<uint16_t> lastThread;  // per slot: thread of its last op
   std::vector<uint32_t> freeSlots;  // slots whose object was freed (reused last-in first-out)
   uint32_t slots = 0;
-  std::vector<int32_t> streamOf;    // trace thread id -> stream (first-appearance order), -1 none
+  std::vector<int32_t> streamOf;    // trace thread id -> stream (first-appearance order), -1 none; grows
   std::vector<uint16_t> rawIds;     // stream -> trace thread id
   std::vector<ChunkList<ReplayOp>> streams;
   ChunkList<uint16_t> order;        // per non-gc op: its stream
@@ -41,6 +41,8 @@ struct ProgramBuilder::Impl {
   }
 
   uint32_t stream(uint16_t t) {
+    if (t >= streamOf.size()) [[unlikely]]
+      streamOf.resize(size_t(t) + 1, -1);
     int32_t s = streamOf[t];
     if (s >= 0) return uint32_t(s);
     s = int32_t(rawIds.size());
@@ -84,7 +86,6 @@ ProgramBuilder::ProgramBuilder(std::string path) : ProgramBuilder(std::move(path
 ProgramBuilder::ProgramBuilder(std::string path, const Options& opts) : impl_(std::make_unique<Impl>()) {
   impl_->path = std::move(path);
   impl_->opts = opts;
-  impl_->streamOf.assign(kMaxThreads, -1);
 }
 
 ProgramBuilder::~ProgramBuilder() = default;
@@ -199,7 +200,6 @@ ReplayProgram ProgramBuilder::finish() {
                                      m.path, m.implicitFrees, m.implicitFrees == 1 ? "" : "s", m.firstImplicit));
   impl_ = std::make_unique<Impl>();
   impl_->path = p.path;
-  impl_->streamOf.assign(kMaxThreads, -1);
   return p;
 }
 

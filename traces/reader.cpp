@@ -102,15 +102,10 @@ size_t TraceReader::read(Event* out, size_t n) {
 }
 
 void TraceReader::check(Event* ev, size_t n, uint64_t first) {
-  if (n == 0) return;
-  if (lastTs_.empty()) lastTs_.assign(kMaxThreads, 0);
-  bool threadsKnown = header_.threads.has_value();
   uint32_t limit = header_.threads.value_or(kMaxThreads);
-  if (!threadsKnown && !headerComplete_ && firstSeen_.empty()) {
-    firstSeen_.assign(kMaxThreads, ~uint64_t{0});
-    firstSeenPos_.assign(kMaxThreads, {0, 0});
-  }
-  bool record = !threadsKnown && !headerComplete_;
+  // Until "threads" is known (a JSON document may declare it after the events), remember where each thread
+  // first appeared, to name the first offending event at the end.
+  bool record = !header_.threads && !headerComplete_;
   for (size_t i = 0; i < n; i++) {
     const Event& e = ev[i];
     if (!e.hasThread) continue;
@@ -120,10 +115,11 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
            fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", t, limit,
                        threadsWhere_.str()));
     }
-    if (record && firstSeen_[t] == ~uint64_t{0}) {
-      firstSeen_[t] = first + i;
-      firstSeenPos_[t] = {e.line, e.column};
+    if (t >= lastTs_.size()) [[unlikely]] {
+      lastTs_.resize(size_t(t) + 1, 0);
+      if (record) firstSeen_.resize(size_t(t) + 1, {~uint64_t{0}, 0, 0});
     }
+    if (record && firstSeen_[t].index == ~uint64_t{0}) firstSeen_[t] = {first + i, e.line, e.column};
     if (e.hasTs) {
       if (e.ts < lastTs_[t]) {
         if (!opts_.lenient)
@@ -139,17 +135,18 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
 
 void TraceReader::finalChecks() {
   setHeaderComplete();
-  if (!header_.threads || firstSeen_.empty()) return;
-  uint64_t worst = ~uint64_t{0};
+  if (!header_.threads) return;
+  const Seen* worst = nullptr;
   uint32_t worstThread = 0;
-  for (uint32_t t = *header_.threads; t < kMaxThreads; t++) {
-    if (firstSeen_[t] < worst) worst = firstSeen_[t], worstThread = t;
+  for (uint32_t t = *header_.threads; t < firstSeen_.size(); t++) {
+    if (firstSeen_[t].index != ~uint64_t{0} && (!worst || firstSeen_[t].index < worst->index))
+      worst = &firstSeen_[t], worstThread = t;
   }
-  if (worst == ~uint64_t{0}) return;
+  if (!worst) return;
   Where w;
-  w.event = worst;
-  w.line = firstSeenPos_[worstThread].first;
-  w.column = firstSeenPos_[worstThread].second;
+  w.event = worst->index;
+  w.line = worst->line;
+  w.column = worst->column;
   throw TraceError(path_, w,
                    fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", worstThread,
                                *header_.threads, threadsWhere_.str()));

@@ -71,9 +71,11 @@ class TraceReader {
  private:
   void check(Event* ev, size_t n, uint64_t first);
   void finalChecks();
-  std::vector<uint64_t> lastTs_;      // per thread; ~0 = none yet
-  std::vector<uint64_t> firstSeen_;   // per thread: index of its first event (kept until "threads" is known)
-  std::vector<std::pair<uint64_t, uint32_t>> firstSeenPos_;  // its line and column
+  struct Seen {
+    uint64_t index, line, column;
+  };
+  std::vector<uint64_t> lastTs_;  // per thread seen so far: its last ts (0 before any)
+  std::vector<Seen> firstSeen_;   // per thread: its first event, kept while "threads" is unknown
   uint64_t tsBackwards_ = 0;
   std::string firstTsBackwards_;
   bool finished_ = false;
