@@ -52,6 +52,10 @@ void BM_SteadyNullTouchNone(benchmark::State& s) { replayBench(s, steadyProgram(
 void BM_SteadyNull(benchmark::State& s) { replayBench(s, steadyProgram(), 1, TouchMode::Pages, null); }
 void BM_SteadySystem(benchmark::State& s) { replayBench(s, steadyProgram(), 1, TouchMode::Pages, system); }
 void BM_SteadyGo(benchmark::State& s) { replayBench(s, steadyProgram(), 1, TouchMode::Pages, go); }
+void BM_SharedNothingNull1P(benchmark::State& s) { replayBench(s, sharedNothing(), 1, TouchMode::Pages, null); }
+void BM_SharedNothingNull2P(benchmark::State& s) { replayBench(s, sharedNothing(), 2, TouchMode::Pages, null); }
+void BM_SharedNothingSystem1P(benchmark::State& s) { replayBench(s, sharedNothing(), 1, TouchMode::Pages, system); }
+void BM_SharedNothingSystem2P(benchmark::State& s) { replayBench(s, sharedNothing(), 2, TouchMode::Pages, system); }
 void BM_SharedNothingGo1P(benchmark::State& s) { replayBench(s, sharedNothing(), 1, TouchMode::Pages, go); }
 void BM_SharedNothingGo2P(benchmark::State& s) { replayBench(s, sharedNothing(), 2, TouchMode::Pages, go); }
 
@@ -59,6 +63,10 @@ BENCHMARK(BM_SteadyNullTouchNone)->UseManualTime()->Unit(benchmark::kMillisecond
 BENCHMARK(BM_SteadyNull)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SteadySystem)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SteadyGo)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SharedNothingNull1P)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SharedNothingNull2P)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SharedNothingSystem1P)->UseManualTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_SharedNothingSystem2P)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SharedNothingGo1P)->UseManualTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_SharedNothingGo2P)->UseManualTime()->Unit(benchmark::kMillisecond);
 

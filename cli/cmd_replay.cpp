@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
@@ -179,6 +180,10 @@ int runReplay(const ReplayOpts& o) {
 
   replay::Options ropt;
   ropt.procs = o.procs;
+  // --set procs=N (or a config file's procs) stands for --procs N when --procs is not given.
+  const bool procsSet = std::any_of(o.heap.sets.begin(), o.heap.sets.end(),
+                                    [](const std::string& s) { return s.rfind("procs=", 0) == 0; });
+  if (o.procs == 0 && o.allocator == "go" && (procsSet || cfg.procs != core::Config{}.procs)) ropt.procs = cfg.procs;
   ropt.deterministic = o.deterministic;
   ropt.touch = *touch;
   ropt.rssIntervalMs = o.rssIntervalMs;
