@@ -14,9 +14,9 @@ namespace {
 class BinaryReader final : public TraceReader {
  public:
   // Memory mode: data is the whole (decompressed) file.
-  BinaryReader(std::string path, const ReadOptions& o, std::string_view data, std::shared_ptr<void> keep)
+  BinaryReader(std::string path, const ReadOptions& o, std::string_view data, std::shared_ptr<MappedFile> map)
       : TraceReader(std::move(path), Format{Encoding::Binary, Compression::None}, o, nullptr),
-        keep_(std::move(keep)),
+        map_(std::move(map)),
         data_(data) {
     readFileHeader();
   }
@@ -154,6 +154,7 @@ class BinaryReader final : public TraceReader {
       failAt(at, true, fmt::format("corrupt .gmt file: block of {} events in {} bytes", count, len));
     const char* payload;
     if (!take(len, block_, payload)) failAt(at + 8, true, "unexpected end of file (truncated?) inside a block");
+    if (map_) map_->consumed(size_t(at));
     offset_ = at + 8;
     blockStart_ = cur_ = payload;
     blockEnd_ = payload + len;
@@ -279,7 +280,7 @@ class BinaryReader final : public TraceReader {
     corrupt(at, "bad event");
   }
 
-  std::shared_ptr<void> keep_;
+  std::shared_ptr<MappedFile> map_;
   std::string_view data_;
   uint64_t pos_ = 0;       // file offset of the next unread byte
   uint64_t offset_ = 0;    // file offset of blockStart_
@@ -297,8 +298,8 @@ class BinaryReader final : public TraceReader {
 }  // namespace
 
 std::unique_ptr<TraceReader> makeBinaryReader(std::string path, const ReadOptions& o, std::string_view data,
-                                              std::shared_ptr<void> keep) {
-  return std::make_unique<BinaryReader>(std::move(path), o, data, std::move(keep));
+                                              std::shared_ptr<MappedFile> map) {
+  return std::make_unique<BinaryReader>(std::move(path), o, data, std::move(map));
 }
 
 std::unique_ptr<TraceReader> makeBinaryStreamReader(std::string path, Compression c, const ReadOptions& o,

@@ -292,6 +292,15 @@ MappedFile::MappedFile(const std::string& path) {
   ::close(fd);
 }
 
+void MappedFile::consumed(size_t offset) {
+  constexpr size_t kStep = size_t{16} << 20;
+  size_t page = size_t(::sysconf(_SC_PAGESIZE));
+  size_t upTo = std::min(offset, size_) / page * page;
+  if (upTo < released_ + kStep) return;
+  ::madvise(const_cast<char*>(data_) + released_, upTo - released_, MADV_DONTNEED);
+  released_ = upTo;
+}
+
 MappedFile::~MappedFile() {
   if (data_) ::munmap(const_cast<char*>(data_), size_);
 }

@@ -32,10 +32,14 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
   const char* data() const { return data_; }
   size_t size() const { return size_; }
+  // Tells the kernel the bytes before offset will not be read again, so their pages leave this process's
+  // resident set (reading a large file then costs no more memory than a window of it).
+  void consumed(size_t offset);
 
  private:
   const char* data_ = nullptr;
   size_t size_ = 0;
+  size_t released_ = 0;
 };
 
 std::unique_ptr<Input> fileInput(const std::string& path);  // throws std::runtime_error naming the path

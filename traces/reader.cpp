@@ -220,14 +220,14 @@ bool isBinary(std::string_view head) {
 
 // Opens raw (a file's or memory's bytes): decompression, then the encoding.
 std::unique_ptr<TraceReader> openInput(const std::string& path, const ReadOptions& o, std::unique_ptr<Input> raw,
-                                       std::string_view whole, std::shared_ptr<void> keep) {
+                                       std::string_view whole, std::shared_ptr<MappedFile> map) {
   try {
     std::string head = readHead(*raw, 8);
     Compression c = sniffCompression(head);
     std::unique_ptr<Input> in = std::make_unique<PrefixInput>(head, std::move(raw));
     if (c == Compression::None) {
       if (isBinary(head) && !whole.empty() && (!o.encoding || *o.encoding == Encoding::Binary))
-        return detail::makeBinaryReader(path, o, whole, std::move(keep));
+        return detail::makeBinaryReader(path, o, whole, std::move(map));
     } else {
       in = decompress(std::move(in), c);
       head = readHead(*in, 8);

@@ -30,9 +30,15 @@ TraceStats computeStats(TraceReader& reader, const LoadOptions& opts) {
     liveBytes -= o.size;
     live--;
   };
-  std::vector<Event> buf(1024);
+  std::vector<Event> buf(4096);
   uint64_t index = 0;
-  while (size_t n = reader.read(buf.data(), buf.size())) {
+  auto timedRead = [&] {
+    auto t0 = std::chrono::steady_clock::now();
+    size_t n = reader.read(buf.data(), buf.size());
+    s.readSeconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return n;
+  };
+  while (size_t n = timedRead()) {
     for (size_t i = 0; i < n; i++, index++) {
       const Event& e = buf[i];
       auto step = b.add(e, index);

@@ -31,6 +31,7 @@ struct TraceStats {
   std::vector<std::string> warnings;
   uint64_t rawBytes = 0, bytes = 0;     // file bytes (compressed) and decompressed bytes read
   double seconds = 0;                   // wall time of the pass
+  double readSeconds = 0;               // of which reading (decompressing, parsing, checking) events
 };
 
 TraceStats computeStats(const std::string& path, const LoadOptions& opts = {});
