@@ -10,8 +10,25 @@
 namespace gomalloc::core {
 
 AddressSpace::AddressSpace(size_t windowBytes, size_t align) {
+  // Go's arena hints on linux/amd64 (malloc.go mallocinit @ go1.19): 0x00c0<<32, then 0x01c0<<32, ... Taking
+  // the first free one makes heap addresses the same from run to run (deterministic replays); if none is
+  // free (sanitizers reserve some of these ranges), let the kernel choose.
+  const int prot = PROT_NONE, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
+  for (uintptr_t i = 0; i < 0x80; i++) {
+    uintptr_t hint = (i << 40) | (uintptr_t{0xc0} << 32);
+    if (hint % align != 0) continue;
+    void* p = ::mmap(reinterpret_cast<void*>(hint), windowBytes, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED) continue;
+    if (reinterpret_cast<uintptr_t>(p) != hint) {  // a kernel that ignores MAP_FIXED_NOREPLACE
+      ::munmap(p, windowBytes);
+      continue;
+    }
+    mapping_ = base_ = hint;
+    mappingSize_ = size_ = windowBytes;
+    return;
+  }
   mappingSize_ = windowBytes + align;
-  void* p = ::mmap(nullptr, mappingSize_, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = ::mmap(nullptr, mappingSize_, prot, flags, -1, 0);
   if (p == MAP_FAILED)
     throw std::runtime_error("cannot reserve " + std::to_string(windowBytes >> 20) +
                              " MiB of address space for the heap: " + std::strerror(errno));

@@ -4,7 +4,8 @@
 // usable), Prepared (usable after sysUsed; we treat it like Ready: on Linux sysUsed is a no-op apart from
 // huge-page advice), and Ready. We reserve one contiguous window of address space for all of a heap's
 // arenas at construction (mmap PROT_NONE, MAP_NORESERVE: it costs no memory), take 64 MiB arenas from it in
-// address order as Go takes them from its arena hints, make 4 MiB steps read-write as the heap grows
+// address order as Go takes them from its arena hints (the window itself starts at Go's first free hint,
+// 0xc000000000 in a process with one heap), make 4 MiB steps read-write as the heap grows
 // (sysMap = mprotect), and give free pages back with madvise(MADV_DONTNEED) (sysUnused), as Go does on
 // Linux with its default madvdontneed=1. RSS is whatever the kernel then reports.
 #pragma once
