@@ -12,6 +12,9 @@ namespace gomalloc::traces {
 using detail::ChunkList;
 using detail::IdMap;
 
+// A slot whose sequence reaches this is not reused (alloc and free add 2, an implicit free 1 more).
+constexpr uint32_t kSeqRetire = ~uint32_t{0} - 4;
+
 struct ProgramBuilder::Impl {
   std::string path;
   Options opts;
@@ -55,10 +58,10 @@ struct ProgramBuilder::Impl {
     return uint32_t(s);
   }
   uint32_t newSlot() {
-    if (!freeSlots.empty()) {
+    while (!freeSlots.empty()) {
       uint32_t s = freeSlots.back();
       freeSlots.pop_back();
-      return s;
+      if (seq[s] < kSeqRetire) return s;  // else retire the slot before its sequence could overflow
     }
     if (slots == IdMap::kNone - 1) throw TraceError(path + ": more than 4 billion objects live at once");
     seq.push_back(0);

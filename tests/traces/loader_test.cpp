@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/traces/trace_test_util.h"
+#include "traces/generate.h"
 
 namespace gomalloc::traces {
 namespace {
@@ -169,6 +170,61 @@ TEST(TraceLoader, LoadsAFileWithPathAndCounters) {
   EXPECT_EQ(p.threads[0].size(), 3u);
   EXPECT_EQ(p.threads[1].size(), 3u);
   EXPECT_TRUE(p.warnings.empty());
+}
+
+// Replays the program in its global order and checks what replay relies on: order lists every op once, each
+// op finds its slot at the sequence it expects, allocs go into empty slots and frees empty full ones, kCross
+// is set exactly when the slot's previous op was on another thread, and each gc barrier is reached by every
+// thread, consecutively, in ordinal order.
+void expectConsistent(const ReplayProgram& p) {
+  size_t n = p.threads.size(), total = 0;
+  for (auto& t : p.threads) total += t.size();
+  ASSERT_EQ(p.order.size(), total);
+  std::vector<uint32_t> seq(p.slots, 0);
+  std::vector<int> lastThread(p.slots, -1);
+  std::vector<size_t> pos(n, 0);
+  uint32_t gcs = 0;
+  for (size_t i = 0; i < p.order.size();) {
+    uint16_t t = p.order[i];
+    ASSERT_LT(t, n);
+    ASSERT_LT(pos[t], p.threads[t].size());
+    const ReplayOp& op = p.threads[t][pos[t]];
+    if (op.kind() == ReplayOp::Gc) {
+      ASSERT_EQ(op.seq, gcs);
+      for (uint16_t d = 0; d < n; d++, i++) {  // every thread, consecutively, in thread order
+        ASSERT_EQ(p.order[i], d);
+        ASSERT_EQ(p.threads[d][pos[d]].kind(), ReplayOp::Gc);
+        ASSERT_EQ(p.threads[d][pos[d]++].seq, gcs);
+      }
+      gcs++;
+      continue;
+    }
+    ASSERT_LT(op.slot, p.slots);
+    ASSERT_EQ(op.seq, seq[op.slot]);
+    ASSERT_EQ(op.kind() == ReplayOp::Alloc, seq[op.slot] % 2 == 0);
+    ASSERT_EQ(op.cross(), lastThread[op.slot] != -1 && lastThread[op.slot] != t);
+    seq[op.slot]++;
+    lastThread[op.slot] = t;
+    pos[t]++, i++;
+  }
+  EXPECT_EQ(gcs, p.gcBarriers);
+}
+
+TEST(TraceLoader, ProgramsOfEveryGeneratorAreConsistent) {
+  for (auto& k : genKinds()) {
+    SCOPED_TRACE(std::string(k.name));
+    GenOptions o;
+    o.kind = std::string(k.name);
+    o.events = 20000;
+    o.gcEvery = 777;
+    ProgramBuilder b(o.kind);
+    generate(o, [&](const Event& e) { b.add(e); });
+    ReplayProgram p = b.finish();
+    EXPECT_EQ(p.events, 20000u);
+    EXPECT_EQ(p.gcBarriers, 20000u / 777);
+    expectConsistent(p);
+  }
+  expectConsistent(build({Event::alloc(0, 1, 16), Event::alloc(1, 1, 8), Event::free(2, 1)}, true));
 }
 
 TEST(TraceLoader, ValidatorModeStoresNoOpsAndListsEveryError) {

@@ -80,7 +80,7 @@ TEST_P(TraceRoundTrip, ConvertThroughFilesAndCompression) {
   EXPECT_EQ(slurp(src), slurp(prev));
 }
 
-INSTANTIATE_TEST_SUITE_P(EveryKind, TraceRoundTrip,
+INSTANTIATE_TEST_SUITE_P(TraceKinds, TraceRoundTrip,
                          ::testing::Values("steady", "web", "producer-consumer", "fragmentation", "large", "larson"),
                          [](const auto& info) {
                            std::string n = info.param;
