@@ -13,6 +13,7 @@
 #include "cli/heap_options.h"
 #include "replay/factory.h"
 #include "replay/replayer.h"
+#include "reports/html.h"
 #include "reports/preload.h"
 #include "reports/render.h"
 #include "traces/error.h"
@@ -106,9 +107,11 @@ bool hasHeapOptions(const HeapOptions& h) {
 
 // Writes the report; returns the exit status it calls for.
 int finish(const ReplayOpts& o, const reports::Report& rep) {
-  const reports::Format format = *reports::parseFormat(o.format);
+  const reports::Format format = o.format == "html" ? reports::Format::Table : *reports::parseFormat(o.format);
   std::string text;
-  if (format == reports::Format::Json && o.noTimings) {
+  if (o.format == "html") {
+    text = reports::renderHtml(rep);
+  } else if (format == reports::Format::Json && o.noTimings) {
     nlohmann::ordered_json j = reports::toJson(rep);
     reports::stripVolatile(j);
     text = j.dump(2) + "\n";
@@ -229,7 +232,8 @@ void registerReplay(Registry& r) {
       ->check(CLI::Range(0u, 3'600'000u));
   sub->add_flag("--verify", o->verify, "Run the Go model's heap verifier after the last event");
   sub->add_flag("--lenient", o->lenient, "Skip frees of dead ids; free live ids that are allocated again");
-  sub->add_option("--format", o->format, "table, json or csv")->check(CLI::IsMember({"table", "json", "csv"}));
+  sub->add_option("--format", o->format, "table, json, csv or html")
+      ->check(CLI::IsMember({"table", "json", "csv", "html"}));
   sub->add_option("-o,--output", o->output, "Write the report to this file (atomically) instead of stdout");
   sub->add_flag("--no-timings", o->noTimings, "JSON without time- and kernel-dependent fields (CI diffs)");
   sub->add_flag("--quiet", o->quiet, "No progress bar");

@@ -1,0 +1,560 @@
+#include "reports/html.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "core/config.h"
+#include "reports/grid.h"
+#include "reports/metrics.h"
+
+namespace gomalloc::reports {
+
+namespace {
+
+const char* const kPalette[] = {"#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#be185d", "#4b5563"};
+const char* color(size_t i) { return kPalette[i % std::size(kPalette)]; }
+
+std::string esc(std::string_view s) { return xmlEscape(s); }
+
+const char* kStyle = R"(
+:root{--fg:#1d2430;--muted:#5b6472;--grid:#e6e9ef;--card:#f5f7fa;--line:#d5dae2}
+*{box-sizing:border-box}
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;color:var(--fg);
+  max-width:1060px;margin:20px auto;padding:0 18px;background:#fff}
+h1{font-size:22px;margin:0 0 2px}h2{font-size:17px;margin:26px 0 8px;padding-bottom:4px;border-bottom:1px solid var(--line)}
+h3{font-size:14px;margin:14px 0 2px}
+.sub,.note{color:var(--muted)}.note{font-size:12.5px;margin:2px 0 6px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(150px,1fr));gap:10px;margin-top:14px}
+.card{background:var(--card);border-radius:6px;padding:8px 11px}.card b{display:block;font-size:18px;font-weight:600}
+.card span{color:var(--muted);font-size:12px}
+figure{margin:4px 0 14px}svg{display:block;width:100%;height:auto}
+svg text{font-size:11px;fill:#4b5563}svg .axis-label{font-size:12px;fill:#1d2430}
+.gridline{stroke:var(--grid)}.axis{stroke:#9aa2ae}
+.series{fill:none;stroke-width:2;stroke-linejoin:round}.gc-mark{stroke:#8b95a5;stroke-dasharray:4 3}
+.gc-label{font-size:10px;fill:#6b7280}
+.legend{font-size:12.5px;margin:2px 0 0}.legend span{margin-right:16px;white-space:nowrap}
+.legend i{display:inline-block;width:16px;height:4px;border-radius:2px;vertical-align:middle;margin-right:5px}
+.legend i.dash{height:0;border-top:2px dashed #8b95a5;border-radius:0}
+table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
+td,th{padding:3px 10px;border-bottom:1px solid var(--grid);text-align:right;vertical-align:top}
+th{font-weight:600;background:var(--card)}td:first-child,th:first-child{text-align:left}
+td.l,th.l{text-align:left}
+.worse{color:#b42318;font-weight:600}.better{color:#067647;font-weight:600}.nosig{color:var(--muted)}
+code{font-size:12.5px}details{margin:4px 0}summary{cursor:pointer;color:var(--muted)}
+footer{margin:28px 0 10px;color:var(--muted);font-size:12px}
+)";
+
+std::string page(const std::string& title, const std::string& body) {
+  return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+         "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
+         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
+         esc(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + "</body>\n</html>\n";
+}
+
+// ---- axes ----
+
+// An axis scale: values are divided by div and labelled with unit.
+struct Scale {
+  double div = 1;
+  std::string unit;  // shown in the axis label
+  bool compact = false;  // tick labels with k / M suffixes
+};
+
+Scale scaleFor(Unit u, double max) {
+  switch (u) {
+    case Unit::Bytes:
+      if (max >= double(1ull << 30)) return {double(1ull << 30), "GiB"};
+      if (max >= double(1ull << 20)) return {double(1ull << 20), "MiB"};
+      if (max >= 1024) return {1024, "KiB"};
+      return {1, "bytes"};
+    case Unit::Ratio: return {0.01, "%"};
+    case Unit::Nanoseconds:
+      if (max >= 1e6) return {1e6, "ms"};
+      if (max >= 1e3) return {1e3, "us"};
+      return {1, "ns"};
+    case Unit::Seconds: return {1, "s"};
+    case Unit::Count: return {1, "", true};
+  }
+  return {};
+}
+
+std::vector<double> niceTicks(double max, int target = 5) {
+  if (!(max > 0)) max = 1;
+  const double raw = max / target;
+  const double mag = std::pow(10, std::floor(std::log10(raw)));
+  const double f = raw / mag;
+  const double step = (f <= 1 ? 1 : f <= 2 ? 2 : f <= 2.5 ? 2.5 : f <= 5 ? 5 : 10) * mag;
+  std::vector<double> t;
+  for (int i = 0; t.empty() || t.back() < max - step * 1e-9; i++) t.push_back(step * i);
+  return t;
+}
+
+std::string tickText(double v, bool compact) {
+  if (compact && std::fabs(v) >= 1e6) return fmt::format("{:g}M", v / 1e6);
+  if (compact && std::fabs(v) >= 1e3) return fmt::format("{:g}k", v / 1e3);
+  if (std::fabs(v) < 1e-9) return "0";
+  return fmt::format("{:g}", v);
+}
+
+struct Frame {
+  double w = 960, h = 300, left = 72, right = 16, top = 14, bottom = 48;
+  double plotW() const { return w - left - right; }
+  double plotH() const { return h - top - bottom; }
+};
+
+std::string fmtNum(double v) { return fmt::format("{:.1f}", v); }
+
+// Y grid, ticks and the axis label (rotated, on the left).
+std::string yAxis(const Frame& f, const std::vector<double>& ticks, const Scale& s, const std::string& label) {
+  std::string out;
+  const double top = ticks.back();
+  for (double t : ticks) {
+    const double y = f.top + f.plotH() * (1 - t / top);
+    out += fmt::format("<line class=\"gridline\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", fmtNum(f.left), fmtNum(y),
+                       fmtNum(f.left + f.plotW()), fmtNum(y));
+    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", fmtNum(f.left - 6), fmtNum(y + 4),
+                       esc(tickText(t, s.compact)));
+  }
+  out += fmt::format("<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>", fmtNum(f.left), fmtNum(f.top),
+                     fmtNum(f.top + f.plotH()));
+  const std::string text = s.unit.empty() ? label : fmt::format("{} ({})", label, s.unit);
+  out += fmt::format("<text class=\"axis-label\" transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
+                     fmtNum(16), fmtNum(f.top + f.plotH() / 2), esc(text));
+  return out;
+}
+
+std::string xAxisLine(const Frame& f) {
+  const double y = f.top + f.plotH();
+  return fmt::format("<line class=\"axis\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", fmtNum(f.left), fmtNum(y),
+                     fmtNum(f.left + f.plotW()), fmtNum(y));
+}
+
+std::string xLabel(const Frame& f, const std::string& label) {
+  return fmt::format("<text class=\"axis-label\" x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>",
+                     fmtNum(f.left + f.plotW() / 2), fmtNum(f.h - 6), esc(label));
+}
+
+std::string svgOpen(const Frame& f, const std::string& name, const std::string& aria) {
+  return fmt::format("<svg data-chart=\"{}\" viewBox=\"0 0 {} {}\" role=\"img\" aria-label=\"{}\" "
+                     "xmlns=\"http://www.w3.org/2000/svg\">",
+                     esc(name), f.w, f.h, esc(aria));
+}
+
+// ---- line charts (time series) ----
+
+struct LineSeries {
+  std::string key, label, color;
+  std::vector<std::pair<double, double>> pts;  // (ms, value)
+};
+
+std::string legend(const std::vector<std::pair<std::string, std::string>>& items, bool gcMarks) {
+  std::string s = "<div class=\"legend\">";
+  for (auto& [label, c] : items) s += fmt::format("<span><i style=\"background:{}\"></i>{}</span>", c, esc(label));
+  if (gcMarks) s += "<span><i class=\"dash\"></i>GC cycle</span>";
+  return s + "</div>";
+}
+
+std::string lineChart(const std::string& name, const std::string& yLabel, Unit unit,
+                      const std::vector<LineSeries>& series, const std::vector<double>& gcMarks) {
+  Frame f;
+  double maxX = 0, maxY = 0;
+  for (auto& s : series)
+    for (auto& [x, y] : s.pts) maxX = std::max(maxX, x), maxY = std::max(maxY, y);
+  for (double g : gcMarks) maxX = std::max(maxX, g);
+  const Scale ys = scaleFor(unit, maxY);
+  const std::vector<double> yt = niceTicks(maxY / ys.div);
+  const double yTop = yt.back() * ys.div;
+  const bool seconds = maxX > 5000;
+  const double xdiv = seconds ? 1000 : 1;
+  const std::vector<double> xt = niceTicks(maxX / xdiv, 8);
+  const double xTop = xt.back() * xdiv;
+  auto px = [&](double x) { return f.left + f.plotW() * x / xTop; };
+  auto py = [&](double y) { return f.top + f.plotH() * (1 - y / yTop); };
+
+  std::string out = svgOpen(f, name, yLabel + " over time");
+  out += yAxis(f, yt, ys, yLabel);
+  for (double t : xt) {
+    const double x = px(t * xdiv);
+    out += fmt::format("<line class=\"gridline\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>", fmtNum(x), fmtNum(f.top),
+                       fmtNum(f.top + f.plotH()));
+    out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>", fmtNum(x),
+                       fmtNum(f.top + f.plotH() + 16), tickText(t, false));
+  }
+  out += xAxisLine(f);
+  out += xLabel(f, seconds ? "time since the replay started (s)" : "time since the replay started (ms)");
+  if (!gcMarks.empty()) {
+    out += fmt::format("<g class=\"gc-marks\" data-series=\"gc\" data-points=\"{}\">", gcMarks.size());
+    for (double g : gcMarks)
+      out += fmt::format("<line class=\"gc-mark\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"><title>GC cycle at {3:.2f} ms</title></line>",
+                         fmtNum(px(g)), fmtNum(f.top), fmtNum(f.top + f.plotH()), g);
+    out += "</g>";
+  }
+  for (auto& s : series) {
+    std::string pts;
+    for (auto& [x, y] : s.pts) pts += (pts.empty() ? "" : " ") + fmtNum(px(x)) + "," + fmtNum(py(y));
+    out += fmt::format("<polyline class=\"series\" data-series=\"{}\" data-points=\"{}\" stroke=\"{}\" points=\"{}\"/>",
+                       esc(s.key), s.pts.size(), s.color, pts);
+    if (s.pts.size() <= 120) {
+      out += fmt::format("<g class=\"dots\" fill=\"{}\">", s.color);
+      for (auto& [x, y] : s.pts)
+        out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"2.6\"><title>{}: {} at {:.2f} ms</title></circle>",
+                           fmtNum(px(x)), fmtNum(py(y)), esc(s.label), esc(formatValue(y, unit)), x);
+      out += "</g>";
+    }
+  }
+  return out + "</svg>";
+}
+
+// ---- bar charts (one bar per size class, grouped when several series) ----
+
+struct BarSeries {
+  std::string key, label, color;
+  std::vector<std::optional<double>> values;  // one per category; nullopt: no bar (e.g. class absent)
+};
+
+std::string barChart(const std::string& name, const std::string& yLabel, Unit unit,
+                     const std::vector<std::string>& categories, const std::vector<BarSeries>& series,
+                     const std::string& categoryLabel) {
+  Frame f;
+  f.h = 240;
+  f.bottom = 58;
+  double maxY = 0;
+  for (auto& s : series)
+    for (auto& v : s.values)
+      if (v) maxY = std::max(maxY, *v);
+  const Scale ys = scaleFor(unit, maxY);
+  std::vector<double> yt = niceTicks(unit == Unit::Ratio ? std::max(maxY, 1e-9) / ys.div : maxY / ys.div);
+  if (unit == Unit::Ratio && maxY > 0.5) yt = {0, 20, 40, 60, 80, 100};
+  const double yTop = yt.back() * ys.div;
+  const size_t n = std::max<size_t>(categories.size(), 1);
+  const double slot = f.plotW() / double(n);
+  const double groupW = slot * 0.8;
+  const double barW = groupW / double(std::max<size_t>(series.size(), 1));
+
+  std::string out = svgOpen(f, name, yLabel + " by size class");
+  out += yAxis(f, yt, ys, yLabel);
+  out += xAxisLine(f);
+  const size_t every = (categories.size() + 31) / 32;  // at most 32 labels
+  for (size_t i = 0; i < categories.size(); i++) {
+    if (every > 1 && i % every) continue;
+    const double x = f.left + slot * (double(i) + 0.5);
+    const double y = f.top + f.plotH() + 10;
+    out += fmt::format("<text transform=\"translate({},{}) rotate(-45)\" text-anchor=\"end\">{}</text>", fmtNum(x),
+                       fmtNum(y), esc(categories[i]));
+  }
+  out += xLabel(f, categoryLabel);
+  for (size_t k = 0; k < series.size(); k++) {
+    const BarSeries& s = series[k];
+    size_t drawn = 0;
+    std::string bars;
+    for (size_t i = 0; i < s.values.size() && i < categories.size(); i++) {
+      if (!s.values[i]) continue;
+      const double v = std::max(0.0, *s.values[i]);
+      const double h = f.plotH() * v / yTop;
+      const double x = f.left + slot * double(i) + (slot - groupW) / 2 + barW * double(k);
+      bars += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}{}: {}</title></rect>", fmtNum(x),
+                          fmtNum(f.top + f.plotH() - h), fmtNum(std::max(barW - 0.6, 0.6)), fmtNum(h),
+                          esc(categories[i]), series.size() > 1 ? ", " + esc(s.label) : std::string(),
+                          esc(formatValue(v, unit)));
+      drawn++;
+    }
+    out += fmt::format("<g class=\"bars\" data-series=\"{}\" data-points=\"{}\" fill=\"{}\">", esc(s.key), drawn, s.color);
+    out += bars + "</g>";
+  }
+  return out + "</svg>";
+}
+
+// ---- shared pieces ----
+
+std::string card(const std::string& value, const std::string& label) {
+  return fmt::format("<div class=\"card\"><b>{}</b><span>{}</span></div>", esc(value), esc(label));
+}
+
+// Bytes of one span of class cls, from the report's own size-class table (go backend).
+std::optional<core::SizeClassTable> sizeClassTable(const Report& r) {
+  if (!r.heap) return std::nullopt;
+  try {
+    core::Config cfg;
+    for (auto& [k, v] : r.config.settings)
+      if (k == "preset") cfg.set(k, v);
+    for (auto& [k, v] : r.config.settings)
+      if (k != "preset") cfg.set(k, v);
+    return cfg.sizeClassTable();
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string classLabel(uint64_t size) { return size >= 1024 && size % 1024 == 0 ? fmt::format("{}K", size / 1024) : std::to_string(size); }
+
+std::string timelineSection(const Report& r) {
+  std::vector<LineSeries> series;
+  LineSeries rss{"rss", "RSS", color(0), {}}, inuse{"heap_inuse", "HeapInuse", color(3), {}},
+      released{"heap_released", "HeapReleased", color(2), {}};
+  std::vector<double> gc;
+  for (auto& t : r.timeline) {
+    rss.pts.emplace_back(t.tMs, double(t.rssBytes));
+    if (t.heap) {
+      inuse.pts.emplace_back(t.tMs, double(t.heap->heapInuse));
+      released.pts.emplace_back(t.tMs, double(t.heap->heapReleased));
+    }
+    if (t.event == "gc") gc.push_back(t.tMs);
+  }
+  series.push_back(rss);
+  if (!inuse.pts.empty()) series.push_back(inuse), series.push_back(released);
+  std::vector<std::pair<std::string, std::string>> items;
+  for (auto& s : series) items.emplace_back(s.label, s.color);
+  std::string out = "<h2>Memory over time</h2>\n";
+  out += fmt::format(
+      "<p class=\"note\">RSS sampled {}; heap figures (Go model) where the world was stopped: the start, each GC "
+      "cycle and the end. Dashed lines: GC cycles ({}).</p>\n",
+      r.config.rssIntervalMs ? fmt::format("every {} ms", r.config.rssIntervalMs) : std::string("at GC barriers only"),
+      gc.size());
+  out += legend(items, !gc.empty());
+  out += "<figure>" + lineChart("timeline", "memory", Unit::Bytes, series, gc) + "</figure>\n";
+  return out;
+}
+
+std::string classSection(const Report& r) {
+  std::vector<const ClassRow*> rows;
+  const ClassRow* large = nullptr;
+  for (auto& c : r.sizeClasses) {
+    if (c.cls == 0) large = &c;
+    else rows.push_back(&c);
+  }
+  std::vector<std::string> cats;
+  for (auto* c : rows) cats.push_back(classLabel(c->size));
+  std::string out = "<h2>Size classes</h2>\n";
+  out += "<p class=\"note\">One bar per size class used, labelled with its object size in bytes.";
+  if (large)
+    out += fmt::format(" Large objects (over 32 KiB) are not drawn: {} allocations, {} requested.", large->allocs,
+                       formatValue(double(large->bytesRequested), Unit::Bytes));
+  out += "</p>\n";
+  auto chart = [&](const std::string& key, const std::string& title, const std::string& yLabel, Unit u,
+                   size_t colorIndex, auto value) {
+    BarSeries s{key, title, color(colorIndex), {}};
+    for (auto* c : rows) s.values.push_back(value(*c));
+    out += "<h3>" + esc(title) + "</h3>\n<figure>" + barChart(key, yLabel, u, cats, {s}, "size class (object bytes)") +
+           "</figure>\n";
+  };
+  chart("allocs", "Allocations", "allocations", Unit::Count, 0,
+        [](const ClassRow& c) -> std::optional<double> { return double(c.allocs); });
+  const bool go = !rows.empty() && rows.front()->go.has_value();
+  if (!go) {
+    out += "<p class=\"note\">mcache hit rate, bytes in use and internal fragmentation are figures of the Go model "
+           "(backend go).</p>\n";
+    return out;
+  }
+  chart("hit_rate", "mcache hit rate", "hit rate", Unit::Ratio, 2,
+        [](const ClassRow& c) -> std::optional<double> { return c.hitRate(); });
+  const auto table = sizeClassTable(r);
+  if (table) {
+    chart("bytes_in_use", "Bytes in use at the end (spans in use x span size)", "in-use spans", Unit::Bytes, 3,
+          [&](const ClassRow& c) -> std::optional<double> {
+            if (c.cls >= table->numClasses() || (*table)[c.cls].size != c.size) return std::nullopt;
+            return double(c.go->spansInUse) * double((*table)[c.cls].npages) * double(core::kPageSize);
+          });
+  }
+  chart("internal_fragmentation", "Internal fragmentation (1 - requested / handed out)", "fragmentation", Unit::Ratio,
+        1, [](const ClassRow& c) -> std::optional<double> { return c.internalFragmentation(); });
+  return out;
+}
+
+std::string lockSection(const Report& r) {
+  if (!r.locks) return "";
+  std::string out = "<h2>Locks</h2>\n<table class=\"locks\">\n<tr><th>lock</th><th>acquisitions</th><th>contended</th>"
+                    "<th>wait</th><th>max wait</th><th>hold</th></tr>\n";
+  auto row = [&](const LockRow& l, const std::string& name) {
+    out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", name,
+                       esc(formatValue(double(l.acquisitions), Unit::Count)),
+                       esc(formatValue(double(l.contended), Unit::Count)),
+                       esc(formatValue(double(l.waitNs), Unit::Nanoseconds)),
+                       esc(formatValue(double(l.maxWaitNs), Unit::Nanoseconds)),
+                       esc(formatValue(double(l.holdNs), Unit::Nanoseconds)));
+  };
+  for (const LockRow& l : *r.locks) {
+    row(l, "<code>" + esc(l.name) + "</code>" +
+               (l.members.empty() ? "" : fmt::format(" <span class=\"note\">({} used)</span>", l.members.size())));
+    for (const LockRow& m : l.members) row(m, "&nbsp;&nbsp;&nbsp;<code>" + esc(m.name) + "</code>");
+  }
+  return out + "</table>\n";
+}
+
+std::string settingsLine(const Report& r) {
+  std::string s;
+  for (auto& [k, v] : r.config.settings) s += (s.empty() ? "" : " ") + k + "=" + v;
+  return s;
+}
+
+std::string subtitle(const Report& r) {
+  return fmt::format("trace <code>{}</code> ({} events, digest {}) &middot; {} backend &middot; {} Ps &middot; {} &middot; touch={}",
+                     esc(r.trace.path), esc(formatValue(double(r.trace.events), Unit::Count)), esc(r.trace.digest),
+                     esc(r.config.backend), r.config.procs, r.config.deterministic ? "deterministic" : "concurrent",
+                     esc(r.config.touch));
+}
+
+std::string footer(const ToolInfo& t) {
+  return fmt::format("<footer>{} {} &middot; model of {}'s allocator &middot; figures documented in docs/report.md</footer>\n",
+                     esc(t.name), esc(t.version), esc(t.goModel));
+}
+
+}  // namespace
+
+std::string renderHtml(const Report& r) {
+  std::string b = "<header><h1>gomalloc replay</h1><p class=\"sub\">" + subtitle(r) + "</p>";
+  if (r.interrupted) b += "<p class=\"worse\">Interrupted: the figures cover the events replayed before Ctrl-C.</p>";
+  b += "</header>\n<section class=\"cards\">";
+  auto metric = [&](const char* name) -> std::optional<std::string> {
+    auto m = findMetric(name);
+    if (!m) return std::nullopt;
+    auto v = m->read(r);
+    if (!v) return std::nullopt;
+    return formatValue(*v, m->unit);
+  };
+  b += card(formatValue(double(r.summary.events), Unit::Count), "events replayed");
+  for (auto [name, label] : std::initializer_list<std::pair<const char*, const char*>>{
+           {"ns_per_event", "time per event"},
+           {"wall_time", "wall time"},
+           {"peak_rss", "peak RSS"},
+           {"peak_heap_inuse", "peak HeapInuse"},
+           {"heap_released", "HeapReleased at the end"},
+           {"gc_cycles", "GC cycles"},
+           {"hit_rate", "mcache hit rate"},
+           {"internal_fragmentation", "internal fragmentation"}})
+    if (auto v = metric(name)) b += card(*v, label);
+  b += "</section>\n<section>" + timelineSection(r) + "</section>\n<section>" + classSection(r) + "</section>\n";
+  b += "<section>" + lockSection(r) + "</section>\n";
+  b += "<section><h2>Settings</h2><p><code>" + esc(settingsLine(r)) + "</code></p>";
+  if (r.verify)
+    b += r.verify->passed ? "<p>Heap verifier: passed.</p>"
+                          : fmt::format("<p class=\"worse\">Heap verifier: {} problem(s).</p>", r.verify->errors.size());
+  b += "</section>\n" + footer(r.tool);
+  return page(fmt::format("gomalloc replay: {} ({})", r.trace.path, r.config.backend), b);
+}
+
+std::string renderCompareHtml(const CompareResult& c) {
+  const Report* first = c.variants.empty() || c.variants[0].runs.empty() ? nullptr : &c.variants[0].runs[0];
+  std::string b = "<header><h1>gomalloc compare</h1><p class=\"sub\">";
+  if (first) b += subtitle(*first);
+  b += fmt::format("<br>{} run{} per variant{}; the first variant is the baseline</p></header>\n", c.options.repeat,
+                   c.options.repeat == 1 ? "" : "s", c.options.repeat > 1 ? ", interleaved" : "");
+
+  b += "<section><h2>Variants</h2><table><tr><th>variant</th><th class=\"l\">configuration</th></tr>\n";
+  for (size_t i = 0; i < c.variants.size(); i++) {
+    const VariantSpec& v = c.variants[i].spec;
+    std::string conf = "allocator " + v.allocator;
+    if (!v.configFile.empty()) conf += ", config " + v.configFile;
+    for (auto& [k, val] : v.sets) conf += ", " + k + "=" + val;
+    b += fmt::format("<tr><td><i style=\"display:inline-block;width:10px;height:10px;border-radius:2px;background:{}\"></i> "
+                     "<b>{}</b>{}</td><td class=\"l\"><code>{}</code></td></tr>\n",
+                     color(i), esc(v.name), i == 0 ? " (baseline)" : "", esc(conf));
+  }
+  b += "</table></section>\n";
+
+  // The metric table with significance marks.
+  const std::vector<Row> rows = summarize(c);
+  b += "<section><h2>Metrics</h2>\n<p class=\"note\">Medians over the runs, &plusmn; half the min-max spread. ";
+  b += fmt::format("Deltas against {}: <span class=\"worse\">worse</span> or <span class=\"better\">better</span> "
+                   "when significant (two-sided Mann-Whitney U test, alpha {}; exact figures of --deterministic replays "
+                   "need no test), <span class=\"nosig\">~</span> when not.</p>\n",
+                   esc(c.variants.empty() ? "" : c.variants[0].spec.name), c.options.alpha);
+  auto table = [&](bool perClass) {
+    std::string t = "<table class=\"metrics\"><tr><th>metric</th>";
+    for (size_t i = 0; i < c.variants.size(); i++) {
+      t += "<th>" + esc(c.variants[i].spec.name) + "</th>";
+      if (i > 0) t += "<th>vs " + esc(c.variants[0].spec.name) + "</th>";
+    }
+    t += "</tr>\n";
+    for (const Row& row : rows) {
+      if ((row.metric.name.rfind("hit_rate.", 0) == 0) != perClass) continue;
+      t += fmt::format("<tr><td><code>{}</code> <span class=\"note\">{}</span></td>", esc(row.metric.name),
+                       esc(row.metric.label));
+      for (size_t i = 0; i < row.cells.size(); i++) {
+        const Cell& cell = row.cells[i];
+        std::string v = esc(cell.present ? formatValue(cell.spread.median, row.metric.unit) : "-");
+        if (cell.present && row.noisy && cell.samples.size() > 1 && cell.spread.max > cell.spread.min)
+          v += fmt::format(" &plusmn;{:.1f}%", 100 * cell.spread.relativeHalfRange());
+        t += "<td>" + v + "</td>";
+        if (i == 0) continue;
+        const std::string d = deltaText(row, i);
+        std::string cls = "nosig";
+        if (!d.empty() && d[0] != '~' && cell.significant && (!row.noisy || cell.tested)) {
+          const bool worse = row.metric.direction == Direction::Lower ? cell.delta > 0 : cell.delta < 0;
+          cls = worse ? "worse" : "better";
+        }
+        t += fmt::format("<td class=\"{}\" data-significant=\"{}\">{}</td>", cls, cell.significant ? "true" : "false",
+                         esc(d));
+      }
+      t += "</tr>\n";
+    }
+    return t + "</table>\n";
+  };
+  b += table(false);
+  b += "<details><summary>mcache hit rate by size class</summary>" + table(true) + "</details></section>\n";
+
+  // Overlaid series: the first run of each variant.
+  std::vector<LineSeries> rss, inuse;
+  std::vector<std::pair<std::string, std::string>> items, goItems;
+  for (size_t i = 0; i < c.variants.size(); i++) {
+    if (c.variants[i].runs.empty()) continue;
+    const Report& r = c.variants[i].runs.front();
+    LineSeries a{"rss:" + c.variants[i].spec.name, c.variants[i].spec.name, color(i), {}};
+    LineSeries h{"heap_inuse:" + c.variants[i].spec.name, c.variants[i].spec.name, color(i), {}};
+    for (auto& t : r.timeline) {
+      a.pts.emplace_back(t.tMs, double(t.rssBytes));
+      if (t.heap) h.pts.emplace_back(t.tMs, double(t.heap->heapInuse));
+    }
+    items.emplace_back(c.variants[i].spec.name, color(i));
+    rss.push_back(std::move(a));
+    if (!h.pts.empty()) {
+      goItems.emplace_back(c.variants[i].spec.name, color(i));
+      inuse.push_back(std::move(h));
+    }
+  }
+  b += "<section><h2>Memory over time</h2><p class=\"note\">The first run of each variant, overlaid.</p>\n";
+  b += "<h3>RSS</h3>" + legend(items, false) + "<figure>" + lineChart("rss", "RSS", Unit::Bytes, rss, {}) + "</figure>\n";
+  if (!inuse.empty())
+    b += "<h3>HeapInuse (Go model, at stopped-world points)</h3>" + legend(goItems, false) + "<figure>" +
+         lineChart("heap_inuse", "HeapInuse", Unit::Bytes, inuse, {}) + "</figure>\n";
+  b += "</section>\n";
+
+  // Per-class hit rates of the Go variants, grouped.
+  std::vector<uint64_t> sizes;
+  for (const Row& row : rows)
+    if (row.metric.name.rfind("hit_rate.", 0) == 0 && shownInTables(c, row))
+      sizes.push_back(std::stoull(row.metric.name.substr(9)));
+  std::vector<BarSeries> bars;
+  for (size_t i = 0; i < c.variants.size(); i++) {
+    BarSeries s{"hit_rate:" + c.variants[i].spec.name, c.variants[i].spec.name, color(i), {}};
+    bool any = false;
+    for (uint64_t size : sizes) {
+      std::vector<double> xs;
+      const Metric m = classHitRateMetric(size);
+      for (auto& r : c.variants[i].runs)
+        if (auto v = m.read(r)) xs.push_back(*v);
+      if (xs.empty()) s.values.push_back(std::nullopt);
+      else s.values.push_back(stats::median(xs)), any = true;
+    }
+    if (any) bars.push_back(std::move(s));
+  }
+  if (!bars.empty() && !sizes.empty()) {
+    std::vector<std::string> cats;
+    for (uint64_t s : sizes) cats.push_back(classLabel(s));
+    std::vector<std::pair<std::string, std::string>> barItems;
+    for (auto& s : bars) barItems.emplace_back(s.label, s.color);
+    b += "<section><h2>mcache hit rate by size class</h2><p class=\"note\">Medians over the runs; classes with at "
+         "least 1% of the allocations.</p>" +
+         legend(barItems, false) + "<figure>" +
+         barChart("class_hit_rate", "hit rate", Unit::Ratio, cats, bars, "size class (object bytes)") +
+         "</figure></section>\n";
+  }
+  b += footer(c.tool);
+  return page(fmt::format("gomalloc compare: {}", c.options.trace), b);
+}
+
+}  // namespace gomalloc::reports

@@ -1,0 +1,17 @@
+// HTML reports: one self-contained page (inline SVG charts and CSS, no script, nothing fetched; a
+// Content-Security-Policy forbids any request) for a replay report and for a compare result.
+// Every drawn series carries data-series="name" and data-points="N" (the points or bars drawn), which the
+// browser test checks against what the browser parsed.
+#pragma once
+
+#include <string>
+
+#include "reports/compare.h"
+#include "reports/report.h"
+
+namespace gomalloc::reports {
+
+std::string renderHtml(const Report& r);
+std::string renderCompareHtml(const CompareResult& c);
+
+}  // namespace gomalloc::reports
