@@ -288,10 +288,16 @@ class JsonReader final : public TraceReader {
     }
     return out;
   }
-  std::string readString() {
+  // The string at p_: its raw content, or (when it has escapes) its content decoded into scratch.
+  std::string_view stringAt(std::string& scratch) {
     const char *s, *e;
-    if (scanString(s, e)) return decodeString(s, e);
-    return std::string(s, e);
+    if (!scanString(s, e)) return std::string_view(s, size_t(e - s));
+    scratch = decodeString(s, e);
+    return scratch;
+  }
+  std::string readString() {
+    std::string scratch;
+    return std::string(stringAt(scratch));
   }
 
   // Scans a JSON number at p_.
@@ -635,15 +641,11 @@ void JsonReader::event(Event& ev) {
   for (;;) {
     if (c != '"') unexpected("a key string");
     uint64_t keyAbs = abs(p_);
-    const char *ks, *ke;
     unsigned field = 0;
     std::string decoded;
-    if (scanString(ks, ke)) {
-      decoded = decodeString(ks, ke);
-      ks = decoded.data();
-      ke = ks + decoded.size();
-    }
-    size_t kn = size_t(ke - ks);
+    std::string_view key = stringAt(decoded);
+    const char *ks = key.data(), *ke = ks + key.size();
+    size_t kn = key.size();
     switch (kn) {
       case 2:
         if (ks[0] == 'o' && ks[1] == 'p') field = kOp;
@@ -676,14 +678,10 @@ void JsonReader::event(Event& ev) {
           failHere("wrong type for \"op\": expected \"alloc\", \"free\" or \"gc\", got " + describe(c));
         }
         uint64_t vAbs = abs(p_);
-        const char *s, *e;
         std::string dec;
-        if (scanString(s, e)) {
-          dec = decodeString(s, e);
-          s = dec.data();
-          e = s + dec.size();
-        }
-        size_t n = size_t(e - s);
+        std::string_view v = stringAt(dec);
+        const char* s = v.data();
+        size_t n = v.size();
         if (n == 5 && std::memcmp(s, "alloc", 5) == 0) {
           ev.op = Op::Alloc;
         } else if (n == 4 && std::memcmp(s, "free", 4) == 0) {
@@ -691,9 +689,9 @@ void JsonReader::event(Event& ev) {
         } else if (n == 2 && s[0] == 'g' && s[1] == 'c') {
           ev.op = Op::Gc;
         } else {
-          std::string v(s, std::min<size_t>(n, 40));
+          std::string shownOp(v.substr(0, 40));
           p_ = at(vAbs);
-          failHere(fmt::format("unknown op \"{}\": expected \"alloc\", \"free\" or \"gc\"", v));
+          failHere(fmt::format("unknown op \"{}\": expected \"alloc\", \"free\" or \"gc\"", shownOp));
         }
         break;
       }

@@ -221,9 +221,7 @@ ReplayProgram loadProgram(TraceReader& reader, const LoadOptions& opts) {
 }
 
 ReplayProgram loadProgram(const std::string& path, const LoadOptions& opts) {
-  ReadOptions ro;
-  ro.lenient = opts.lenient;
-  auto r = openTrace(path, ro);
+  auto r = openTrace(path, readOptionsFor(opts));
   return loadProgram(*r, opts);
 }
 

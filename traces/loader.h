@@ -26,6 +26,7 @@ namespace gomalloc::traces {
 struct LoadOptions {
   bool lenient = false;
 };
+inline ReadOptions readOptionsFor(const LoadOptions& o) { return ReadOptions{o.lenient, {}}; }
 
 // Loads the trace at path (any encoding, compressed or not). Throws TraceError.
 ReplayProgram loadProgram(const std::string& path, const LoadOptions& opts = {});

@@ -85,9 +85,7 @@ TraceStats computeStats(TraceReader& reader, const LoadOptions& opts) {
 }
 
 TraceStats computeStats(const std::string& path, const LoadOptions& opts) {
-  ReadOptions ro;
-  ro.lenient = opts.lenient;
-  auto r = openTrace(path, ro);
+  auto r = openTrace(path, readOptionsFor(opts));
   return computeStats(*r, opts);
 }
 
