@@ -28,16 +28,17 @@ NullBackend::NullBackend(int procs, size_t regionBytes)
     : regions_(new Region[size_t(procs)]), procs_(procs), regionBytes_(regionBytes), bigThreshold_(regionBytes / 4) {
   if (procs < 1) throw std::invalid_argument("null backend: needs at least one P");
   if (regionBytes < 4096) throw std::invalid_argument("null backend: region of at least 4 KiB needed");
-  const bool populate = size_t(procs) * regionBytes <= (size_t{1} << 30);
+  // One mapping for every P, so that the regions' relative placement (and so deterministic addresses) does
+  // not depend on the process's other mappings.
+  const size_t total = size_t(procs) * regionBytes;
+  auto* base = static_cast<char*>(mapBytes(total, total <= (size_t{1} << 30)));
   for (int p = 0; p < procs; p++) {
-    auto* base = static_cast<char*>(mapBytes(regionBytes, populate));
-    regions_[size_t(p)] = Region{base, base, base + regionBytes};
+    char* b = base + size_t(p) * regionBytes;
+    regions_[size_t(p)] = Region{b, b, b + regionBytes};
   }
 }
 
-NullBackend::~NullBackend() {
-  for (int p = 0; p < procs_; p++) ::munmap(regions_[size_t(p)].begin, regionBytes_);
-}
+NullBackend::~NullBackend() { ::munmap(regions_[0].begin, size_t(procs_) * regionBytes_); }
 
 std::vector<std::pair<std::string, std::string>> NullBackend::settings() const {
   return {{"region_bytes", std::to_string(regionBytes_)}};

@@ -15,8 +15,9 @@ namespace gomalloc::replay {
 // Hands out memory from one bump region per P without any reuse bookkeeping: when a region is used up,
 // allocation starts again at its beginning (objects may then overlap older ones; nothing reads them).
 // Objects larger than a quarter of a region get a mapping of their own, unmapped when freed.
-// The regions are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults
-// do not count as harness time. RSS is procs x region bytes plus the large objects live at a time.
+// The regions (one mapping) are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's
+// page faults do not count as harness time. RSS is procs x region bytes plus the large objects live at a time.
+// Addresses are reproducible (deterministic mode) except those of the objects with mappings of their own.
 class NullBackend final : public BackendImpl<NullBackend> {
  public:
   static constexpr bool kHarnessClasses = true;

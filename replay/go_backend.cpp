@@ -17,7 +17,9 @@ core::Config withProcs(core::Config cfg, int procs) {
 }  // namespace
 
 GoBackend::GoBackend(core::Config cfg, int procs)
-    : cfg_(withProcs(std::move(cfg), procs)), heap_(std::make_unique<core::Heap>(cfg_)) {}
+    : cfg_(withProcs(std::move(cfg), procs)), heap_(std::make_unique<core::Heap>(cfg_)) {
+  core::nanotime();  // the lock clock calibrates itself (~2 ms) on first use: not during the replay
+}
 
 std::optional<HeapFigures> GoBackend::heapFigures() const {
   core::MemStats m = heap_->memStats();
