@@ -106,29 +106,32 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
   // Until "threads" is known (a JSON document may declare it after the events), remember where each thread
   // first appeared, to name the first offending event at the end.
   bool record = !header_.threads && !headerComplete_;
+  uint64_t* last = lastTs_.data();
+  size_t known = lastTs_.size();
   for (size_t i = 0; i < n; i++) {
     const Event& e = ev[i];
     if (!e.hasThread) continue;
     uint16_t t = e.thread;
-    if (t >= limit) {
-      fail(e, first + i,
-           fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", t, limit,
-                       threadsWhere_.str()));
-    }
-    if (t >= lastTs_.size()) [[unlikely]] {
+    if (t >= known) [[unlikely]] {
+      if (t >= limit)
+        fail(e, first + i,
+             fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", t, limit,
+                         threadsWhere_.str()));
       lastTs_.resize(size_t(t) + 1, 0);
       if (record) firstSeen_.resize(size_t(t) + 1, {~uint64_t{0}, 0, 0});
+      last = lastTs_.data();
+      known = lastTs_.size();
     }
     if (record && firstSeen_[t].index == ~uint64_t{0}) firstSeen_[t] = {first + i, e.line, e.column};
     if (e.hasTs) {
-      if (e.ts < lastTs_[t]) {
+      if (e.ts < last[t]) [[unlikely]] {
         if (!opts_.lenient)
           fail(e, first + i,
                fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a thread)", t,
-                           e.ts, lastTs_[t]));
+                           e.ts, last[t]));
         if (tsBackwards_++ == 0) firstTsBackwards_ = where(e, first + i).str();
       }
-      lastTs_[t] = e.ts;
+      last[t] = e.ts;
     }
   }
 }
