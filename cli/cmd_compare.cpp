@@ -1,6 +1,246 @@
-// Placeholder: compare is registered here (work in progress).
+// gomalloc compare: replays one trace under several allocator configurations, each run in a child process of
+// its own (`gomalloc replay ... --format json`), repeated and interleaved, and prints the comparison
+// (reports/compare.h; docs/compare.md).
+#include <fmt/format.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
 #include "cli/app.h"
+#include "cli/heap_options.h"
+#include "reports/compare.h"
+#include "reports/html.h"
+#include "reports/render.h"
+
+extern char** environ;
 
 namespace gomalloc::cli {
-void registerCompare(Registry&) {}
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CompareCliOptions {
+  reports::CompareOptions run;
+  std::vector<std::string> variants, configs, allocators;
+  std::string format = "table";
+  std::string output = "-";
+  bool quiet = false;
+};
+
+std::atomic<bool> gStop{false};
+extern "C" void onCompareSigint(int) { gStop.store(true, std::memory_order_relaxed); }
+
+// While children run, Ctrl-C reaches them (same process group) and they write interrupted reports; this
+// process only notes it and stops after the current child.
+class SigintNote {
+ public:
+  SigintNote() {
+    gStop.store(false);
+    struct sigaction sa {};
+    sa.sa_handler = onCompareSigint;
+    sigemptyset(&sa.sa_mask);
+    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
+  }
+  ~SigintNote() {
+    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
+  }
+  SigintNote(const SigintNote&) = delete;
+  SigintNote& operator=(const SigintNote&) = delete;
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string tmpl = (fs::temp_directory_path() / "gomalloc-compare-XXXXXX").string();
+    if (!::mkdtemp(tmpl.data())) throw UsageError(std::string("cannot create a temporary directory: ") + std::strerror(errno), 1);
+    path_ = tmpl;
+  }
+  ~TempDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::string selfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw UsageError("cannot find gomalloc's own executable (/proc/self/exe)", 1);
+  return std::string(buf, size_t(n));
+}
+
+// Runs exe with args; stdin, stdout and stderr inherited. Returns the exit status (128 + signal if killed).
+int runChild(const std::string& exe, const std::vector<std::string>& args) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  std::string arg0 = exe;
+  argv.push_back(arg0.data());
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ))
+    throw UsageError(fmt::format("cannot start {}: {}", exe, std::strerror(err)), 1);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw UsageError(std::string("waitpid: ") + std::strerror(errno), 1);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+std::string readFile(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+// The variants in command-line order, whichever flag gave each.
+std::vector<reports::VariantSpec> collectVariants(const CLI::App* sub, const CLI::Option* variantOpt,
+                                                  const CLI::Option* configOpt, const CLI::Option* allocOpt) {
+  std::vector<reports::VariantSpec> out;
+  size_t iv = 0, ic = 0, ia = 0;
+  for (const CLI::Option* o : sub->parse_order()) {
+    if (o == variantOpt) {
+      try {
+        out.push_back(reports::parseVariant(variantOpt->results().at(iv++)));
+      } catch (const std::invalid_argument& e) {
+        throw UsageError(e.what());
+      }
+    } else if (o == configOpt) {
+      const std::string file = configOpt->results().at(ic++);
+      core::Config probe;
+      applyConfigFile(probe, file);  // names the file if it is missing or wrong
+      reports::VariantSpec v;
+      v.configFile = file;
+      v.name = fs::path(file).stem().string();
+      std::ifstream in(file);
+      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
+      if (j.is_object() && j.contains("name")) {
+        if (!j["name"].is_string() || j["name"].get<std::string>().empty())
+          throw UsageError("config file " + file + ": \"name\" must be a non-empty string (the variant's name)");
+        v.name = j["name"].get<std::string>();
+      }
+      out.push_back(v);
+    } else if (o == allocOpt) {
+      reports::VariantSpec v;
+      v.allocator = v.name = allocOpt->results().at(ia++);
+      out.push_back(v);
+    }
+  }
+  for (size_t i = 0; i < out.size(); i++)
+    for (size_t k = 0; k < i; k++)
+      if (out[i].name == out[k].name)
+        throw UsageError(fmt::format("two variants are named '{}'; give them different names (--variant NAME:..., or "
+                                     "\"name\" in a config file)",
+                                     out[i].name));
+  return out;
+}
+
+int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* variantOpt, const CLI::Option* configOpt,
+               const CLI::Option* allocOpt) {
+  std::vector<reports::VariantSpec> variants = collectVariants(sub, variantOpt, configOpt, allocOpt);
+  if (variants.empty())
+    throw UsageError("compare needs variants: --variant NAME:key=value,..., --config FILE.json or --allocator NAME "
+                     "(the first is the baseline)");
+  {
+    std::error_code ec;
+    if (!fs::is_regular_file(o.run.trace, ec)) throw UsageError("cannot read trace " + o.run.trace + ": no such file");
+  }
+  const std::string exe = selfExe();
+  TempDir tmp;
+  SigintNote sigint;
+  const int total = o.run.repeat * int(variants.size());
+  const bool progress = !o.quiet && ::isatty(STDERR_FILENO);
+  int done = 0;
+  auto runOne = [&](size_t vi, int round) {
+    const reports::VariantSpec& v = variants[vi];
+    if (progress)
+      std::fprintf(stderr, "\rcompare: run %d/%d: %s (round %d/%d)\x1b[K", ++done, total, v.name.c_str(), round + 1,
+                   o.run.repeat);
+    const fs::path out = tmp.path() / fmt::format("{}-{}.json", vi, round);
+    const int code = runChild(exe, reports::replayArgs(o.run, v, out.string()));
+    if (code == 130 || gStop.load()) throw UsageError("interrupted", 130);
+    if (code != 0)
+      throw UsageError(fmt::format("variant {}: the replay failed (exit status {}; its message is above)", v.name, code),
+                       code == 2 ? 2 : 1);
+    try {
+      return reports::fromJson(nlohmann::ordered_json::parse(readFile(out)));
+    } catch (const std::exception& e) {
+      throw UsageError(fmt::format("variant {}: the replay wrote an unreadable report: {}", v.name, e.what()), 1);
+    }
+  };
+  reports::CompareResult result;
+  try {
+    result = reports::runCompare(o.run, variants, reports::ToolInfo{"gomalloc", GOMALLOC_VERSION, "go1.19.8"}, runOne);
+  } catch (...) {
+    if (progress) std::fputs("\r\x1b[K", stderr);
+    throw;
+  }
+  if (progress) std::fputs("\r\x1b[K", stderr);
+
+  std::string text;
+  if (o.format == "table") text = reports::renderCompareTable(result);
+  else if (o.format == "markdown") text = reports::renderCompareMarkdown(result);
+  else if (o.format == "csv") text = reports::renderCompareCsv(result);
+  else if (o.format == "json") text = reports::compareToJson(result).dump(2) + "\n";
+  else text = reports::renderCompareHtml(result);
+  writeOutput(o.output, text);
+  return 0;
+}
+
+}  // namespace
+
+void registerCompare(Registry& r) {
+  auto o = std::make_shared<CompareCliOptions>();
+  auto* sub = r.app.add_subcommand("compare", "Replay a trace under several allocator configurations and compare them");
+  sub->add_option("trace", o->run.trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz)")->required();
+  auto* variantOpt = sub->add_option("--variant", o->variants,
+                                     "A Go-model variant, NAME or NAME:key=value,key=value (settings as --set takes them)")
+                         ->allow_extra_args(false);
+  auto* configOpt = sub->add_option("--config", o->configs, "A Go-model variant from a JSON settings file (its name: "
+                                                             "the file's \"name\", else the file name)")
+                        ->allow_extra_args(false);
+  auto* allocOpt = sub->add_option("--allocator", o->allocators,
+                                   "A backend as a variant: go, system, jemalloc, tcmalloc, mimalloc or null")
+                       ->allow_extra_args(false)
+                       ->check(CLI::IsMember({"go", "system", "jemalloc", "tcmalloc", "mimalloc", "null"}));
+  sub->add_option("--repeat", o->run.repeat, "Runs per variant, interleaved (A B C A B C ...); default 1")
+      ->check(CLI::Range(1, 1000));
+  sub->add_option("--procs", o->run.procs, "Number of Ps for every variant (default: the trace's thread count)")
+      ->check(CLI::Range(1, 1024));
+  sub->add_flag("--deterministic", o->run.deterministic, "Deterministic replays (model figures become exact)");
+  sub->add_option("--touch", o->run.touch, "Writes into each object: none, first, pages (default) or full")
+      ->check(CLI::IsMember({"none", "first", "pages", "full"}));
+  sub->add_flag("--lenient", o->run.lenient, "Load the trace leniently (as replay --lenient)");
+  sub->add_option("--alpha", o->run.alpha, "Significance level of the Mann-Whitney U test (default 0.05)")
+      ->check(CLI::Range(0.0001, 0.5));
+  sub->add_option("--format", o->format, "table, json, csv, markdown or html")
+      ->check(CLI::IsMember({"table", "json", "csv", "markdown", "html"}));
+  sub->add_option("-o,--output", o->output, "Write the result to this file (atomically) instead of stdout");
+  sub->add_flag("--quiet", o->quiet, "No progress line");
+  r.add(sub, [o, sub, variantOpt, configOpt, allocOpt] { return runCompare(*o, sub, variantOpt, configOpt, allocOpt); });
+}
+
 }  // namespace gomalloc::cli

@@ -1,6 +1,93 @@
-// Placeholder: gate is registered here (work in progress).
+// gomalloc gate BASELINE.json CURRENT.json: checks the current report against the baseline, metric by metric
+// (reports/gate.h; docs/compare.md). Exit 0 when every rule holds, 1 when any regresses, 2 on bad input.
+#include <fmt/format.h>
+
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <sstream>
+
 #include "cli/app.h"
+#include "reports/compare.h"
+#include "reports/gate.h"
 
 namespace gomalloc::cli {
-void registerGate(Registry&) {}
+namespace {
+
+struct GateCliOptions {
+  std::string baseline, current, rules, format = "table", output = "-", junit;
+  std::vector<std::string> max;
+  std::string variant, baselineVariant, currentVariant;
+  bool allowSettings = false, noDefaults = false;
+};
+
+nlohmann::ordered_json readJson(const std::string& file, const char* what) {
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw UsageError(fmt::format("cannot read {} {}: no such file or not readable", what, file));
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  try {
+    return nlohmann::ordered_json::parse(ss.str());
+  } catch (const nlohmann::json::parse_error& e) {
+    throw UsageError(fmt::format("{} {}: not valid JSON: {}", what, file, e.what()));
+  }
+}
+
+bool isCompare(const nlohmann::ordered_json& j) {
+  return j.is_object() && j.contains("schema") && j["schema"] == reports::kCompareSchema;
+}
+
+int runGate(const GateCliOptions& o) {
+  try {
+    const nlohmann::ordered_json bj = readJson(o.baseline, "baseline");
+    const nlohmann::ordered_json cj = readJson(o.current, "current report");
+    if (!o.variant.empty() && !isCompare(bj) && !isCompare(cj))
+      throw UsageError(fmt::format("--variant {}: neither {} nor {} is a compare report", o.variant, o.baseline, o.current));
+    auto pick = [&](const nlohmann::ordered_json& j, const std::string& own) -> std::optional<std::string> {
+      if (!own.empty()) return own;
+      if (!o.variant.empty() && isCompare(j)) return o.variant;
+      return std::nullopt;
+    };
+    reports::GateOptions opts;
+    opts.allowSettings = o.allowSettings;
+    if (!o.rules.empty()) reports::parseRulesFile(readJson(o.rules, "rules file"), o.rules, opts);
+    if (o.noDefaults) opts.defaults = false;
+    for (auto& m : o.max) opts.rules.push_back(reports::parseMaxFlag(m));
+    const reports::GateSide base = reports::loadSide(bj, o.baseline, pick(bj, o.baselineVariant));
+    const reports::GateSide cur = reports::loadSide(cj, o.current, pick(cj, o.currentVariant));
+    reports::checkCompatible(base, cur, o.allowSettings);
+    const reports::GateResult result = reports::evaluate(base, cur, opts);
+    if (result.checks.empty()) throw UsageError("no rules to check (the defaults are off and no --max or rules given)");
+    writeOutput(o.output, o.format == "markdown" ? reports::renderGateMarkdown(result) : reports::renderGateTable(result));
+    if (!o.junit.empty()) writeOutput(o.junit, reports::renderGateJunit(result));
+    return result.failed() ? 1 : 0;
+  } catch (const reports::GateInputError& e) {
+    throw UsageError(e.what(), 2);
+  }
+}
+
+}  // namespace
+
+void registerGate(Registry& r) {
+  auto o = std::make_shared<GateCliOptions>();
+  auto* sub = r.app.add_subcommand(
+      "gate", "Check a report against a baseline: exit 0 when every rule holds, 1 on a regression, 2 on bad input");
+  sub->add_option("baseline", o->baseline, "The baseline: a replay or compare report (JSON)")->required();
+  sub->add_option("current", o->current, "The report to check: a replay or compare report (JSON)")->required();
+  sub->add_option("--rules", o->rules, "Rules from a JSON file (docs/compare.md)");
+  sub->add_option("--max", o->max, "A rule, METRIC=LIMIT: peak_rss=5% (relative) or gc_cycles=+2 (absolute); repeatable")
+      ->allow_extra_args(false);
+  sub->add_flag("--no-defaults", o->noDefaults, "Check only the rules given (--rules, --max)");
+  sub->add_option("--variant", o->variant, "The variant to read from compare reports (default: their baseline)");
+  sub->add_option("--baseline-variant", o->baselineVariant, "The variant to read from a compare report as baseline");
+  sub->add_option("--current-variant", o->currentVariant, "The variant to read from a compare report as current");
+  sub->add_flag("--allow-settings", o->allowSettings, "Gate across different Go-model settings");
+  sub->add_option("--format", o->format, "table (default) or markdown (a CI job summary)")
+      ->check(CLI::IsMember({"table", "markdown"}));
+  sub->add_option("-o,--output", o->output, "Write the table to this file (atomically) instead of stdout");
+  sub->add_option("--junit", o->junit, "Also write JUnit XML (one test case per metric) to this file");
+  r.add(sub, [o] { return runGate(*o); });
+}
+
 }  // namespace gomalloc::cli

@@ -43,7 +43,7 @@ svg text{font-size:11px;fill:#4b5563}svg .axis-label{font-size:12px;fill:#1d2430
 table{border-collapse:collapse;font-variant-numeric:tabular-nums;margin:6px 0}
 td,th{padding:3px 10px;border-bottom:1px solid var(--grid);text-align:right;vertical-align:top}
 th{font-weight:600;background:var(--card)}td:first-child,th:first-child{text-align:left}
-td.l,th.l{text-align:left}
+td.l,th.l{text-align:left}table.metrics td{white-space:nowrap}table.metrics td:first-child{white-space:normal}
 .worse{color:#b42318;font-weight:600}.better{color:#067647;font-weight:600}.nosig{color:var(--muted)}
 code{font-size:12.5px}details{margin:4px 0}summary{cursor:pointer;color:var(--muted)}
 footer{margin:28px 0 10px;color:var(--muted);font-size:12px}
@@ -282,8 +282,11 @@ std::optional<core::SizeClassTable> sizeClassTable(const Report& r) {
     core::Config cfg;
     for (auto& [k, v] : r.config.settings)
       if (k == "preset") cfg.set(k, v);
-    for (auto& [k, v] : r.config.settings)
+    for (auto& [k, v] : r.config.settings) {
+      // size_classes names the preset's table ("go1.19") unless it lists sizes.
+      if (k == "size_classes" && v.find_first_not_of("0123456789, ") != std::string::npos) continue;
       if (k != "preset") cfg.set(k, v);
+    }
     return cfg.sizeClassTable();
   } catch (const std::exception&) {
     return std::nullopt;
