@@ -180,6 +180,12 @@ int runReplay(const ReplayOpts& o) {
   } catch (const traces::TraceError& e) {
     throw UsageError(e.what(), 2);
   }
+  if (!o.quiet && !program.warnings.empty()) {
+    for (size_t i = 0; i < program.warnings.size() && i < 5; i++)
+      std::fprintf(stderr, "gomalloc: %s\n", program.warnings[i].c_str());
+    if (program.warnings.size() > 5)
+      std::fprintf(stderr, "gomalloc: ... and %zu more warnings\n", program.warnings.size() - 5);
+  }
 
   replay::Options ropt;
   ropt.procs = o.procs;

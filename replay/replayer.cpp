@@ -460,6 +460,8 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
     const detail::PState& s = r.ps[size_t(p)];
     ProcStats& out = res.procStats[size_t(p)];
     out.threads = r.pThreads[size_t(p)];
+    if (prog.threadIds.size() == prog.threads.size())  // the trace's own thread ids (the loader makes them dense)
+      for (uint32_t& t : out.threads) t = prog.threadIds[t];
     out.allocs = s.allocs;
     out.frees = s.frees;
     out.dependencyWaits = s.depWaits;

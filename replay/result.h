@@ -50,7 +50,7 @@ const char* timelineKindName(TimelinePoint::Kind k);
 
 // One P (one worker thread in concurrent mode).
 struct ProcStats {
-  std::vector<uint32_t> threads;  // trace threads that ran on this P
+  std::vector<uint32_t> threads;  // trace threads that ran on this P (the trace's thread ids)
   uint64_t allocs = 0, frees = 0;
   uint64_t dependencyWaits = 0;   // ops that found their slot not yet ready and waited (concurrent mode)
   // Concurrent mode only (timed == false in deterministic mode, where one thread runs every P):
