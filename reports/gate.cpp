@@ -368,7 +368,8 @@ std::string headline(const GateResult& g) {
 
 std::string context(const GateResult& g) {
   const Report& r = g.base.runs.front();
-  return fmt::format("trace {} ({} events, digest {}); {} backend, {} Ps, {}, touch={}", r.trace.path, r.trace.events,
+  return fmt::format("trace {} ({} events, digest {}); {} backend, {} Ps, {}, touch={}", r.trace.path,
+                     formatValue(double(r.trace.events), Unit::Count),
                      r.trace.digest, r.config.backend, r.config.procs,
                      r.config.deterministic ? "deterministic" : "concurrent", r.config.touch);
 }

@@ -7,6 +7,7 @@
 #include "reports/compare.h"
 #include "reports/gate.h"
 #include "reports/render.h"
+#include "tests/cli/cli_test_util.h"
 
 namespace gomalloc::reports {
 
@@ -236,42 +237,6 @@ TEST(GateInput, ReadsReplayAndCompareReports) {
             std::string::npos);
 }
 
-// A small XML well-formedness check: balanced tags, quoted attributes, known entities only.
-bool wellFormedXml(const std::string& x, std::string* why) {
-  std::vector<std::string> stack;
-  size_t i = 0;
-  if (x.rfind("<?xml ", 0) == 0) i = x.find("?>") + 2;
-  while (i < x.size()) {
-    if (x[i] == '&') {
-      const size_t semi = x.find(';', i);
-      const std::string ent = x.substr(i, semi == std::string::npos ? 0 : semi - i + 1);
-      if (ent != "&amp;" && ent != "&lt;" && ent != "&gt;" && ent != "&quot;" && ent != "&#39;")
-        return *why = "bad entity at " + std::to_string(i), false;
-      i = semi + 1;
-      continue;
-    }
-    if (x[i] != '<') {
-      if (x[i] == '>') return *why = "stray > at " + std::to_string(i), false;
-      i++;
-      continue;
-    }
-    const size_t end = x.find('>', i);
-    if (end == std::string::npos) return *why = "unclosed tag", false;
-    std::string tag = x.substr(i + 1, end - i - 1);
-    if (tag.find('<') != std::string::npos) return *why = "< inside a tag", false;
-    if (std::count(tag.begin(), tag.end(), '"') % 2) return *why = "unbalanced quotes in " + tag, false;
-    if (!tag.empty() && tag[0] == '/') {
-      if (stack.empty() || stack.back() != tag.substr(1)) return *why = "mismatched </" + tag.substr(1) + ">", false;
-      stack.pop_back();
-    } else if (!tag.empty() && tag.back() != '/') {
-      stack.push_back(tag.substr(0, tag.find(' ')));
-    }
-    i = end + 1;
-  }
-  if (!stack.empty()) return *why = "unclosed <" + stack.back() + ">", false;
-  return true;
-}
-
 TEST(GateOutput, JunitIsWellFormedAndCountsFailures) {
   const Report a = rep(), b = rep([](Report& r) { r.summary.peakRssBytes *= 2; });
   GateOptions o;
@@ -281,7 +246,7 @@ TEST(GateOutput, JunitIsWellFormedAndCountsFailures) {
   GateResult g = evaluate(base, side("cur.json", {b}), o);
   const std::string x = renderGateJunit(g);
   std::string why;
-  EXPECT_TRUE(wellFormedXml(x, &why)) << why << "\n" << x;
+  EXPECT_TRUE(gomalloc::testing::wellFormedXml(x, &why)) << why << "\n" << x;
   EXPECT_NE(x.find("trace&lt;1&gt;&amp;.json"), std::string::npos);
   EXPECT_NE(x.find(fmt::format("tests=\"{}\" failures=\"1\"", g.checks.size())), std::string::npos);
   EXPECT_NE(x.find(fmt::format("skipped=\"{}\"", g.count(Verdict::Skipped))), std::string::npos);
@@ -297,22 +262,8 @@ TEST(GateOutput, MarkdownTableIsRegular) {
   o.rules.push_back(parseMaxFlag("peak_rss=5%"));
   const std::string md = renderGateMarkdown(evaluate(side("a.json", {a}), side("b.json", {b}), o));
   EXPECT_EQ(md.rfind("### gomalloc gate: FAIL", 0), 0u);
-  std::istringstream in(md);
-  std::string line;
-  int columns = -1, rows = 0;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] != '|') continue;
-    int pipes = 0;
-    for (size_t i = 0; i < line.size(); i++) pipes += line[i] == '|' && (i == 0 || line[i - 1] != '\\');
-    if (columns < 0) columns = pipes;
-    EXPECT_EQ(pipes, columns) << line;
-    if (rows == 1) {
-      EXPECT_NE(line.find("---"), std::string::npos);
-    }
-    rows++;
-  }
-  EXPECT_EQ(columns, 10);  // 9 columns
-  EXPECT_GE(rows, 3);
+  std::string why;
+  EXPECT_EQ(gomalloc::testing::markdownTableColumns(md, &why), 9) << why;
   EXPECT_NE(md.find("- **peak_rss regressed"), std::string::npos);
 }
 

@@ -1,0 +1,110 @@
+// gomalloc compare, run as a user runs it: variants in child processes, every format, bad input.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_test_util.h"
+
+namespace gomalloc::testing {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+TEST(CompareCli, GoGogc50AndMimallocOnABundledTrace) {
+  ScratchDir dir("compare-table");
+  RunResult r = gomalloc("compare examples/web.json --allocator go --variant gogc50:gogc=50 --allocator mimalloc --quiet", dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  for (const char* s : {"go (baseline)", "gogc50", "mimalloc", "vs go", "gogc50: allocator go, gogc=50",
+                        "ns_per_event", "wall_time", "peak_rss", "peak_heap_inuse", "heap_released", "gc_cycles",
+                        "hit_rate", "refills.grown", "lock_wait", "internal_fragmentation", "hit_rate.16B"})
+    EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
+  EXPECT_NE(r.out.find("(n=1)"), std::string::npos);  // single runs: not tested
+}
+
+TEST(CompareCli, RepeatFiveMarksSignificance) {
+  ScratchDir dir("compare-repeat");
+  // larson: gogc=50 runs GC cycles where the default runs none, on every run.
+  RunResult r = gomalloc("compare examples/larson.gmt --allocator go --variant gogc50:gogc=50 --repeat 5 --quiet "
+                         "--format json -o " + (dir / "c.json").string(), dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = Json::parse(slurp(dir / "c.json"));
+  EXPECT_EQ(j["schema"], "gomalloc-compare");
+  EXPECT_EQ(j["options"]["repeat"], 5);
+  ASSERT_EQ(j["variants"].size(), 2u);
+  for (auto& v : j["variants"]) EXPECT_EQ(v["reports"].size(), 5u);
+  bool sawTilde = false, sawGc = false;
+  for (auto& m : j["metrics"]) {
+    const Json& cell = m["variants"][1];
+    if (!cell.contains("text")) continue;
+    const std::string text = cell["text"];
+    if (text.rfind("~ (p=", 0) == 0) sawTilde = true;
+    if (m["name"] == "gc_cycles") {
+      sawGc = true;
+      EXPECT_TRUE(cell["significant"].get<bool>()) << text;
+      EXPECT_LT(cell["p_value"].get<double>(), 0.05);
+      EXPECT_NE(text.find("(p=0.008)"), std::string::npos) << text;
+    }
+  }
+  EXPECT_TRUE(sawGc);
+  EXPECT_TRUE(sawTilde);  // e.g. refills from partial unswept spans: 0 in every run of both
+}
+
+TEST(CompareCli, EveryFormatAndAConfigFileVariant) {
+  ScratchDir dir("compare-formats");
+  spit(dir / "low.json", R"({"name": "lowgc", "gogc": 25})");
+  spit(dir / "locked.json", R"({"mcentral": "locked"})");
+  const std::string base = "compare examples/tiny.json --deterministic --quiet --allocator go --config " +
+                           (dir / "low.json").string() + " --config " + (dir / "locked.json").string();
+  RunResult table = gomalloc(base, dir);
+  ASSERT_EQ(table.code, 0) << table.err;
+  EXPECT_NE(table.out.find("lowgc: allocator go, config"), std::string::npos) << table.out;
+  EXPECT_NE(table.out.find("locked: allocator go, config"), std::string::npos);  // the file's stem
+
+  RunResult csv = gomalloc(base + " --format csv", dir);
+  ASSERT_EQ(csv.code, 0);
+  EXPECT_EQ(csv.out.rfind("metric,field,unit,direction,variant,n,median", 0), 0u);
+  EXPECT_NE(csv.out.find(",lowgc,1,"), std::string::npos);
+
+  RunResult md = gomalloc(base + " --format markdown", dir);
+  ASSERT_EQ(md.code, 0);
+  std::string why;
+  EXPECT_EQ(markdownTableColumns(md.out, &why), 6) << why;  // metric, go, lowgc, vs, locked, vs
+
+  const auto html = dir / "c.html";
+  RunResult h = gomalloc(base + " --format html -o " + html.string(), dir);
+  ASSERT_EQ(h.code, 0);
+  const std::string page = slurp(html);
+  EXPECT_NE(page.find("data-series=\"rss:lowgc\""), std::string::npos);
+  // Written atomically: nothing else is left in the directory.
+  for (auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().string().find(".tmp."), std::string::npos) << e.path();
+}
+
+TEST(CompareCli, BadInputExitsTwoAndSaysWhy) {
+  ScratchDir dir("compare-bad");
+  spit(dir / "broken.json", "{\"gogc\": ");
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {"compare nope.json --allocator go", "cannot read trace nope.json"},
+      {"compare examples/bad-syntax.json --allocator go --variant x:gogc=50", "bad-syntax.json"},
+      {"compare examples/tiny.json --variant x:gogc=fast", "--variant x:gogc=fast"},
+      {"compare examples/tiny.json --variant x:nosuch=1", "nosuch"},
+      {"compare examples/tiny.json --config missing.json", "missing.json"},
+      {"compare examples/tiny.json --config " + (dir / "broken.json").string(), "broken.json: not valid JSON"},
+      {"compare examples/tiny.json", "compare needs variants"},
+      {"compare examples/tiny.json --allocator go --variant go:gogc=50", "two variants are named 'go'"},
+      {"compare examples/tiny.json --allocator dlmalloc", "dlmalloc"},
+      {"compare examples/tiny.json --allocator go --repeat 0", "repeat"},
+  };
+  for (auto& c : cases) {
+    RunResult r = gomalloc(c.args + " --quiet", dir);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+  }
+}
+
+}  // namespace
+}  // namespace gomalloc::testing

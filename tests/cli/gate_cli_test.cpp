@@ -1,0 +1,155 @@
+// gomalloc gate, run as CI runs it: exit codes 0 / 1 / 2, the metric named, JUnit and markdown outputs.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/cli/cli_test_util.h"
+
+namespace gomalloc::testing {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// A deterministic replay report of examples/web.json in dir/name.
+std::string replayReport(const ScratchDir& dir, const std::string& name, const std::string& trace = "examples/web.json") {
+  const std::string path = (dir / name).string();
+  RunResult r = gomalloc("replay " + trace + " --deterministic --format json --quiet -o " + path, dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  return path;
+}
+
+// A copy of report in dir/name with f applied to its JSON.
+template <typename F>
+std::string changed(const ScratchDir& dir, const std::string& report, const std::string& name, F f) {
+  Json j = Json::parse(slurp(report));
+  f(j);
+  const std::string path = (dir / name).string();
+  spit(path, j.dump(2));
+  return path;
+}
+
+TEST(GateCli, AnUnchangedReportPasses) {
+  ScratchDir dir("gate-same");
+  const std::string base = replayReport(dir, "base.json");
+  RunResult r = gomalloc("gate " + base + " " + base, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("gomalloc gate: PASS"), std::string::npos) << r.out;
+  // Another deterministic replay of the same trace: the model figures are identical, timings are not gated.
+  const std::string again = replayReport(dir, "again.json");
+  r = gomalloc("gate " + base + " " + again, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("gc_cycles"), std::string::npos);
+  EXPECT_NE(r.out.find("timing metric: gated with 3+ runs"), std::string::npos);
+}
+
+TEST(GateCli, PeakRssUpTenPercentFailsAFivePercentRule) {
+  ScratchDir dir("gate-rss");
+  const std::string base = replayReport(dir, "base.json");
+  const std::string cur = changed(dir, base, "cur.json", [](Json& j) {
+    j["summary"]["peak_rss_bytes"] = uint64_t(j["summary"]["peak_rss_bytes"].get<double>() * 1.10);
+  });
+  RunResult r = gomalloc("gate " + base + " " + cur + " --max peak_rss=5%", dir);
+  EXPECT_EQ(r.code, 1) << r.out << r.err;
+  EXPECT_NE(r.out.find("gomalloc gate: FAIL"), std::string::npos);
+  EXPECT_NE(r.out.find("peak_rss regressed"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("+10.0%"), std::string::npos) << r.out;
+  // A rules file with a looser limit passes.
+  spit(dir / "rules.json", R"({"rules": [{"metric": "peak_rss", "max": "12%"}]})");
+  r = gomalloc("gate " + base + " " + cur + " --rules " + (dir / "rules.json").string(), dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  // GC cycles up by one fail the deterministic default (+0), and +2 allows them.
+  const std::string gc = changed(dir, base, "gc.json", [](Json& j) {
+    j["summary"]["gc_cycles"] = j["summary"]["gc_cycles"].get<int>() + 1;
+  });
+  r = gomalloc("gate " + base + " " + gc, dir);
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.out.find("gc_cycles regressed"), std::string::npos) << r.out;
+  EXPECT_EQ(gomalloc("gate " + base + " " + gc + " --max gc_cycles=+2", dir).code, 0);
+}
+
+TEST(GateCli, JunitAndMarkdownOutputsValidate) {
+  ScratchDir dir("gate-junit");
+  const std::string base = replayReport(dir, "base.json");
+  const std::string cur = changed(dir, base, "cur.json", [](Json& j) {
+    j["summary"]["peak_rss_bytes"] = j["summary"]["peak_rss_bytes"].get<uint64_t>() * 2;
+  });
+  const auto junit = dir / "gate.xml", md = dir / "gate.md";
+  RunResult r = gomalloc("gate " + base + " " + cur + " --max peak_rss=5% --format markdown -o " + md.string() +
+                             " --junit " + junit.string(),
+                         dir);
+  EXPECT_EQ(r.code, 1) << r.err;
+  const std::string x = slurp(junit);
+  std::string why;
+  EXPECT_TRUE(wellFormedXml(x, &why)) << why << "\n" << x;
+  EXPECT_NE(x.find("<testsuites name=\"gomalloc gate\""), std::string::npos);
+  EXPECT_NE(x.find("failures=\"1\""), std::string::npos);
+  EXPECT_NE(x.find("<testcase classname=\"gomalloc.gate\" name=\"peak_rss\">"), std::string::npos);
+  EXPECT_NE(x.find("<failure type=\"regression\" message=\"peak_rss regressed"), std::string::npos);
+  const std::string m = slurp(md);
+  EXPECT_EQ(m.rfind("### gomalloc gate: FAIL", 0), 0u);
+  EXPECT_EQ(markdownTableColumns(m, &why), 9) << why << "\n" << m;
+  EXPECT_NE(m.find("- **peak_rss regressed"), std::string::npos);
+}
+
+TEST(GateCli, MalformedOrMismatchedReportsExitTwo) {
+  ScratchDir dir("gate-bad");
+  const std::string base = replayReport(dir, "base.json");
+  spit(dir / "garbage.json", "{\"schema\": \"gomalloc-report\", ");
+  spit(dir / "other.json", R"({"hello": "world"})");
+  const std::string noField = changed(dir, base, "nofield.json", [](Json& j) { j["summary"].erase("allocs"); });
+  const std::string steady = replayReport(dir, "steady.json", "examples/steady.jsonl");
+  const std::string gogc = changed(dir, base, "gogc.json", [](Json& j) { j["config"]["settings"]["gogc"] = "50"; });
+  const std::string concurrent = changed(dir, base, "conc.json", [](Json& j) { j["config"]["deterministic"] = false; });
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {base + " " + (dir / "garbage.json").string(), "garbage.json: not valid JSON"},
+      {base + " " + (dir / "missing.json").string(), "missing.json"},
+      {(dir / "other.json").string() + " " + base, "other.json: not a gomalloc report"},
+      {base + " " + noField, "nofield.json: report JSON: summary.allocs: missing"},
+      {base + " " + steady, "different traces"},
+      {base + " " + gogc, "gogc: 100 vs 50"},
+      {base + " " + concurrent, "--deterministic vs concurrent"},
+      {base + " " + base + " --max peak_rs=5%", "unknown metric 'peak_rs'"},
+      {base + " " + base + " --max peak_rss=five", "limit 'five'"},
+      {base + " " + base + " --rules " + (dir / "nope.json").string(), "nope.json"},
+      {base + " " + base + " --variant go", "neither"},
+  };
+  for (auto& c : cases) {
+    RunResult r = gomalloc("gate " + c.args, dir);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+  }
+  // Settings may differ when asked.
+  EXPECT_NE(gomalloc("gate " + base + " " + gogc + " --allow-settings", dir).code, 2);
+}
+
+TEST(GateCli, ReadsCompareReports) {
+  ScratchDir dir("gate-compare");
+  const std::string cmp = (dir / "cmp.json").string();
+  RunResult c = gomalloc("compare examples/web.json --allocator go --variant gogc50:gogc=50 --repeat 3 --deterministic "
+                         "--quiet --format json -o " + cmp,
+                         dir);
+  ASSERT_EQ(c.code, 0) << c.err;
+  RunResult r = gomalloc("gate " + cmp + " " + cmp, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+  EXPECT_NE(r.out.find("(variant go), 3 runs"), std::string::npos) << r.out;
+  // With three runs a side, timings are tested (and three runs can never be significant at 5%).
+  EXPECT_NE(r.out.find("ns_per_event"), std::string::npos);
+  r = gomalloc("gate " + cmp + " " + cmp + " --current-variant gogc50", dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("gogc: 100 vs 50"), std::string::npos) << r.err;
+  r = gomalloc("gate " + cmp + " " + cmp + " --current-variant gogc50 --allow-settings", dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;  // web.json's heap stays below the first GC goal either way
+  r = gomalloc("gate " + cmp + " " + cmp + " --variant nope", dir);
+  EXPECT_EQ(r.code, 2);
+  EXPECT_NE(r.err.find("no variant 'nope' (it has go, gogc50)"), std::string::npos) << r.err;
+  // A replay report against a compare report's baseline variant.
+  const std::string single = replayReport(dir, "single.json");
+  r = gomalloc("gate " + cmp + " " + single, dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace gomalloc::testing
