@@ -7,6 +7,7 @@ pkgs=(
   libzstd-dev zlib1g-dev
   clang-14 libclang-rt-14-dev
   libjemalloc2 libgoogle-perftools4 libmimalloc2.0
+  chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do
