@@ -117,15 +117,14 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
   ClassStats& st = (p >= 0 ? allp[size_t(p)].mcache : stwStats).stats[s->spanclass.v];
   st.deaths++;
   if (s->large()) st.deadBytes += s->spanBytes();
-  const uint64_t bit = uint64_t{1} << (idx % 64);
   if (cfg.freeMode == FreeMode::Deferred) {
     // Dead as of this cycle: the sweep after the next GC reclaims it.
-    s->dead[cycle.load(std::memory_order_relaxed) & 1][idx / 64].fetch_or(bit, std::memory_order_release);
+    s->markDead(int(cycle.load(std::memory_order_relaxed) & 1), idx);
     return;
   }
   if (p >= 0 && s->cachedBy.load(std::memory_order_acquire) == p) {
     // Our own cached span: record it; nextFree applies it when the span runs out.
-    s->dead[0][idx / 64].fetch_or(bit, std::memory_order_release);
+    s->markDead(0, idx);
     s->pendingFrees.fetch_add(1, std::memory_order_release);
     return;
   }
@@ -135,13 +134,21 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
 MemStats Heap::memStats() const {
   const MHeap& h = *h_;
   MemStats m;
-  for (auto& st : classStats()) {
+  const bool immediate = h.cfg.freeMode == FreeMode::Immediate;
+  uint64_t swept = 0;
+  auto all = classStats();
+  for (size_t i = 0; i < all.size(); i++) {
+    const ClassStats& st = all[i];
     m.Mallocs += st.mallocs;
-    m.Frees += st.sweptFrees + st.tinyHits;
     m.TotalAlloc += st.bytesAllocated;
+    // Deferred: an object is freed when a sweep reclaims its slot. Immediate: when it dies.
+    m.Frees += (immediate ? st.deaths : st.sweptFrees) + st.tinyHits;
+    if (immediate) swept += (i >> 1) == 0 ? st.deadBytes : st.deaths * h.classes[i >> 1].size;
   }
-  uint64_t swept = h.stwStats.sweptBytes;
-  for (auto& pp : h.allp) swept += pp.mcache.sweptBytes;
+  if (!immediate) {
+    swept = h.stwStats.sweptBytes;
+    for (auto& pp : h.allp) swept += pp.mcache.sweptBytes;
+  }
   m.HeapAlloc = m.TotalAlloc - swept;
   m.HeapObjects = m.Mallocs - m.Frees;
   m.HeapInuse = h.heapInUse.load();

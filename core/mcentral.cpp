@@ -238,7 +238,7 @@ void MCentral::freeImmediate(MSpan* s, uint32_t i, int p) {
   std::unique_lock<Mutex> g(lock);
   if (s->cachedBy.load(std::memory_order_relaxed) >= 0) {
     // Cached by another P: record it; that P applies it when the span runs out or is uncached.
-    s->dead[0][i / 64].fetch_or(uint64_t{1} << (i % 64), std::memory_order_release);
+    s->markDead(0, i);
     s->pendingFrees.fetch_add(1, std::memory_order_release);
     return;
   }

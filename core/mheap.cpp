@@ -184,6 +184,7 @@ MSpan* MHeap::allocSpan(size_t npages, SpanClass spc, int p) {
   }
   s->freeindex = 0;
   s->allocCache = ~uint64_t{0};
+  s->multiP = cfg.procs > 1;
   s->sweepgen.store(sweepgen.load(std::memory_order_relaxed), std::memory_order_relaxed);
   s->state = SpanState::InUse;
   if (scav) {

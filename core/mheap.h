@@ -72,7 +72,8 @@ class MHeap {
   }
   // Heap trigger test after a refill or large allocation. Go: gcTrigger.test @ go1.19
   void checkTrigger() {
-    if (!gcRequested.load(std::memory_order_relaxed) && heapLive.load(std::memory_order_relaxed) >= int64_t(trigger))
+    int64_t live = heapLive.load(std::memory_order_relaxed);
+    if (!gcRequested.load(std::memory_order_relaxed) && live > 0 && uint64_t(live) >= trigger)
       gcRequested.store(true, std::memory_order_relaxed);
   }
   int deadParity() const { return cfg.freeMode == FreeMode::Immediate ? 0 : int(cycle.load(std::memory_order_relaxed) & 1); }

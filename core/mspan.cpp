@@ -43,7 +43,7 @@ uint32_t MSpan::collect(int deadParity) {
     if (freeindex >= lo + 64) below = ~uint64_t{0};
     else if (freeindex > lo) below = (uint64_t{1} << (freeindex - lo)) - 1;
     uint64_t bits = allocBits[w] | below;
-    if (deadParity >= 0) bits &= ~dead[deadParity][w].exchange(0, std::memory_order_acquire);
+    if (deadParity >= 0) bits &= ~takeDead(deadParity, w);
     if (w == nw - 1 && nelems % 64) bits &= (uint64_t{1} << (nelems % 64)) - 1;
     allocBits[w] = bits;
     count += uint32_t(std::popcount(bits));
@@ -74,8 +74,8 @@ void MSpan::init(uintptr_t b, size_t n) {
   limit = 0;
   for (size_t w = 0; w < kBitmapWords; w++) {
     allocBits[w] = 0;
-    dead[0][w].store(0, std::memory_order_relaxed);
-    dead[1][w].store(0, std::memory_order_relaxed);
+    dead[0][w] = 0;
+    dead[1][w] = 0;
   }
 }
 

@@ -50,7 +50,8 @@ struct MSpan {
   uintptr_t limit = 0;
 
   uint64_t allocBits[kBitmapWords] = {};
-  std::atomic<uint64_t> dead[2][kBitmapWords] = {};
+  uint64_t dead[2][kBitmapWords] = {};  // through markDead/takeDead (atomic when several Ps share the heap)
+  bool multiP = false;                   // the heap has more than one P: dead bits need atomic updates
   // Tiny-block span class only: live sub-objects per 16-byte block (a block dies when its count reaches 0).
   // Accessed through tinyRefAdd: atomically when several Ps share the heap, plainly when there is one.
   std::unique_ptr<uint8_t[]> tinyRefs;
@@ -98,8 +99,19 @@ struct MSpan {
     allocCache >>= (freeindex % 64);
   }
   bool isAllocated(uint32_t i) const { return i < freeindex || (allocBits[i / 64] >> (i % 64) & 1); }
-  bool isDead(int parity, uint32_t i) const {
-    return dead[parity][i / 64].load(std::memory_order_relaxed) >> (i % 64) & 1;
+  bool isDead(int parity, uint32_t i) const { return dead[parity][i / 64] >> (i % 64) & 1; }
+  // Records that slot i's object died. The release pairs with takeDead's acquire: whoever reuses the slot
+  // sees everything the freeing P did before.
+  void markDead(int parity, uint32_t i) {
+    uint64_t bit = uint64_t{1} << (i % 64);
+    if (multiP) std::atomic_ref<uint64_t>(dead[parity][i / 64]).fetch_or(bit, std::memory_order_release);
+    else dead[parity][i / 64] |= bit;
+  }
+  uint64_t takeDead(int parity, size_t w) {
+    if (multiP) return std::atomic_ref<uint64_t>(dead[parity][w]).exchange(0, std::memory_order_acquire);
+    uint64_t v = dead[parity][w];
+    dead[parity][w] = 0;
+    return v;
   }
   // Folds the slots below freeindex into allocBits and clears dead slots of the given parity
   // (negative: none): the bitmap work of a sweep. Returns the number of slots freed.

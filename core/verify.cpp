@@ -27,7 +27,7 @@ std::vector<std::string> Heap::verify(const std::vector<std::pair<const void*, s
     allocatedSlots += s->allocCount;
     if (std::string e = s->checkInvariants(); !e.empty()) fail(e);
     for (size_t w = 0; w < s->words(); w++)
-      deadSlots += uint64_t(std::popcount(s->dead[0][w].load() | s->dead[1][w].load()));
+      deadSlots += uint64_t(std::popcount(s->dead[0][w] | s->dead[1][w]));
     for (size_t i = 0; i < s->npages; i++) {
       uintptr_t pg = s->base() + i * kPageSize;
       if (h.spanOf(pg) != s) fail(fmt::format("page {:#x} of span {:#x} does not map to it", pg, s->base()));

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <deque>
 
 #include "traces/chunked.h"
 #include "traces/idmap.h"
@@ -21,7 +22,18 @@ struct ProgramBuilder::Impl {
   IdMap live;
   std::vector<uint32_t> seq;        // per slot: ops done on it
   std::vector<uint16_t> lastThread;  // per slot: thread of its last op
-  std::vector<uint32_t> freeSlots;  // slots whose object was freed (reused last-in first-out)
+  // Freed slots, for reuse. A thread first takes a slot freed by another thread long enough ago (kReuseAge
+  // ops) that replay will almost never wait for that free; then its own freed slots, last-in first-out (no
+  // wait: the same thread freed it); then a new slot. A slot is in both lists; an entry whose recorded
+  // sequence no longer matches the slot's was taken through the other list and is skipped.
+  static constexpr uint64_t kReuseAge = 1 << 14;
+  struct Freed {
+    uint32_t slot, seq;
+    uint64_t at;
+  };
+  std::vector<std::vector<Freed>> ownFree;  // per stream
+  std::deque<Freed> aged;                   // every free, in trace order
+  uint64_t ops = 0;
   uint32_t slots = 0;
   std::vector<int32_t> streamOf;    // trace thread id -> stream (first-appearance order), -1 none; grows
   std::vector<uint16_t> rawIds;     // stream -> trace thread id
@@ -51,17 +63,26 @@ struct ProgramBuilder::Impl {
     s = int32_t(rawIds.size());
     streamOf[t] = s;
     rawIds.push_back(t);
+    ownFree.emplace_back();
     if (opts.keepOps) {
       streams.emplace_back();
       for (uint32_t g = 0; g < gcAt.size(); g++) streams.back().push_back(ReplayOp::gc(g));
     }
     return uint32_t(s);
   }
-  uint32_t newSlot() {
-    while (!freeSlots.empty()) {
-      uint32_t s = freeSlots.back();
-      freeSlots.pop_back();
-      if (seq[s] < kSeqRetire) return s;  // else retire the slot before its sequence could overflow
+  bool reusable(const Freed& f) const { return seq[f.slot] == f.seq && f.seq < kSeqRetire; }
+  uint32_t newSlot(uint32_t s) {
+    ops++;
+    while (!aged.empty() && (!reusable(aged.front()) || ops - aged.front().at >= kReuseAge)) {
+      Freed f = aged.front();
+      aged.pop_front();
+      if (reusable(f)) return f.slot;
+    }
+    auto& own = ownFree[s];
+    while (!own.empty()) {
+      Freed f = own.back();
+      own.pop_back();
+      if (reusable(f)) return f.slot;  // (a slot whose sequence is near overflow is retired)
     }
     if (slots == IdMap::kNone - 1) throw TraceError(path + ": more than 4 billion objects live at once");
     seq.push_back(0);
@@ -79,7 +100,8 @@ struct ProgramBuilder::Impl {
     emit(s, ReplayOp::free(slot, seq[slot], cross));
     ++seq[slot];
     lastThread[slot] = t;
-    freeSlots.push_back(slot);
+    ownFree[s].push_back(Freed{slot, seq[slot], ops});
+    aged.push_back(Freed{slot, seq[slot], ops++});
     return cross;
   }
 };
@@ -115,7 +137,7 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
         step.implicitFree = true;
         step.implicitSlot = old;
       }
-      uint32_t slot = m.newSlot();
+      uint32_t slot = m.newSlot(s);
       m.live.insert(e.id, slot);
       bool cross = m.seq[slot] != 0 && m.lastThread[slot] != e.thread;
       m.emit(s, ReplayOp::alloc(slot, m.seq[slot], e.size, e.scan, cross));

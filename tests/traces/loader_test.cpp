@@ -54,10 +54,25 @@ TEST(TraceLoader, CrossThreadFreesAndReusesWaitForTheSlot) {
   ASSERT_EQ(t1.size(), 2u);
   expectOp(t0[0], ReplayOp::Alloc, 0, 0, false);
   expectOp(t1[0], ReplayOp::Free, 0, 1, true);    // freed on another thread than its alloc
-  expectOp(t0[1], ReplayOp::Alloc, 0, 2, true);   // slot 0 reused after thread 1's free
-  expectOp(t1[1], ReplayOp::Alloc, 1, 0, false);  // a fresh slot waits for nothing
+  expectOp(t0[1], ReplayOp::Alloc, 1, 0, false);  // thread 1's freed slot is not handed to thread 0 at once
+  expectOp(t1[1], ReplayOp::Alloc, 0, 2, false);  // thread 1 reuses the slot it freed itself: no wait
   EXPECT_EQ(p.order, (std::vector<uint16_t>{0, 1, 0, 1}));
   EXPECT_EQ(p.liveAtEnd, 2u);
+}
+
+TEST(TraceLoader, SlotsFreedLongAgoOnAnotherThreadAreReused) {
+  // Thread 1 frees 40000 objects of thread 0; thread 0 keeps allocating: it gets those slots back once
+  // their frees are far enough behind (and waits on them only if replay lags that far).
+  std::vector<Event> ev;
+  for (uint64_t i = 0; i < 40000; i++) ev.push_back(Event::alloc(0, i, 16));
+  for (uint64_t i = 0; i < 40000; i++) ev.push_back(Event::free(1, i));
+  for (uint64_t i = 0; i < 40000; i++) ev.push_back(Event::alloc(0, 100000 + i, 16));
+  auto p = build(ev);
+  EXPECT_LT(p.slots, 70000u);
+  size_t crossAllocs = 0;
+  for (auto& op : p.threads[0])
+    if (op.kind() == ReplayOp::Alloc && op.cross()) crossAllocs++;
+  EXPECT_GT(crossAllocs, 0u);
 }
 
 TEST(TraceLoader, GcIsABarrierInEveryStreamIncludingThreadsThatStartLater) {
