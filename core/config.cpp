@@ -51,7 +51,7 @@ std::string bytesText(size_t b) {
 
 const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
-                                             "page_cache", "scavenger", "tiny_alloc", "free_mode", "mcentral",
+                                             "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "free_mode", "mcentral",
                                              "size_classes"};
   return k;
 }
@@ -93,6 +93,8 @@ void Config::apply(const std::string& key, const std::string& v) {
     pageCache = parseBool(key, v);
   } else if (key == "scavenger") {
     scavenger = parseBool(key, v);
+  } else if (key == "scavenger_pace") {
+    scavengerPace = int(parseInt(key, v, 0, 1 << 20));
   } else if (key == "tiny_alloc") {
     tinyAlloc = parseBool(key, v);
   } else if (key == "free_mode") {
@@ -148,6 +150,7 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"max_heap_bytes", bytesText(maxHeapBytes)},
           {"page_cache", pageCache ? "true" : "false"},
           {"scavenger", scavenger ? "true" : "false"},
+          {"scavenger_pace", std::to_string(scavengerPace)},
           {"tiny_alloc", tinyAlloc ? "true" : "false"},
           {"free_mode", freeMode == FreeMode::Deferred ? "deferred" : "immediate"},
           {"mcentral", mcentral == McentralDesign::SpanSet ? "spanset" : "locked"},

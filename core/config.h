@@ -29,6 +29,7 @@ struct Config {
   size_t maxHeapBytes = size_t{64} << 30; // address space reserved for arenas (PROT_NONE until used)
   bool pageCache = true;                // per-P 64-page cache (Go 1.14+)
   bool scavenger = true;                // return free pages with madvise(MADV_DONTNEED)
+  int scavengerPace = 64;               // per cycle, release at most 1/N of the bytes allocated in it (0: all)
   bool tinyAlloc = true;                // tiny allocator for pointer-free requests < 16 B
   FreeMode freeMode = FreeMode::Deferred;
   McentralDesign mcentral = McentralDesign::SpanSet;

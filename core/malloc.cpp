@@ -185,6 +185,12 @@ std::vector<ClassStats> MHeap::classStats() const {
   return out;
 }
 
+uint64_t MHeap::totalAlloc() const {
+  uint64_t total = 0;
+  for (auto& st : classStats()) total += st.bytesAllocated;
+  return total;
+}
+
 uint64_t MHeap::liveSlotBytes() const {
   uint64_t live = 0;
   auto all = classStats();

@@ -146,10 +146,19 @@ void MHeap::gcCycle(bool forced) {
   if (forced) finishSweep();
 
   // The scavenger's goal, and its work for this cycle (Go runs it in the background at 1% CPU).
+  // Go's background scavenger works at 1% of the CPU, so it releases memory gradually. We pace it by
+  // allocation instead of time (replays must be deterministic): each cycle it may release 1/scavenger_pace
+  // of the bytes allocated since the previous cycle, in 64 KiB units (Go: scavengeQuantum).
   paceScavenger(lastHeapGoal);
+  uint64_t total = totalAlloc();
+  uint64_t allocated = total - lastTotalAlloc;
+  lastTotalAlloc = total;
   if (cfg.scavenger && scavGoal != ~uint64_t{0}) {
+    constexpr uint64_t kQuantum = 64 << 10;
+    uint64_t budget = cfg.scavengerPace == 0 ? ~uint64_t{0}
+                                             : std::max(kQuantum, allocated / uint64_t(cfg.scavengerPace) / kQuantum * kQuantum);
     std::lock_guard<Mutex> g(lock);
-    scavengeLocked(~size_t{0});
+    scavengeLocked(budget);
   }
   gcRequested.store(false);
 }

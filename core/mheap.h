@@ -85,6 +85,7 @@ class MHeap {
   std::vector<ClassStats> classStats() const;
   // Slot bytes of every object that has not died (what a mark would find), from the counters.
   uint64_t liveSlotBytes() const;
+  uint64_t totalAlloc() const;
 
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19
@@ -130,6 +131,7 @@ class MHeap {
   // Scavenger (Go: scavenge.gcPercentGoal, lastHeapInUse @ go1.19). ~0 = disabled.
   uint64_t scavGoal = ~uint64_t{0};
   uint64_t lastHeapInUse = 0;
+  uint64_t lastTotalAlloc = 0;  // TotalAlloc at the last cycle: what was allocated since paces the scavenger
 
  private:
   // Go: mheap.grow @ go1.19. Heap lock held. Returns bytes grown, 0 if out of address space.
