@@ -20,7 +20,8 @@ TARGETS="core_tests replay_tests" bash scripts/build.sh build-tsan "${CLANG[@]}"
 (cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -j2 -R 'Stress|Concurrent|Barrier')
 
 if [ -d fuzz ] && ls fuzz/*_fuzz.cpp >/dev/null 2>&1; then
-  bash scripts/build.sh build-fuzz -DCMAKE_CXX_COMPILER=clang++-14 -DGOMALLOC_FUZZ=ON -DGOMALLOC_TESTS=OFF -DGOMALLOC_BENCH=OFF
+  TARGETS="$(for f in fuzz/*_fuzz.cpp; do basename "$f" .cpp; done)" \
+    bash scripts/build.sh build-fuzz -DCMAKE_CXX_COMPILER=clang++-14 -DGOMALLOC_FUZZ=ON -DGOMALLOC_TESTS=OFF -DGOMALLOC_BENCH=OFF
   for f in build-fuzz/fuzz/*_fuzz; do
     corpus="fuzz/corpus/$(basename "$f" _fuzz)"
     mkdir -p /tmp/gomalloc-fuzz-$$; cp -r "$corpus"/. /tmp/gomalloc-fuzz-$$/ 2>/dev/null || true
