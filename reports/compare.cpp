@@ -155,12 +155,7 @@ namespace {
 
 std::string valueText(const Row& row, const Cell& cell) {
   if (!cell.present) return "-";
-  std::string s = formatValue(cell.spread.median, row.metric.unit);
-  if (row.noisy && cell.samples.size() > 1 && cell.spread.max > cell.spread.min) {
-    const double h = 100 * cell.spread.relativeHalfRange();
-    s += h < 1 ? fmt::format(" ±{:.1f}%", h) : fmt::format(" ±{:.0f}%", h);
-  }
-  return s;
+  return formatValue(cell.spread.median, row.metric.unit) + spreadText(row, cell);
 }
 
 std::string changeText(const Row& row, size_t i) {
@@ -241,6 +236,15 @@ std::string num(double v) {
 Json jsonNum(double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); }
 
 }  // namespace
+
+std::string spreadText(const Row& row, const Cell& cell) {
+  const stats::Spread& sp = cell.spread;
+  if (!cell.present || !row.noisy || cell.samples.size() < 2 || !(sp.max > sp.min)) return "";
+  if (sp.median == 0)
+    return fmt::format(" ({}..{})", formatValue(sp.min, row.metric.unit), formatValue(sp.max, row.metric.unit));
+  const double h = 100 * sp.relativeHalfRange();
+  return h < 0.1 ? fmt::format(" ±{:.2f}%", h) : h < 1 ? fmt::format(" ±{:.1f}%", h) : fmt::format(" ±{:.0f}%", h);
+}
 
 std::string deltaText(const Row& row, size_t i) {
   if (i == 0 || i >= row.cells.size() || !row.cells[0].present || !row.cells[i].present) return "";

@@ -86,6 +86,9 @@ bool allDeterministic(const CompareResult& c);
 // Whether a per-class row is shown in tables (its class has at least 1% of the baseline's allocations).
 bool shownInTables(const CompareResult& c, const Row& row);
 
+// The spread of a noisy metric's runs: " ±4%" (half the min-max range, relative to the median), " (0..2)" when
+// the median is 0; empty for single runs, exact metrics and identical runs.
+std::string spreadText(const Row& row, const Cell& cell);
 // "+7.8% (p=0.008)", "~ (p=0.310)", "+3.1% (n=1)", "0%"; empty for the baseline and absent cells.
 std::string deltaText(const Row& row, size_t variant);
 

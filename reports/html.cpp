@@ -479,10 +479,8 @@ std::string renderCompareHtml(const CompareResult& c) {
                        esc(row.metric.label));
       for (size_t i = 0; i < row.cells.size(); i++) {
         const Cell& cell = row.cells[i];
-        std::string v = esc(cell.present ? formatValue(cell.spread.median, row.metric.unit) : "-");
-        if (cell.present && row.noisy && cell.samples.size() > 1 && cell.spread.max > cell.spread.min)
-          v += fmt::format(" &plusmn;{:.1f}%", 100 * cell.spread.relativeHalfRange());
-        t += "<td>" + v + "</td>";
+        t += "<td>" + esc(cell.present ? formatValue(cell.spread.median, row.metric.unit) : "-") +
+             esc(spreadText(row, cell)) + "</td>";
         if (i == 0) continue;
         const std::string d = deltaText(row, i);
         std::string cls = "nosig";

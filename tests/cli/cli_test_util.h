@@ -15,6 +15,21 @@
 
 namespace gomalloc::testing {
 
+// Sanitizer builds cannot run the preloaded backends (LD_PRELOAD'ing an allocator under the sanitizer's own).
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+inline constexpr bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+#else
+inline constexpr bool kSanitized = false;
+#endif
+// A non-Go backend for tests: mimalloc (preloaded), or in sanitizer builds the system malloc.
+inline const char* otherAllocator() { return kSanitized ? "system" : "mimalloc"; }
+
 inline std::string slurp(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;

@@ -12,9 +12,11 @@ using Json = nlohmann::ordered_json;
 
 TEST(CompareCli, GoGogc50AndMimallocOnABundledTrace) {
   ScratchDir dir("compare-table");
-  RunResult r = gomalloc("compare examples/web.json --allocator go --variant gogc50:gogc=50 --allocator mimalloc --quiet", dir);
+  const std::string other = otherAllocator();
+  RunResult r = gomalloc("compare examples/web.json --allocator go --variant gogc50:gogc=50 --allocator " + other + " --quiet", dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  for (const char* s : {"go (baseline)", "gogc50", "mimalloc", "vs go", "gogc50: allocator go, gogc=50",
+  EXPECT_NE(r.out.find(other + ": allocator " + other), std::string::npos) << r.out;
+  for (const char* s : {"go (baseline)", "gogc50", "vs go", "gogc50: allocator go, gogc=50",
                         "ns_per_event", "wall_time", "peak_rss", "peak_heap_inuse", "heap_released", "gc_cycles",
                         "hit_rate", "refills.grown", "lock_wait", "internal_fragmentation", "hit_rate.16B"})
     EXPECT_NE(r.out.find(s), std::string::npos) << s << "\n" << r.out;
