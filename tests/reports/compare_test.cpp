@@ -193,14 +193,16 @@ TEST(CompareRows, ClearlySlowerRepeatedTimingsAreSignificant) {
 
 TEST(CompareRows, OverlappingTimingsAreMarkedWithATilde) {
   CompareResult c = twoVariants(runs({100, 110, 90, 105, 95}), runs({101, 111, 91, 104, 96}));
-  const Row& ns = rowOf(summarize(c), "ns_per_event");
+  const auto rows = summarize(c);
+  const Row& ns = rowOf(rows, "ns_per_event");
   EXPECT_FALSE(ns.cells[1].significant);
   EXPECT_EQ(deltaText(ns, 1).substr(0, 4), "~ (p");
 }
 
 TEST(CompareRows, SingleRunsAreNotTested) {
   CompareResult c = twoVariants(runs({100}), runs({150}));
-  const Row& ns = rowOf(summarize(c), "ns_per_event");
+  const auto rows = summarize(c);
+  const Row& ns = rowOf(rows, "ns_per_event");
   EXPECT_FALSE(ns.cells[1].tested);
   EXPECT_EQ(deltaText(ns, 1), "+50.0% (n=1)");
 }
