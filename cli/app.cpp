@@ -36,6 +36,34 @@ int run(int argc, char** argv) {
   return 0;
 }
 
+namespace {
+std::atomic<bool> gSigint{false};
+static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free flag");
+extern "C" void onSigint(int) { gSigint.store(true, std::memory_order_relaxed); }
+}  // namespace
+
+std::atomic<bool>& sigintFlag() { return gSigint; }
+
+SigintGuard::SigintGuard(bool resetHand) {
+  gSigint.store(false);
+  struct sigaction sa {};
+  sa.sa_handler = onSigint;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = resetHand ? SA_RESETHAND : 0;
+  installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
+}
+
+SigintGuard::~SigintGuard() {
+  if (installed_) ::sigaction(SIGINT, &old_, nullptr);
+}
+
+std::string selfExe() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) throw UsageError("cannot find gomalloc's own executable (/proc/self/exe)", 1);
+  return std::string(buf, size_t(n));
+}
+
 void writeOutput(const std::string& path, const std::string& text) {
   if (path.empty() || path == "-") {
     std::fwrite(text.data(), 1, text.size(), stdout);

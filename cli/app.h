@@ -2,7 +2,10 @@
 // registers itself here; main() parses, runs the chosen command, and maps errors to exit codes.
 #pragma once
 
+#include <signal.h>
+
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <functional>
 #include <stdexcept>
 #include <string>
@@ -31,6 +34,24 @@ void registerTraceCommands(Registry& r);  // cmd_traces.cpp: validate, info, gen
 void registerReplay(Registry& r);         // cmd_replay.cpp: replay
 void registerCompare(Registry& r);        // cmd_compare.cpp: compare
 void registerGate(Registry& r);           // cmd_gate.cpp: gate
+
+// While alive, SIGINT sets sigintFlag() instead of ending the process. With resetHand the first Ctrl-C is
+// caught and a second one ends the process at once (SA_RESETHAND); without, every Ctrl-C is only noted.
+class SigintGuard {
+ public:
+  explicit SigintGuard(bool resetHand = true);
+  ~SigintGuard();
+  SigintGuard(const SigintGuard&) = delete;
+  SigintGuard& operator=(const SigintGuard&) = delete;
+
+ private:
+  struct sigaction old_ {};
+  bool installed_ = false;
+};
+std::atomic<bool>& sigintFlag();
+
+// The path of the running gomalloc executable (for child processes).
+std::string selfExe();
 
 // gomalloc's main, callable from tests.
 int run(int argc, char** argv);

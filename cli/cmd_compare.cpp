@@ -39,31 +39,6 @@ struct CompareCliOptions {
   bool quiet = false;
 };
 
-std::atomic<bool> gStop{false};
-extern "C" void onCompareSigint(int) { gStop.store(true, std::memory_order_relaxed); }
-
-// While children run, Ctrl-C reaches them (same process group) and they write interrupted reports; this
-// process only notes it and stops after the current child.
-class SigintNote {
- public:
-  SigintNote() {
-    gStop.store(false);
-    struct sigaction sa {};
-    sa.sa_handler = onCompareSigint;
-    sigemptyset(&sa.sa_mask);
-    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
-  }
-  ~SigintNote() {
-    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
-  }
-  SigintNote(const SigintNote&) = delete;
-  SigintNote& operator=(const SigintNote&) = delete;
-
- private:
-  struct sigaction old_ {};
-  bool installed_ = false;
-};
-
 class TempDir {
  public:
   TempDir() {
@@ -82,13 +57,6 @@ class TempDir {
  private:
   fs::path path_;
 };
-
-std::string selfExe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) throw UsageError("cannot find gomalloc's own executable (/proc/self/exe)", 1);
-  return std::string(buf, size_t(n));
-}
 
 // Runs exe with args; stdin, stdout and stderr inherited. Returns the exit status (128 + signal if killed).
 int runChild(const std::string& exe, const std::vector<std::string>& args) {
@@ -170,7 +138,7 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
   }
   const std::string exe = selfExe();
   TempDir tmp;
-  SigintNote sigint;
+  SigintGuard sigint(false);  // children get Ctrl-C too (same process group) and write interrupted reports
   const int total = o.run.repeat * int(variants.size());
   const bool progress = !o.quiet && ::isatty(STDERR_FILENO);
   int done = 0;
@@ -181,7 +149,7 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
                    o.run.repeat);
     const fs::path out = tmp.path() / fmt::format("{}-{}.json", vi, round);
     const int code = runChild(exe, reports::replayArgs(o.run, v, out.string()));
-    if (code == 130 || gStop.load()) throw UsageError("interrupted", 130);
+    if (code == 130 || sigintFlag().load()) throw UsageError("interrupted", 130);
     if (code != 0)
       throw UsageError(fmt::format("variant {}: the replay failed (exit status {}; its message is above)", v.name, code),
                        code == 2 ? 2 : 1);

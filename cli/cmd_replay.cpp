@@ -22,35 +22,6 @@
 namespace gomalloc::cli {
 namespace {
 
-// Set by SIGINT; the replay polls it before every event.
-std::atomic<bool> gInterrupted{false};
-static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free flag");
-
-extern "C" void onSigint(int) { gInterrupted.store(true, std::memory_order_relaxed); }
-
-// Catches the first SIGINT while the replay runs (the second one, with the default action restored by
-// SA_RESETHAND, ends the process at once).
-class SigintGuard {
- public:
-  SigintGuard() {
-    gInterrupted.store(false);
-    struct sigaction sa {};
-    sa.sa_handler = onSigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
-    installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
-  }
-  ~SigintGuard() {
-    if (installed_) ::sigaction(SIGINT, &old_, nullptr);
-  }
-  SigintGuard(const SigintGuard&) = delete;
-  SigintGuard& operator=(const SigintGuard&) = delete;
-
- private:
-  struct sigaction old_ {};
-  bool installed_ = false;
-};
-
 // "[=========>          ]  45.2%  12.3 M events/s  ETA 3 s" on stderr, redrawn in place.
 class ProgressBar {
  public:
@@ -93,13 +64,6 @@ struct ReplayOpts {
 };
 
 reports::ToolInfo toolInfo() { return reports::ToolInfo{"gomalloc", GOMALLOC_VERSION, "go1.19.8"}; }
-
-std::string selfExe() {
-  char buf[4096];
-  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  if (n <= 0) throw std::runtime_error("cannot find gomalloc's own executable (/proc/self/exe)");
-  return std::string(buf, size_t(n));
-}
 
 bool hasHeapOptions(const HeapOptions& h) {
   return !h.preset.empty() || !h.configFile.empty() || !h.sets.empty() || !h.gogc.empty();
@@ -145,7 +109,7 @@ int runPreloaded(const ReplayOpts& o) {
   if (o.lenient) args.push_back("--lenient");
   if (o.quiet) args.push_back("--quiet");
   SigintGuard guard;  // Ctrl-C is forwarded to the child, which writes its report and exits 130
-  reports::ChildOutput child = reports::runPreloaded(selfExe(), args, library, &gInterrupted);
+  reports::ChildOutput child = reports::runPreloaded(selfExe(), args, library, &sigintFlag());
   if (child.exitCode == 130 && child.out.empty()) throw UsageError("interrupted before the replay started", 130);
   if (child.exitCode != 0 && child.exitCode != 130)
     throw UsageError(fmt::format("the replay under {} failed (exit status {})", o.allocator, child.exitCode),
@@ -197,7 +161,7 @@ int runReplay(const ReplayOpts& o) {
   ropt.touch = *touch;
   ropt.rssIntervalMs = o.rssIntervalMs;
   ropt.verify = o.verify;
-  ropt.cancel = &gInterrupted;
+  ropt.cancel = &sigintFlag();
   ProgressBar bar;
   if (!o.quiet && ::isatty(STDERR_FILENO)) ropt.onProgress = [&bar](const replay::Progress& p) { bar.draw(p); };
 
