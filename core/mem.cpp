@@ -7,6 +7,14 @@
 #include <stdexcept>
 #include <string>
 
+#if defined(__SANITIZE_THREAD__)
+#define GOMALLOC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOMALLOC_TSAN 1
+#endif
+#endif
+
 namespace gomalloc::core {
 
 AddressSpace::AddressSpace(size_t windowBytes, size_t align) {
@@ -14,7 +22,14 @@ AddressSpace::AddressSpace(size_t windowBytes, size_t align) {
   // the first free one makes heap addresses the same from run to run (deterministic replays); if none is
   // free (sanitizers reserve some of these ranges), let the kernel choose.
   const int prot = PROT_NONE, flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE;
-  for (uintptr_t i = 0; i < 0x80; i++) {
+#ifdef GOMALLOC_TSAN
+  // ThreadSanitizer owns the layout of the address space and aborts on fixed mappings outside its
+  // application ranges: let the kernel choose.
+  constexpr uintptr_t kHints = 0;
+#else
+  constexpr uintptr_t kHints = 0x80;
+#endif
+  for (uintptr_t i = 0; i < kHints; i++) {
     uintptr_t hint = (i << 40) | (uintptr_t{0xc0} << 32);
     if (hint % align != 0) continue;
     void* p = ::mmap(reinterpret_cast<void*>(hint), windowBytes, prot, flags | MAP_FIXED_NOREPLACE, -1, 0);
