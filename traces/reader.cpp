@@ -93,7 +93,7 @@ size_t TraceReader::read(Event* out, size_t n) {
   if (finished_) return 0;
   uint64_t first = events_;
   size_t k = fill(out, n);
-  check(out, k, first);
+  if (!checksEvents_) check(out, k, first);
   if (k == 0) {
     finished_ = true;
     finalChecks();
@@ -113,10 +113,7 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
     if (!e.hasThread) continue;
     uint16_t t = e.thread;
     if (t >= known) [[unlikely]] {
-      if (t >= limit)
-        fail(e, first + i,
-             fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", t, limit,
-                         threadsWhere_.str()));
+      if (t >= limit) failThread(e, first + i, limit);
       lastTs_.resize(size_t(t) + 1, 0);
       if (record) firstSeen_.resize(size_t(t) + 1, {~uint64_t{0}, 0, 0});
       last = lastTs_.data();
@@ -124,16 +121,34 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
     }
     if (record && firstSeen_[t].index == ~uint64_t{0}) firstSeen_[t] = {first + i, e.line, e.column};
     if (e.hasTs) {
-      if (e.ts < last[t]) [[unlikely]] {
-        if (!opts_.lenient)
-          fail(e, first + i,
-               fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a thread)", t,
-                           e.ts, last[t]));
-        if (tsBackwards_++ == 0) firstTsBackwards_ = where(e, first + i).str();
-      }
+      if (e.ts < last[t]) [[unlikely]]
+        tsWentBackwards(e, first + i, last[t]);
       last[t] = e.ts;
     }
   }
+}
+
+void TraceReader::failThread(const Event& e, uint64_t index, uint32_t limit) const {
+  fail(e, index,
+       fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", e.thread, limit,
+                   threadsWhere_.str()));
+}
+
+void TraceReader::tsWentBackwards(const Event& e, uint64_t index, uint64_t last) {
+  if (!opts_.lenient)
+    fail(e, index,
+         fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a thread)",
+                     e.thread, e.ts, last));
+  if (tsBackwards_++ == 0) firstTsBackwards_ = where(e, index).str();
+}
+
+void TraceReader::checkSlow(const Event& e, uint64_t index, uint64_t* lastTs) {
+  if (!e.hasThread) return;
+  uint32_t limit = header_.threads.value_or(kMaxThreads);
+  if (e.thread >= limit) failThread(e, index, limit);
+  if (!e.hasTs) return;
+  if (e.ts < lastTs[e.thread]) tsWentBackwards(e, index, lastTs[e.thread]);
+  lastTs[e.thread] = e.ts;
 }
 
 void TraceReader::finalChecks() {

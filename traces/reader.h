@@ -58,6 +58,12 @@ class TraceReader {
   // Produces up to n events, setting line/column; 0 at the end (after checking the rest of the file).
   virtual size_t fill(Event* out, size_t n) = 0;
   void setHeaderComplete();  // call when every header key has been seen
+  // For a reader that checks thread and ts while it decodes (the binary one), with the header complete before
+  // the first event: read() then does not check again. Such a reader keeps each thread's last ts and calls
+  // checkSlow for an event whose thread is not below the header's limit or whose ts is below its thread's
+  // last one: it throws, or (lenient) counts the ts, then updates lastTs[thread].
+  bool checksEvents_ = false;
+  void checkSlow(const Event& e, uint64_t index, uint64_t* lastTs);
 
   std::string path_;
   Format format_;
@@ -70,6 +76,8 @@ class TraceReader {
 
  private:
   void check(Event* ev, size_t n, uint64_t first);
+  [[noreturn]] void failThread(const Event& e, uint64_t index, uint32_t limit) const;
+  void tsWentBackwards(const Event& e, uint64_t index, uint64_t last);  // throws unless lenient
   void finalChecks();
   struct Seen {
     uint64_t index, line, column;

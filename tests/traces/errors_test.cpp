@@ -1,6 +1,7 @@
 // One test per row of the spec's bad-input table (trace-format-v1.md, "What a reader must do with bad
 // input"), strict and lenient, each checking that the message names the file, the event index and the line
 // (and column) for JSON; plus the same for JSON Lines and the binary encoding where they differ.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include "tests/traces/trace_test_util.h"
@@ -190,6 +191,48 @@ TEST(TraceBadInputTs, BackwardsOnAThreadIsAnErrorUnlessLenient) {
   EXPECT_EQ(r->tsBackwards(), 1u);
   ASSERT_EQ(r->warnings().size(), 1u);
   EXPECT_NE(r->warnings()[0].find("event 2 (line 5, column 1)"), std::string::npos);
+}
+
+// The binary reader checks thread and ts while it decodes: the same errors, in the middle of a block (decoded
+// with whole-word loads) and among its last events (decoded from a padded copy), strict and lenient.
+TEST(TraceBadInputTs, BinaryBackwardsAndThreadLimit) {
+  for (size_t before : {size_t{0}, size_t{200}}) {
+    SCOPED_TRACE(before);
+    std::vector<Event> ev;
+    for (size_t i = 0; i < before; i++) ev.push_back(Event::gc(uint16_t(i % 3)).at(i));
+    uint64_t base = before;
+    ev.push_back(Event::gc(0).at(base + 100));
+    ev.push_back(Event::gc().at(base + 5));  // no thread: not checked
+    ev.push_back(Event::gc(1).at(base + 50));
+    ev.push_back(Event::gc(0).at(base + 90));
+    ev.push_back(Event::gc(0));  // no ts
+    ev.push_back(Event::gc(0).at(base + 95));
+    for (size_t i = 0; i < 4; i++) ev.push_back(Event::gc(2).at(base + 200 + i));
+    std::string bin = encode(ev, {Encoding::Binary, Compression::None});
+    std::string msg = errorOf("t.gmt", bin);
+    std::string want = fmt::format("t.gmt: event {}: \"ts\" goes backwards on thread 0: {} after {}", before + 3,
+                                   base + 90, base + 100);
+    EXPECT_EQ(msg.rfind(want, 0), 0u) << msg;
+    auto r = openTraceMemory("t.gmt", bin, ReadOptions{true, {}});
+    EXPECT_TRUE(sameEvents(readAll(*r), ev));
+    EXPECT_EQ(r->tsBackwards(), 1u);
+    ASSERT_EQ(r->warnings().size(), 1u);
+    EXPECT_NE(r->warnings()[0].find(fmt::format("(first: event {})", before + 3)), std::string::npos)
+        << r->warnings()[0];
+
+    TraceHeader h;
+    h.threads = 2;
+    for (Event& e : ev) e.hasTs = false, e.ts = 0;
+    bin = encode(ev, {Encoding::Binary, Compression::None}, h);
+    expectErrorBothModes("t.gmt", bin, fmt::format("t.gmt: event {}: ", before ? 2 : before + 6),
+                         "\"thread\" is too large: 2 (the header declares \"threads\": 2, at header (byte 16))");
+    h.threads = 0;
+    std::vector<Event> gcs = {Event::gc().at(1), Event::gc().at(2)};
+    bin = encode(gcs, {Encoding::Binary, Compression::None}, h);
+    EXPECT_EQ(errorOf("t.gmt", bin), "");
+    r = openTraceMemory("t.gmt", bin);
+    EXPECT_TRUE(sameEvents(readAll(*r), gcs));
+  }
 }
 
 // ---- row 3: free of an id that is not live: strict error; lenient: counted and skipped, with a warning ----
