@@ -60,10 +60,8 @@ void* Heap::malloc(int p, size_t size, bool scan) {
         c.tinySpan = span;
         c.tinyIdx = idx;
         c.tinyCount = 1;
-        span->tinyRefs[idx] = 0;
-      } else {
-        span->tinyRefs[idx] = 1;
-      }
+        span->tinyRefs[idx] = 0;  // counts are published when the block stops being current
+      }  // else the block holds just this object: its count is already 1 (a free slot's count is 1)
       x = v;
     } else {
       const uint8_t sizeclass = h.classes.sizeToClass(size);
@@ -80,7 +78,6 @@ void* Heap::malloc(int p, size_t size, bool scan) {
       }
       st.bytesRequested += size;
       if (span->needzero) std::memset(reinterpret_cast<void*>(v), 0, span->elemsize);
-      if (spc == h.tinySpanClass) span->tinyRefs[span->objIndex(v)] = 1;
       x = v;
     }
   } else {
@@ -109,6 +106,7 @@ void Heap::free(int p, void* ptr) {
   if (s->spanclass == h.tinySpanClass) {
     // A tiny block dies with its last sub-object (see MCache::dropTiny).
     if (s->tinyRefAdd(idx, -1, h.cfg.procs > 1) != 0) return;
+    s->tinyRefs[idx] = 1;  // dead: back to a free slot's count (nothing touches it until the slot is reused)
   }
   h.objectDied(s, idx, p);
 }

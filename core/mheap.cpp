@@ -179,7 +179,7 @@ MSpan* MHeap::allocSpan(size_t npages, SpanClass spc, int p) {
     s->divMul = k.divMul;
     if (spc == tinySpanClass) {
       if (!s->tinyRefs) s->tinyRefs = std::make_unique<uint8_t[]>(kMaxObjsPerSpan);
-      std::fill_n(s->tinyRefs.get(), s->nelems, uint8_t{0});
+      std::fill_n(s->tinyRefs.get(), s->nelems, uint8_t{1});  // a free slot's count: a plain object's
     }
   }
   s->freeindex = 0;

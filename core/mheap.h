@@ -143,7 +143,10 @@ class MHeap {
 };
 
 inline void MCache::dropTiny(MHeap& h, int p) {
-  if (tiny && tinySpan->tinyRefAdd(tinyIdx, tinyCount, h.cfg.procs > 1) == 0) h.objectDied(tinySpan, tinyIdx, p);
+  if (tiny && tinySpan->tinyRefAdd(tinyIdx, tinyCount, h.cfg.procs > 1) == 0) {
+    tinySpan->tinyRefs[tinyIdx] = 1;  // back to a free slot's count
+    h.objectDied(tinySpan, tinyIdx, p);
+  }
   tiny = 0;
   tinyoffset = 0;
   tinySpan = nullptr;

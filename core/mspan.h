@@ -54,6 +54,8 @@ struct MSpan {
   bool multiP = false;                   // the heap has more than one P: dead bits need atomic updates
   // Tiny-block span class only: live sub-objects per 16-byte block (a block dies when its count reaches 0).
   // Accessed through tinyRefAdd: atomically when several Ps share the heap, plainly when there is one.
+  // Invariant: a free slot's count is 1, so an ordinary 16-byte object needs no store when allocated; a slot
+  // that becomes the current tiny block is set to 0, and a slot whose object dies is set back to 1.
   std::unique_ptr<uint8_t[]> tinyRefs;
   // Adds d to slot i's count and returns the new value as a signed count.
   int8_t tinyRefAdd(uint32_t i, int d, bool atomic) {
