@@ -5,6 +5,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "reports/render.h"
+
 namespace gomalloc::reports {
 
 namespace {
@@ -99,15 +101,6 @@ std::vector<Metric> buildCatalogue() {
   add("internal_fragmentation", "1 - size_classes[].bytes_requested / size_classes[].bytes_allocated",
       "internal fragmentation", Unit::Ratio, lower, Noise::Model, fragmentation);
   return m;
-}
-
-std::string groupDigits(uint64_t n) {
-  std::string digits = std::to_string(n), out;
-  for (size_t i = 0; i < digits.size(); i++) {
-    if (i && (digits.size() - i) % 3 == 0) out += ',';
-    out += digits[i];
-  }
-  return out;
 }
 
 std::string bytesText(double b) {

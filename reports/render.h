@@ -30,4 +30,7 @@ std::string render(const Report& r, Format f);
 // exactly. For CI diffs (`gomalloc replay --deterministic --no-timings`) and tests.
 void stripVolatile(nlohmann::ordered_json& j);
 
+// 1234567 -> "1,234,567" (text.cpp).
+std::string groupDigits(uint64_t n);
+
 }  // namespace gomalloc::reports

@@ -26,9 +26,7 @@ std::string render(const Report& r, Format f) {
   return {};
 }
 
-namespace {
-
-std::string count(uint64_t n) {
+std::string groupDigits(uint64_t n) {
   std::string digits = std::to_string(n), out;
   for (size_t i = 0; i < digits.size(); i++) {
     if (i && (digits.size() - i) % 3 == 0) out += ',';
@@ -36,6 +34,10 @@ std::string count(uint64_t n) {
   }
   return out;
 }
+
+namespace {
+
+std::string count(uint64_t n) { return groupDigits(n); }
 
 std::string bytes(uint64_t b) {
   if (b < 1024) return fmt::format("{} B", b);
