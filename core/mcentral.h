@@ -33,7 +33,8 @@ struct MSpanList {
 // What a sweep did with a span it was allowed to place (preserve = false).
 enum class SweepResult : uint8_t { Freed, Full, Partial, Kept };
 
-class MCentral {
+// Padded to cache lines, as Go pads mheap.central: Ps refilling different classes share nothing.
+class alignas(64) MCentral {
  public:
   void init(MHeap* h, SpanClass spc);
 

@@ -30,7 +30,7 @@ struct HeapArena {
 };
 
 // Per-P state outside the mcache. Go: p.pcache, p.mspancache @ go1.19
-struct PState {
+struct alignas(64) PState {
   MCache mcache;
   PageCache pcache;
   std::vector<MSpan*> mspancache;  // free mspan structs, at most 128
@@ -112,18 +112,18 @@ class MHeap {
   MCache stwStats;                 // statistics of work done with the world stopped (no P)
 
   // Page and byte gauges (Go's consistent heap stats).
-  std::atomic<uint64_t> heapInUse{0}, heapFree{0}, heapReleased{0}, pagesInUse{0};
+  alignas(64) std::atomic<uint64_t> heapInUse{0}, heapFree{0}, heapReleased{0}, pagesInUse{0};
   std::atomic<uint64_t> arenaReserved{0}, scavengedTotal{0};
   std::vector<std::atomic<int64_t>> spansInUse, spansPeak;  // per span class
 
   // Pacer (Go: gcControllerState @ go1.19).
-  std::atomic<int64_t> heapLive{0};
+  alignas(64) std::atomic<int64_t> heapLive{0};
   uint64_t heapMarked = 0, heapGoal = 0, trigger = 0;
   uint64_t numGC = 0, numForcedGC = 0;
   std::atomic<bool> gcRequested{false};
 
   // Proportional sweep (Go: mheap.pagesSwept etc. @ go1.19).
-  std::atomic<uint64_t> pagesSwept{0}, pagesSweptBasis{0};
+  alignas(64) std::atomic<uint64_t> pagesSwept{0}, pagesSweptBasis{0};
   std::atomic<int64_t> sweepHeapLiveBasis{0};
   std::atomic<double> sweepPagesPerByte{0};
   std::atomic<uint32_t> sweepCentralIndex{0};

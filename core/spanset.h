@@ -46,7 +46,7 @@ class SpanSet {
     size_t cap;
     std::atomic<Block*>* blocks;
   };
-  std::atomic<uint64_t> index_{0};  // head << 32 | tail
+  alignas(64) std::atomic<uint64_t> index_{0};  // head << 32 | tail (a cache line of its own)
   std::atomic<Spine*> spine_{nullptr};
   std::atomic<size_t> spineLen_{0};
   std::vector<Spine*> retired_;  // old spines, freed with the set (readers may still hold them)
