@@ -183,15 +183,14 @@ std::vector<ClassStats> MHeap::classStats() const {
   return out;
 }
 
-uint64_t MHeap::totalAlloc() const {
+uint64_t MHeap::totalAlloc(const std::vector<ClassStats>& all) {
   uint64_t total = 0;
-  for (auto& st : classStats()) total += st.bytesAllocated;
+  for (auto& st : all) total += st.bytesAllocated;
   return total;
 }
 
-uint64_t MHeap::liveSlotBytes() const {
+uint64_t MHeap::liveSlotBytes(const std::vector<ClassStats>& all) const {
   uint64_t live = 0;
-  auto all = classStats();
   for (size_t i = 0; i < all.size(); i++) {
     const ClassStats& st = all[i];
     if ((i >> 1) == 0) live += st.bytesAllocated - st.deadBytes;

@@ -103,7 +103,6 @@ class Heap {
   // number of allocated slots equals live->size() plus dead objects not yet swept. Returns the violations.
   std::vector<std::string> verify(const std::vector<std::pair<const void*, size_t>>* live = nullptr) const;
 
-  MHeap& mheap() { return *h_; }
 
  private:
   std::unique_ptr<MHeap> h_;

@@ -32,7 +32,6 @@ void MCache::refill(MHeap& h, int p, SpanClass spc) {
   st.refills++;
   st.refillFrom[size_t(from)]++;
   s->sweepgen.store(h.sweepgen.load(std::memory_order_relaxed) + 3, std::memory_order_release);
-  s->allocCountBeforeCache = s->allocCount;
   // Assume every free slot will be used (Go's deliberate over-estimate; undone by releaseAll).
   h.heapLive.fetch_add(int64_t(s->spanBytes()) - int64_t(s->allocCount) * s->elemsize, std::memory_order_relaxed);
   alloc[spc.v] = s;
@@ -62,7 +61,6 @@ void MCache::releaseAll(MHeap& h, int p) {
     alloc[i] = &h.emptymspan;
   }
   dropTiny(h, p);
-  flushGen = sg;
 }
 
 }  // namespace gomalloc::core

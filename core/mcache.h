@@ -22,7 +22,6 @@ struct MCache {
   uint32_t tinyIdx = 0;
   int32_t tinyCount = 0;
   MSpan* alloc[256] = {};    // indexed by span class; the heap's emptymspan when none
-  uint32_t flushGen = 0;
 
   // Per-P statistics, summed by the heap at stop-the-world points.
   ClassStats stats[256];          // indexed by span class

@@ -102,7 +102,9 @@ void MHeap::gcCycle(bool forced) {
   uint32_t sg = sweepgen.load();
 
   // Mark: the live heap is the slot bytes of every object that has not died (and the current tiny blocks).
-  heapMarked = liveSlotBytes();
+  // (releaseAll below only records deaths of tiny blocks; the bytes allocated are final here.)
+  const std::vector<ClassStats> stats = classStats();
+  heapMarked = liveSlotBytes(stats);
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();
   uint64_t lastHeapGoal = heapGoal;
@@ -150,7 +152,7 @@ void MHeap::gcCycle(bool forced) {
   // allocation instead of time (replays must be deterministic): each cycle it may release 1/scavenger_pace
   // of the bytes allocated since the previous cycle, in 64 KiB units (Go: scavengeQuantum).
   paceScavenger(lastHeapGoal);
-  uint64_t total = totalAlloc();
+  uint64_t total = totalAlloc(stats);
   uint64_t allocated = total - lastTotalAlloc;
   lastTotalAlloc = total;
   if (cfg.scavenger && scavGoal != ~uint64_t{0}) {

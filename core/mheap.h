@@ -84,8 +84,8 @@ class MHeap {
   // Statistics summed over the Ps (and the stop-the-world work), with the derived fields filled in.
   std::vector<ClassStats> classStats() const;
   // Slot bytes of every object that has not died (what a mark would find), from the counters.
-  uint64_t liveSlotBytes() const;
-  uint64_t totalAlloc() const;
+  uint64_t liveSlotBytes(const std::vector<ClassStats>& all) const;
+  static uint64_t totalAlloc(const std::vector<ClassStats>& all);
 
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19

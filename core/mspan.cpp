@@ -63,7 +63,6 @@ void MSpan::init(uintptr_t b, size_t n) {
   nelems = 0;
   allocCache = ~uint64_t{0};
   allocCount = 0;
-  allocCountBeforeCache = 0;
   elemsize = 0;
   divMul = 0;
   spanclass = SpanClass{};

@@ -38,7 +38,6 @@ struct MSpan {
   uint32_t nelems = 0;
   uint64_t allocCache = 0;
   uint32_t allocCount = 0;
-  uint32_t allocCountBeforeCache = 0;
   uint32_t elemsize = 0;   // class size (small); for large spans see largeSize()
   uint32_t divMul = 0;
   SpanClass spanclass{};
