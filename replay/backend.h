@@ -62,9 +62,20 @@ class Backend {
 //   void freeFast(int p, void* ptr, size_t size);
 //   bool gcRequestedFast() const;          (static constexpr bool kHasGc = false skips the call)
 //   static constexpr bool kHarnessClasses; (count per size class in the harness)
+// and may provide, to replace the engine's choice between the two calls with something cheaper:
+//   void* applyFast(int p, bool isFree, size_t size, bool scan, void* old);
+//     (alloc: returns the new object; free: frees old and returns what the slot should keep, nullptr or old)
 template <class D>
 class BackendImpl : public Backend {
  public:
+  // One alloc or free as the engine calls it.
+  [[gnu::always_inline]] void* applyFast(int p, bool isFree, size_t size, bool scan, void* old) {
+    if (isFree) {
+      self().freeFast(p, old, size);
+      return nullptr;
+    }
+    return self().mallocFast(p, size, scan);
+  }
   void* malloc(int p, size_t size, bool scan) override { return self().mallocFast(p, size, scan); }
   void free(int p, void* ptr, size_t size) override { self().freeFast(p, ptr, size); }
   bool harnessClassCounts() const override { return D::kHarnessClasses; }

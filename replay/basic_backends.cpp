@@ -2,6 +2,7 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <fstream>
 #include <stdexcept>
 #include <string>
@@ -24,29 +25,47 @@ void* mapBytes(size_t n, bool populate = false) {
 
 }  // namespace
 
-NullBackend::NullBackend(int procs, size_t regionBytes)
-    : regions_(new Region[size_t(procs)]), procs_(procs), regionBytes_(regionBytes), bigThreshold_(regionBytes / 4) {
+NullBackend::NullBackend(int procs, size_t smallRegionBytes, size_t largeRegionBytes)
+    : small_(new Region[size_t(std::max(procs, 1))]),
+      large_(new Region[size_t(std::max(procs, 1))]),
+      procs_(procs),
+      smallBytes_(smallRegionBytes),
+      largeBytes_(largeRegionBytes) {
   if (procs < 1) throw std::invalid_argument("null backend: needs at least one P");
-  if (regionBytes < 4096) throw std::invalid_argument("null backend: region of at least 4 KiB needed");
+  if (smallRegionBytes < 4 * kSmallObjectMax || largeRegionBytes < smallRegionBytes || smallRegionBytes % 4096 ||
+      largeRegionBytes % 4096)
+    throw std::invalid_argument("null backend: regions must be multiples of 4 KiB, the small one at least 128 KiB "
+                                "and the large one at least as large");
   // One mapping for every P, so that the regions' relative placement (and so deterministic addresses) does
   // not depend on the process's other mappings.
-  const size_t total = size_t(procs) * regionBytes;
-  auto* base = static_cast<char*>(mapBytes(total, total <= (size_t{1} << 30)));
+  const size_t per = smallRegionBytes + largeRegionBytes, total = size_t(procs) * per;
+  base_ = static_cast<char*>(mapBytes(total, total <= (size_t{1} << 30)));
   for (int p = 0; p < procs; p++) {
-    char* b = base + size_t(p) * regionBytes;
-    regions_[size_t(p)] = Region{b, b, b + regionBytes};
+    char* b = base_ + size_t(p) * per;
+    small_[size_t(p)] = Region{b, b, b + smallRegionBytes};
+    b += smallRegionBytes;
+    large_[size_t(p)] = Region{b, b, b + largeRegionBytes};
   }
 }
 
-NullBackend::~NullBackend() { ::munmap(regions_[0].begin, size_t(procs_) * regionBytes_); }
+NullBackend::~NullBackend() { ::munmap(base_, size_t(procs_) * (smallBytes_ + largeBytes_)); }
 
 std::vector<std::pair<std::string, std::string>> NullBackend::settings() const {
-  return {{"region_bytes", std::to_string(regionBytes_)}};
+  return {{"small_region_bytes", std::to_string(smallBytes_)}, {"large_region_bytes", std::to_string(largeBytes_)}};
 }
 
-void* NullBackend::bigAlloc(size_t size) { return mapBytes(size); }
+void* NullBackend::allocLarge(int p, size_t n) {
+  if (n > largeBytes_ / 2) return mapBytes(n);
+  Region& r = large_[size_t(p)];
+  if (n > size_t(r.end - r.next)) r.next = r.begin;
+  char* q = r.next;
+  r.next += n;
+  return q;
+}
 
-void NullBackend::bigFree(void* ptr, size_t size) { ::munmap(ptr, size); }
+void NullBackend::freeLarge(void* ptr, size_t n) {
+  if (n > largeBytes_ / 2) ::munmap(ptr, n);
+}
 
 SystemBackend::SystemBackend() : library_(detectMallocLibrary()) {}
 

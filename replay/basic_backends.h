@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <memory>
 #include <new>
@@ -12,35 +13,44 @@
 
 namespace gomalloc::replay {
 
-// Hands out memory from one bump region per P without any reuse bookkeeping: when a region is used up,
-// allocation starts again at its beginning (objects may then overlap older ones; nothing reads them).
-// Objects larger than a quarter of a region get a mapping of their own, unmapped when freed.
-// The regions (one mapping) are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's
-// page faults do not count as harness time. RSS is procs x region bytes plus the large objects live at a time.
+// Hands out memory from bump regions without any reuse bookkeeping: when a region is used up, allocation starts
+// again at its beginning (objects may then overlap older ones; nothing reads them). Each P has a small region
+// for objects up to 32 KiB, small enough to stay in the cache the way memory a real allocator reuses does
+// (otherwise every touch of a new object would be a cache miss no allocator pays), and one of 4 MiB for objects
+// up to half of it (touch writes one line per page: 1024 lines at a 4 KiB stride still fit the L2 sets they
+// map to); larger objects get a mapping of their own, unmapped when freed. The regions (one
+// mapping) are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults do
+// not count as harness time. RSS is procs x both regions plus the own-mapping objects live at a time.
 // Addresses are reproducible (deterministic mode) except those of the objects with mappings of their own.
 class NullBackend final : public BackendImpl<NullBackend> {
  public:
   static constexpr bool kHarnessClasses = true;
   static constexpr bool kHasGc = false;
-  static constexpr size_t kDefaultRegionBytes = size_t{8} << 20;
+  static constexpr size_t kSmallObjectMax = 32768;
+  static constexpr size_t kDefaultSmallRegionBytes = size_t{512} << 10;
+  static constexpr size_t kDefaultLargeRegionBytes = size_t{4} << 20;
 
-  explicit NullBackend(int procs, size_t regionBytes = kDefaultRegionBytes);
+  explicit NullBackend(int procs, size_t smallRegionBytes = kDefaultSmallRegionBytes,
+                       size_t largeRegionBytes = kDefaultLargeRegionBytes);
   ~NullBackend() override;
 
   std::string name() const override { return "null"; }
   std::vector<std::pair<std::string, std::string>> settings() const override;
 
-  void* mallocFast(int p, size_t size, bool) {
-    Region& r = regions_[size_t(p)];
+  void* mallocFast(int p, size_t size, bool scan) { return applyFast(p, false, size, scan, nullptr); }
+  void freeFast(int p, void* ptr, size_t size) { applyFast(p, true, size, false, ptr); }
+  // Without a branch on alloc versus free (they come in no predictable order): a free bumps by 0 bytes.
+  [[gnu::always_inline]] void* applyFast(int p, bool isFree, size_t size, bool, void* old) {
     const size_t n = (size + 15) & ~size_t{15};
-    if (n > bigThreshold_) return bigAlloc(size);
-    if (n > size_t(r.end - r.next)) r.next = r.begin;
-    void* q = r.next;
-    r.next += n;
-    return q;
-  }
-  void freeFast(int, void* ptr, size_t size) {
-    if (((size + 15) & ~size_t{15}) > bigThreshold_) bigFree(ptr, size);
+    if (n > kSmallObjectMax) [[unlikely]] return isFree ? (freeLarge(old, n), nullptr) : allocLarge(p, n);
+    // (Masks rather than ?: which the compiler turns back into a branch.)
+    const uintptr_t alloc = uintptr_t(isFree) - 1;  // all ones for an alloc
+    Region& r = small_[size_t(p)];
+    const size_t bump = n & alloc;
+    if (bump > size_t(r.end - r.next)) [[unlikely]] r.next = r.begin;
+    char* q = r.next;
+    r.next = q + bump;
+    return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(q) & alloc) | (reinterpret_cast<uintptr_t>(old) & ~alloc));
   }
   bool gcRequestedFast() const { return false; }
 
@@ -50,13 +60,13 @@ class NullBackend final : public BackendImpl<NullBackend> {
     char* next = nullptr;
     char* end = nullptr;
   };
-  void* bigAlloc(size_t size);
-  void bigFree(void* ptr, size_t size);
+  void* allocLarge(int p, size_t n);
+  void freeLarge(void* ptr, size_t n);
 
-  std::unique_ptr<Region[]> regions_;
+  std::unique_ptr<Region[]> small_, large_;
   int procs_;
-  size_t regionBytes_;
-  size_t bigThreshold_;
+  size_t smallBytes_, largeBytes_;
+  char* base_ = nullptr;
 };
 
 // malloc/free of this process. When LD_PRELOAD put another allocator in front of glibc's, the setting

@@ -6,6 +6,8 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -25,14 +27,14 @@ namespace gomalloc::replay::detail {
 
 uint64_t nowNs();  // steady clock
 
-// One object-table entry. seq counts the ops done on the slot; ptr/size are published by the release store
-// of seq and read after an acquire load of it.
+// One object-table entry, 16 bytes so that a table of a few hundred thousand live objects stays in L2. seq
+// counts the ops done on the slot; ptr is published by the release store of seq and read after an acquire
+// load of it. The object's size is not kept: a free op carries it (traces/program.h).
 struct Slot {
   std::atomic<uint32_t> seq{0};
-  uint32_t sizeClass = 0;  // harness class counts: the live object's Go 1.19 size class
   void* ptr = nullptr;
-  uint64_t size = 0;
 };
+static_assert(sizeof(Slot) == 16);
 
 // The object table: mapped with transparent huge pages where the kernel allows it (madvise), because slot
 // accesses are random and the table is often far larger than the TLB's reach with 4 KiB pages.
@@ -50,35 +52,43 @@ class SlotTable {
   size_t bytes_ = 0;
 };
 
-// Per-P counters, written only by the thread running that P.
+// Per-P state, written only by the thread running that P. What the trace determines (allocs, frees, bytes,
+// the harness's class counts) is not counted here: run() counts it after the replay from the ops each thread
+// got through (Run::done), which keeps the loop to what the allocator needs.
 struct alignas(64) PState {
-  uint64_t allocs = 0, frees = 0, bytesRequested = 0, bytesFreed = 0, zeroAllocs = 0;
   uint64_t depWaits = 0, depWaitNs = 0, barrierNs = 0, startNs = 0, endNs = 0;
   uint32_t nextGc = 0;              // the next trace gc barrier this P has not passed
-  std::vector<ClassCount> classes;  // harness class counts (backends with kHarnessClasses)
   std::atomic<uint64_t> progress{0};  // ops done, published every 1024 ops for the sampler
+  alignas(8) unsigned char scratch[64]{};  // what touch writes that no object should get (step)
 };
 
-// Writes into a fresh object as TouchMode says. The empty asm keeps the stores from being optimized away.
-inline void touch(void* ptr, uint64_t size, TouchMode m) {
-  if (size == 0 || ptr == nullptr || m == TouchMode::None) return;
-  auto* c = static_cast<unsigned char*>(ptr);
-  if (m == TouchMode::Full) {
+// Writes into a fresh object as TouchMode says: its first byte and, when it has one, its first word; with
+// Pages one byte in every further 4 KiB page. The first writes take no branch on the size (objects of 1-7
+// bytes and larger ones come mixed): the word goes to the scratch line instead when the object is smaller.
+// size 0 writes only to the scratch line. The empty asm keeps the stores from being optimized away.
+template <TouchMode m>
+[[gnu::always_inline]] inline void touch(void* ptr, uint64_t size, void* scratch) {
+  if constexpr (m == TouchMode::None) return;
+  const uintptr_t some = -uintptr_t(size != 0), word8 = -uintptr_t(size >= 8);  // (masks: no branches)
+  auto* c = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(ptr) & some) |
+                                             (reinterpret_cast<uintptr_t>(scratch) & ~some));
+  if constexpr (m == TouchMode::Full) {
     std::memset(c, 0xA5, size);
   } else {
-    if (size >= 8) {
-      const uint64_t word = 0xA5A5A5A5A5A5A5A5u;
-      std::memcpy(c, &word, 8);
-    } else {
-      c[0] = 0xA5;
-    }
-    if (m == TouchMode::Pages) {
+    const uint64_t word = 0xA5A5A5A5A5A5A5A5u;
+    c[0] = 0xA5;
+    std::memcpy(reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(c) & word8) |
+                                        (reinterpret_cast<uintptr_t>(scratch) & ~word8)),
+                &word, 8);
+    if (m == TouchMode::Pages && size > 4096 - (reinterpret_cast<uintptr_t>(c) & 4095)) {
       const uintptr_t end = reinterpret_cast<uintptr_t>(c) + size;
       for (uintptr_t a = (reinterpret_cast<uintptr_t>(c) | 4095) + 1; a < end; a += 4096)
         *reinterpret_cast<unsigned char*>(a) = 0xA5;
     }
   }
-  asm volatile("" : : "r"(c) : "memory");
+  // (No "memory" clobber: it would make the compiler keep every value of the replay loop in memory. The stores
+  // cannot be dropped anyway: the objects and the scratch line are reachable from outside.)
+  asm volatile("" : : "r"(c), "r"(scratch));
 }
 
 struct Run {
@@ -94,6 +104,7 @@ struct Run {
   std::unique_ptr<PState[]> ps;
   std::vector<std::vector<uint32_t>> pThreads;   // trace threads of each P
   std::vector<std::vector<uint16_t>> schedules;  // Ps with several threads: which thread goes next, in order
+  std::vector<uint64_t> done;  // per trace thread: ops completed (written by the thread's P when it stops)
   const core::SizeClassTable classTable;         // Go 1.19's, for harness class counts
   uint64_t startNs = 0;
 
@@ -126,9 +137,11 @@ struct Run {
   bool cancelled() const { return cancel && cancel->load(std::memory_order_relaxed); }
   bool aborting() const { return abort.load(std::memory_order_relaxed) || cancelled(); }
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
-  uint8_t classOf(uint64_t size) const {
-    return size <= core::kMaxSmallSize ? classTable.sizeToClass(size) : uint8_t{0};
-  }
+  // Harness class counts: the row for a size, from one flat table indexed by ceil(size / 8) (clamped: every
+  // size over 32 KiB is row 0, "large"). Size 0 has a row of its own past the classes, which nothing reads.
+  static constexpr size_t kClassIndexMax = core::kMaxSmallSize / 8 + 1;
+  std::array<uint8_t, kClassIndexMax + 1> harnessClass{};
+  uint32_t rowOf(uint64_t size) const { return harnessClass[std::min<uint64_t>((size + 7) >> 3, kClassIndexMax)]; }
   void requestStop() {
     if (!stop.load(std::memory_order_relaxed)) stop.store(true, std::memory_order_relaxed);
   }
@@ -165,113 +178,100 @@ struct Run {
 };
 
 // One op on P p. Returns false when the replay must stop.
-template <class B, bool kConcurrent>
+//
+// Allocs and frees come in no order a branch predictor can learn, so the harness's part of both is one path
+// without branches on the kind: the backend's applyFast does the alloc or the free (the null backend without
+// a branch either), and touch writes to a scratch line instead of an object on a free.
+template <class B, bool kConcurrent, TouchMode kTouch>
 [[gnu::always_inline]] inline bool step(B& b, Run& r, PState& s, int p, const traces::ReplayOp& op) {
   using traces::ReplayOp;
-  switch (op.kind()) {
-    case ReplayOp::Alloc: {
-      Slot& sl = r.slots[op.slot];
-      if (!r.ready<kConcurrent>(sl, op, p)) return false;
-      const uint64_t size = op.size();
-      void* ptr = b.mallocFast(p, size, op.scan());
-      touch(ptr, size, r.touchMode);
-      sl.ptr = ptr;
-      sl.size = size;
-      s.allocs++;
-      s.bytesRequested += size;
-      if (size == 0) {
-        s.zeroAllocs++;
-      } else if constexpr (B::kHarnessClasses) {
-        sl.sizeClass = r.classOf(size);
-        ClassCount& c = s.classes[sl.sizeClass];
-        c.allocs++;
-        c.bytesRequested += size;
-      }
-      sl.seq.store(op.seq + 1, std::memory_order_release);  // publishes ptr, size, sizeClass
-      if constexpr (!kConcurrent) r.hashAddress(ptr);
-      if constexpr (B::kHasGc) {
-        if (b.gcRequestedFast()) {
-          if constexpr (kConcurrent) r.requestStop();
-          else r.runGc(false);
-        }
-      }
+  const uint64_t bits = op.bits;
+  if ((bits >> ReplayOp::kOpShift) == ReplayOp::Gc) [[unlikely]] {
+    // gc: every thread's stream holds a copy; a P acts on the first copy it meets
+    uint32_t& next = kConcurrent ? s.nextGc : r.detNextGc;
+    if (op.seq < next) return true;
+    next = op.seq + 1;
+    if constexpr (kConcurrent) {
+      return r.barrier(p, op.seq);
+    } else {
+      r.runGc(true);
       return true;
-    }
-    case ReplayOp::Free: {
-      Slot& sl = r.slots[op.slot];
-      if (!r.ready<kConcurrent>(sl, op, p)) return false;
-      void* ptr = sl.ptr;
-      const uint64_t size = sl.size;
-      b.freeFast(p, ptr, size);
-      sl.ptr = nullptr;
-      sl.seq.store(op.seq + 1, std::memory_order_release);
-      s.frees++;
-      s.bytesFreed += size;
-      if constexpr (B::kHarnessClasses) {
-        if (size != 0) s.classes[sl.sizeClass].frees++;
-      }
-      return true;
-    }
-    default: {  // gc: every thread's stream holds a copy; a P acts on the first copy it meets
-      uint32_t& next = kConcurrent ? s.nextGc : r.detNextGc;
-      if (op.seq < next) return true;
-      next = op.seq + 1;
-      if constexpr (kConcurrent) {
-        return r.barrier(p, op.seq);
-      } else {
-        r.runGc(true);
-        return true;
-      }
     }
   }
+  const bool isFree = (bits >> ReplayOp::kOpShift) & 1;
+  const uint64_t size = bits & ReplayOp::kSizeMask;
+  Slot& sl = r.slots[op.slot];
+  if (!r.ready<kConcurrent>(sl, op, p)) [[unlikely]] return false;
+  void* ptr = b.applyFast(p, isFree, size, bits & ReplayOp::kScan, sl.ptr);
+  sl.ptr = ptr;  // (after a free, whatever applyFast returned: nothing reads it)
+  sl.seq.store(op.seq + 1, std::memory_order_release);  // publishes ptr
+  touch<kTouch>(ptr, size & (uint64_t(isFree) - 1), s.scratch);
+  if constexpr (!kConcurrent) {
+    if (!isFree) r.hashAddress(ptr);
+  }
+  if constexpr (B::kHasGc) {
+    if (b.gcRequestedFast()) [[unlikely]] {
+      if constexpr (kConcurrent) r.requestStop();
+      else r.runGc(false);
+    }
+  }
+  return true;
 }
 
 // The slot of an op coming up soon: most slots are cold (objects live long), and the table is too big for the
 // caches, so fetching it ahead hides most of that miss.
 inline constexpr size_t kPrefetchAhead = 16;
+// The op stream is read in order, but the hardware prefetcher alone falls behind it.
+inline constexpr size_t kPrefetchOpsAhead = 64;
 inline void prefetchSlot(const Run& r, const traces::ReplayOp& op) { __builtin_prefetch(&r.slots[op.slot], 1, 3); }
 
 // A worker thread running P p.
-template <class B>
+template <class B, TouchMode kTouch>
 void workerLoop(B& b, Run& r, int p) {
   PState& s = r.ps[p];
   const auto& threads = r.pThreads[p];
   uint64_t n = 0;
-  auto one = [&](const traces::ReplayOp& op) {
-    if (r.attention() && !r.attend(p)) return false;
-    if (!step<B, true>(b, r, s, p, op)) return false;
-    if ((++n & 1023) == 0) s.progress.store(n, std::memory_order_relaxed);
-    return true;
-  };
+  std::vector<size_t> pos(r.prog.threads.size());  // per thread: ops done
   try {
     if (threads.size() == 1) {
-      const std::vector<traces::ReplayOp>& ops = r.prog.threads[threads[0]];
-      const size_t n = ops.size();
-      for (size_t i = 0; i < n; i++) {
-        if (i + kPrefetchAhead < n) prefetchSlot(r, ops[i + kPrefetchAhead]);
-        if (!one(ops[i])) break;
+      // The common case, kept tight: one stream, ops in order.
+      const std::vector<traces::ReplayOp>& stream = r.prog.threads[threads[0]];
+      const traces::ReplayOp* ops = stream.data();
+      const size_t count = stream.size();
+      size_t i = 0;
+      for (; i < count; i++) {
+        if (i + kPrefetchAhead < count) prefetchSlot(r, ops[i + kPrefetchAhead]);
+        __builtin_prefetch(&ops[i + kPrefetchOpsAhead], 0, 3);  // (past the end is harmless: a hint)
+        if (r.attention() && !r.attend(p)) [[unlikely]] break;
+        if (!step<B, true, kTouch>(b, r, s, p, ops[i])) [[unlikely]] break;
+        if (((i + 1) & 1023) == 0) s.progress.store(i + 1, std::memory_order_relaxed);
       }
+      pos[threads[0]] = n = i;
     } else if (threads.size() > 1) {
       const std::vector<uint16_t>& sched = r.schedules[p];
-      std::vector<size_t> pos(r.prog.threads.size()), ahead(r.prog.threads.size());
+      std::vector<size_t> ahead(r.prog.threads.size());
       for (size_t k = 0; k < sched.size(); k++) {
         if (k + kPrefetchAhead < sched.size()) {
           const uint16_t u = sched[k + kPrefetchAhead];
           prefetchSlot(r, r.prog.threads[u][ahead[u]++]);
         }
+        if (r.attention() && !r.attend(p)) [[unlikely]] break;
         const uint16_t t = sched[k];
-        if (!one(r.prog.threads[t][pos[t]++])) break;
+        if (!step<B, true, kTouch>(b, r, s, p, r.prog.threads[t][pos[t]])) [[unlikely]] break;
+        pos[t]++;
+        if ((++n & 1023) == 0) s.progress.store(n, std::memory_order_relaxed);
       }
     }
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend on P" + std::to_string(p) + ": " + e.what());
   }
+  for (uint32_t t : threads) r.done[t] = pos[t];
   s.progress.store(n, std::memory_order_relaxed);
   r.finish(p);
 }
 
 // Every P on the calling thread, in trace order.
-template <class B>
+template <class B, TouchMode kTouch>
 void deterministicLoop(B& b, Run& r) {
   std::vector<size_t> pos(r.prog.threads.size()), ahead(r.prog.threads.size());
   const std::vector<uint16_t>& order = r.prog.order;
@@ -285,12 +285,14 @@ void deterministicLoop(B& b, Run& r) {
       }
       const uint16_t t = order[k];
       const int p = int(t % unsigned(r.nprocs));
-      if (!step<B, false>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]++])) break;
+      if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]])) break;
+      pos[t]++;
       if ((++n & 1023) == 0) r.ps[0].progress.store(n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend: " + e.what());
   }
+  for (size_t t = 0; t < pos.size(); t++) r.done[t] = pos[t];
   r.ps[0].progress.store(n, std::memory_order_relaxed);
 }
 
@@ -298,14 +300,25 @@ void deterministicLoop(B& b, Run& r) {
 
 namespace gomalloc::replay {
 
+// The touch mode is a template parameter so that the loop has no test of it.
 template <class D>
 void BackendImpl<D>::runWorker(detail::Run& run, int p) {
-  detail::workerLoop(self(), run, p);
+  switch (run.touchMode) {
+    case TouchMode::None: return detail::workerLoop<D, TouchMode::None>(self(), run, p);
+    case TouchMode::First: return detail::workerLoop<D, TouchMode::First>(self(), run, p);
+    case TouchMode::Pages: return detail::workerLoop<D, TouchMode::Pages>(self(), run, p);
+    case TouchMode::Full: return detail::workerLoop<D, TouchMode::Full>(self(), run, p);
+  }
 }
 
 template <class D>
 void BackendImpl<D>::runDeterministic(detail::Run& run) {
-  detail::deterministicLoop(self(), run);
+  switch (run.touchMode) {
+    case TouchMode::None: return detail::deterministicLoop<D, TouchMode::None>(self(), run);
+    case TouchMode::First: return detail::deterministicLoop<D, TouchMode::First>(self(), run);
+    case TouchMode::Pages: return detail::deterministicLoop<D, TouchMode::Pages>(self(), run);
+    case TouchMode::Full: return detail::deterministicLoop<D, TouchMode::Full>(self(), run);
+  }
 }
 
 }  // namespace gomalloc::replay

@@ -66,6 +66,7 @@ void validateProgram(const ReplayProgram& pr) {
     invalid(fmt::format("order has {} entries but the thread streams hold {} ops", pr.order.size(), total));
 
   std::vector<uint32_t> seq(pr.slots, 0);
+  std::vector<uint64_t> size(pr.slots, 0);  // of the object in the slot
   std::vector<size_t> pos(nthreads, 0);
   std::vector<uint32_t> threadGcs(nthreads, 0);
   uint32_t gcNext = 0, gcCur = 0;  // next barrier ordinal; the current barrier
@@ -94,6 +95,10 @@ void validateProgram(const ReplayProgram& pr) {
           invalid(fmt::format("{}: alloc into slot {} which still holds a live object", where(), op.slot));
         if (op.kind() == ReplayOp::Free && !live)
           invalid(fmt::format("{}: free of slot {} which holds no live object", where(), op.slot));
+        if (op.kind() == ReplayOp::Alloc) size[op.slot] = op.size();
+        else if (op.size() != size[op.slot])
+          invalid(fmt::format("{}: free of {} bytes from slot {} which holds {}", where(), op.size(), op.slot,
+                              size[op.slot]));
         if (s == UINT32_MAX) invalid(fmt::format("{}: slot {} sequence overflows", where(), op.slot));
         s++;
         break;
@@ -182,6 +187,7 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
       ps(new PState[size_t(procs)]),
       pThreads(size_t(procs)),
       schedules(size_t(procs)),
+      done(program.threads.size(), 0),
       classTable(core::SizeClassTable::go119()) {
   for (size_t t = 0; t < prog.threads.size(); t++) pThreads[t % size_t(procs)].push_back(uint32_t(t));
   if (!o.deterministic) {
@@ -197,8 +203,10 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
       for (uint16_t t : prog.order)
         if (pThreads[t % size_t(procs)].size() > 1) schedules[t % size_t(procs)].push_back(t);
   }
-  if (b.harnessClassCounts())
-    for (int p = 0; p < procs; p++) ps[size_t(p)].classes.assign(classTable.numClasses(), ClassCount{});
+  const size_t rows = classTable.numClasses();  // row 0: large; then the classes; then the size-0 row
+  harnessClass[0] = uint8_t(rows);
+  for (size_t i = 1; i <= kClassIndexMax; i++)
+    harnessClass[i] = i * 8 <= core::kMaxSmallSize ? classTable.sizeToClass(i * 8) : 0;
 }
 
 void Run::runGc(bool forced) {
@@ -454,16 +462,39 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   res.wallSeconds = double(endNs - r.startNs) / 1e9;
   res.interrupted = r.cancelled();
   res.procStats.resize(size_t(nprocs));
-  if (backend.harnessClassCounts()) res.classCounts.assign(r.classTable.numClasses(), ClassCount{});
+  // What the trace determines, counted from the ops each thread got through; and the live objects: a slot
+  // holds one when its last op done was an alloc, the op whose sequence is one below the slot's (slots keep
+  // only the pointer; the op has the size).
+  const bool harnessClasses = backend.harnessClassCounts();
+  std::vector<ClassCount> rows(harnessClasses ? r.classTable.numClasses() + 1 : 0);
+  std::vector<std::pair<uint32_t, size_t>> liveSlots;
   uint64_t bytesFreed = 0;
+  for (size_t t = 0; t < prog.threads.size(); t++) {
+    ProcStats& out = res.procStats[t % size_t(nprocs)];
+    const traces::ReplayOp* ops = prog.threads[t].data();
+    for (size_t i = 0, n = r.done[t]; i < n; i++) {
+      const traces::ReplayOp& op = ops[i];
+      const uint64_t size = op.size();
+      if (op.kind() == traces::ReplayOp::Alloc) {
+        out.allocs++;
+        res.bytesRequested += size;
+        res.zeroSizeAllocs += size == 0;
+        if (harnessClasses) rows[r.rowOf(size)].allocs++, rows[r.rowOf(size)].bytesRequested += size;
+        if (r.slots[op.slot].seq.load(std::memory_order_relaxed) == op.seq + 1) liveSlots.emplace_back(op.slot, size);
+      } else if (op.kind() == traces::ReplayOp::Free) {
+        out.frees++;
+        bytesFreed += size;
+        if (harnessClasses) rows[r.rowOf(size)].frees++;
+      }
+    }
+  }
+  if (harnessClasses) res.classCounts.assign(rows.begin(), rows.end() - 1);  // (not the size-0 row)
   for (int p = 0; p < nprocs; p++) {
     const detail::PState& s = r.ps[size_t(p)];
     ProcStats& out = res.procStats[size_t(p)];
     out.threads = r.pThreads[size_t(p)];
     if (prog.threadIds.size() == prog.threads.size())  // the trace's own thread ids (the loader makes them dense)
       for (uint32_t& t : out.threads) t = prog.threadIds[t];
-    out.allocs = s.allocs;
-    out.frees = s.frees;
     out.dependencyWaits = s.depWaits;
     if (!opt.deterministic) {
       out.timed = true;
@@ -473,16 +504,8 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
       out.barrierSeconds = double(s.barrierNs) / 1e9;
       out.dependencySeconds = double(s.depWaitNs) / 1e9;
     }
-    res.allocs += s.allocs;
-    res.frees += s.frees;
-    res.bytesRequested += s.bytesRequested;
-    res.zeroSizeAllocs += s.zeroAllocs;
-    bytesFreed += s.bytesFreed;
-    for (size_t c = 0; c < s.classes.size(); c++) {
-      res.classCounts[c].allocs += s.classes[c].allocs;
-      res.classCounts[c].frees += s.classes[c].frees;
-      res.classCounts[c].bytesRequested += s.classes[c].bytesRequested;
-    }
+    res.allocs += out.allocs;
+    res.frees += out.frees;
   }
   res.gcEvents = r.gcEvents;
   res.pacerStops = r.pacerStops;
@@ -507,12 +530,10 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   tl.push_back(endPoint);
   std::stable_sort(tl.begin() + 1, tl.end() - 1, [](auto& a, auto& b) { return a.tMs < b.tMs; });
 
+  std::sort(liveSlots.begin(), liveSlots.end());
   LiveObjects live;
-  live.reserve(res.liveObjects);
-  for (uint32_t i = 0; i < prog.slots; i++) {
-    const detail::Slot& s = r.slots[i];
-    if (s.seq.load(std::memory_order_relaxed) & 1) live.emplace_back(s.ptr, size_t(s.size));
-  }
+  live.reserve(liveSlots.size());
+  for (auto [slot, size] : liveSlots) live.emplace_back(r.slots[slot].ptr, size);
   std::string error;
   {
     std::lock_guard lk(r.mu);

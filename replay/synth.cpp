@@ -49,6 +49,7 @@ uint64_t ProgramBuilder::alloc(uint16_t thread, uint64_t size, bool scan) {
   prog_.events++;
   const uint64_t id = objSlot_.size();
   objSlot_.push_back(slot);
+  objSize_.push_back(size);
   note(uint64_t(thread) << 2 | ReplayOp::Alloc, size << 1 | (scan ? 1 : 0));
   return id;
 }
@@ -58,7 +59,7 @@ void ProgramBuilder::free(uint16_t thread, uint64_t id) {
   if (!live(id)) throw std::invalid_argument(fmt::format("free of object {} which is not live", id));
   const uint32_t slot = objSlot_[id];
   const bool cross = slotThread_[slot] != thread;
-  prog_.threads[thread].push_back(ReplayOp::free(slot, slotSeq_[slot]++, cross));
+  prog_.threads[thread].push_back(ReplayOp::free(slot, slotSeq_[slot]++, objSize_[id], cross));
   slotThread_[slot] = thread;
   freeSlots_[thread].push_back(slot);
   objSlot_[id] = kDead;

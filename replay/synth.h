@@ -31,6 +31,7 @@ class ProgramBuilder {
   void note(uint64_t a, uint64_t b);
   traces::ReplayProgram prog_;
   std::vector<uint32_t> objSlot_;     // object id -> slot (kDead once freed)
+  std::vector<uint64_t> objSize_;     // object id -> size
   std::vector<uint32_t> slotSeq_;     // slot -> ops so far
   std::vector<uint16_t> slotThread_;  // slot -> thread of its last op
   std::vector<std::vector<uint32_t>> freeSlots_;  // per thread

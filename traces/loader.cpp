@@ -22,6 +22,7 @@ struct ProgramBuilder::Impl {
   IdMap live;
   std::vector<uint32_t> seq;        // per slot: ops done on it
   std::vector<uint16_t> lastThread;  // per slot: thread of its last op
+  std::vector<uint64_t> size;        // per slot: size of its last object (frees carry it)
   // Freed slots, for reuse. A thread first takes a slot freed by another thread long enough ago (kReuseAge
   // ops) that replay will almost never wait for that free; then its own freed slots, last-in first-out (no
   // wait: the same thread freed it); then a new slot. A slot is in both lists; an entry whose recorded
@@ -87,6 +88,7 @@ struct ProgramBuilder::Impl {
     if (slots == IdMap::kNone - 1) throw TraceError(path + ": more than 4 billion objects live at once");
     seq.push_back(0);
     lastThread.push_back(0);
+    size.push_back(0);
     return slots++;
   }
   void emit(uint32_t s, const ReplayOp& op) {
@@ -97,7 +99,7 @@ struct ProgramBuilder::Impl {
   // Frees the object in slot on trace thread t; returns whether the free waits for another thread.
   bool freeSlot(uint32_t slot, uint16_t t, uint32_t s) {
     bool cross = lastThread[slot] != t;
-    emit(s, ReplayOp::free(slot, seq[slot], cross));
+    emit(s, ReplayOp::free(slot, seq[slot], size[slot], cross));
     ++seq[slot];
     lastThread[slot] = t;
     ownFree[s].push_back(Freed{slot, seq[slot], ops});
@@ -141,6 +143,7 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
       m.live.insert(e.id, slot);
       bool cross = m.seq[slot] != 0 && m.lastThread[slot] != e.thread;
       m.emit(s, ReplayOp::alloc(slot, m.seq[slot], e.size, e.scan, cross));
+      m.size[slot] = e.size;
       ++m.seq[slot];
       m.lastThread[slot] = e.thread;
       step.slot = slot, step.cross = cross;

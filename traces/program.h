@@ -29,7 +29,7 @@ struct ReplayOp {
 
   uint32_t slot = 0;  // object slot (alloc, free); unused for gc
   uint32_t seq = 0;   // slot sequence number expected before this op (alloc, free); barrier ordinal (gc)
-  uint64_t bits = 0;  // kind << kOpShift | flags | size
+  uint64_t bits = 0;  // kind << kOpShift | flags | size (alloc: the new object's; free: the freed object's)
 
   Kind kind() const { return Kind(bits >> kOpShift); }
   uint64_t size() const { return bits & kSizeMask; }
@@ -39,8 +39,10 @@ struct ReplayOp {
   static ReplayOp alloc(uint32_t slot, uint32_t seq, uint64_t size, bool scan, bool cross) {
     return {slot, seq, (uint64_t(Alloc) << kOpShift) | (scan ? kScan : 0) | (cross ? kCross : 0) | size};
   }
-  static ReplayOp free(uint32_t slot, uint32_t seq, bool cross) {
-    return {slot, seq, (uint64_t(Free) << kOpShift) | (cross ? kCross : 0)};
+  // The loader knows every live object's size, so a free carries it: replay then needs nothing but the
+  // pointer from the slot.
+  static ReplayOp free(uint32_t slot, uint32_t seq, uint64_t size, bool cross) {
+    return {slot, seq, (uint64_t(Free) << kOpShift) | (cross ? kCross : 0) | size};
   }
   static ReplayOp gc(uint32_t ordinal) { return {0, ordinal, uint64_t(Gc) << kOpShift}; }
 };

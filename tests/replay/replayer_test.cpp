@@ -144,9 +144,18 @@ std::string validationError(const ReplayProgram& p) {
 TEST(ReplayValidate, RejectsFreeBeforeAlloc) {
   ReplayProgram p;
   p.slots = 1;
-  p.threads = {{ReplayOp::free(0, 1, true)}, {ReplayOp::alloc(0, 0, 16, false, false)}};
+  p.threads = {{ReplayOp::free(0, 1, 16, true)}, {ReplayOp::alloc(0, 0, 16, false, false)}};
   p.order = {0, 1};
   EXPECT_NE(validationError(p).find("expects sequence 1 but in trace order the slot is at 0"), std::string::npos)
+      << validationError(p);
+}
+
+TEST(ReplayValidate, RejectsFreeOfAnotherSize) {
+  ReplayProgram p;
+  p.slots = 1;
+  p.threads = {{ReplayOp::alloc(0, 0, 16, false, false), ReplayOp::free(0, 1, 24, false)}};
+  p.order = {0, 0};
+  EXPECT_NE(validationError(p).find("free of 24 bytes from slot 0 which holds 16"), std::string::npos)
       << validationError(p);
 }
 
@@ -182,7 +191,7 @@ TEST(ReplayValidate, RejectsIncompleteOrInterleavedGcBarriers) {
 TEST(ReplayValidate, RunRefusesInvalidPrograms) {
   ReplayProgram p;
   p.slots = 1;
-  p.threads = {{ReplayOp::free(0, 0, false)}};
+  p.threads = {{ReplayOp::free(0, 0, 0, false)}};
   p.order = {0};
   NullBackend b(1);
   EXPECT_THROW(run(p, b, quiet(1)), std::invalid_argument);
@@ -261,7 +270,7 @@ TEST(ReplayDeterministic, CorruptProgramIsAnErrorNotAHang) {
   // program whose cross op names a future sequence: validation must reject it instead.
   ReplayProgram p;
   p.slots = 1;
-  p.threads = {{ReplayOp::alloc(0, 0, 8, false, false), ReplayOp::free(0, 3, false)}};
+  p.threads = {{ReplayOp::alloc(0, 0, 8, false, false), ReplayOp::free(0, 3, 8, false)}};
   p.order = {0, 0};
   NullBackend b(1);
   EXPECT_THROW(run(p, b, quiet(1, true)), std::invalid_argument);
