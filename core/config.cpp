@@ -51,7 +51,7 @@ std::string bytesText(size_t b) {
 
 const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
-                                             "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "free_mode", "mcentral",
+                                             "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
                                              "size_classes"};
   return k;
 }
@@ -97,6 +97,8 @@ void Config::apply(const std::string& key, const std::string& v) {
     scavengerPace = int(parseInt(key, v, 0, 1 << 20));
   } else if (key == "tiny_alloc") {
     tinyAlloc = parseBool(key, v);
+  } else if (key == "zeroing") {
+    zeroing = parseBool(key, v);
   } else if (key == "free_mode") {
     if (v == "deferred") freeMode = FreeMode::Deferred;
     else if (v == "immediate") {
@@ -152,6 +154,7 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"scavenger", scavenger ? "true" : "false"},
           {"scavenger_pace", std::to_string(scavengerPace)},
           {"tiny_alloc", tinyAlloc ? "true" : "false"},
+          {"zeroing", zeroing ? "true" : "false"},
           {"free_mode", freeMode == FreeMode::Deferred ? "deferred" : "immediate"},
           {"mcentral", mcentral == McentralDesign::SpanSet ? "spanset" : "locked"},
           {"size_classes", classes}};

@@ -31,6 +31,7 @@ struct Config {
   bool scavenger = true;                // return free pages with madvise(MADV_DONTNEED)
   int scavengerPace = 64;               // per cycle, release at most 1/N of the bytes allocated in it (0: all)
   bool tinyAlloc = true;                // tiny allocator for pointer-free requests < 16 B
+  bool zeroing = true;                  // zero reused memory as mallocgc(needzero=true) does; false: never
   FreeMode freeMode = FreeMode::Deferred;
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table

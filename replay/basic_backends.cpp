@@ -55,7 +55,7 @@ std::vector<std::pair<std::string, std::string>> NullBackend::settings() const {
 }
 
 void* NullBackend::allocLarge(int p, size_t n) {
-  if (n > largeBytes_ / 2) return mapBytes(n);
+  if (n > largeBytes_) return mapBytes(n);
   Region& r = large_[size_t(p)];
   if (n > size_t(r.end - r.next)) r.next = r.begin;
   char* q = r.next;
@@ -64,7 +64,7 @@ void* NullBackend::allocLarge(int p, size_t n) {
 }
 
 void NullBackend::freeLarge(void* ptr, size_t n) {
-  if (n > largeBytes_ / 2) ::munmap(ptr, n);
+  if (n > largeBytes_) ::munmap(ptr, n);
 }
 
 SystemBackend::SystemBackend() : library_(detectMallocLibrary()) {}

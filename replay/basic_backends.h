@@ -16,9 +16,9 @@ namespace gomalloc::replay {
 // Hands out memory from bump regions without any reuse bookkeeping: when a region is used up, allocation starts
 // again at its beginning (objects may then overlap older ones; nothing reads them). Each P has a small region
 // for objects up to 32 KiB, small enough to stay in the cache the way memory a real allocator reuses does
-// (otherwise every touch of a new object would be a cache miss no allocator pays), and one of 4 MiB for objects
-// up to half of it (touch writes one line per page: 1024 lines at a 4 KiB stride still fit the L2 sets they
-// map to); larger objects get a mapping of their own, unmapped when freed. The regions (one
+// (otherwise every touch of a new object would be a cache miss no allocator pays), and one of 2 MiB for objects
+// up to its size (touch writes one line per page: 512 lines at a 4 KiB stride fit the L2 sets they map to);
+// larger objects get a mapping of their own, unmapped when freed. The regions (one
 // mapping) are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults do
 // not count as harness time. RSS is procs x both regions plus the own-mapping objects live at a time.
 // Addresses are reproducible (deterministic mode) except those of the objects with mappings of their own.
@@ -27,8 +27,8 @@ class NullBackend final : public BackendImpl<NullBackend> {
   static constexpr bool kHarnessClasses = true;
   static constexpr bool kHasGc = false;
   static constexpr size_t kSmallObjectMax = 32768;
-  static constexpr size_t kDefaultSmallRegionBytes = size_t{512} << 10;
-  static constexpr size_t kDefaultLargeRegionBytes = size_t{4} << 20;
+  static constexpr size_t kDefaultSmallRegionBytes = size_t{128} << 10;
+  static constexpr size_t kDefaultLargeRegionBytes = size_t{2} << 20;
 
   explicit NullBackend(int procs, size_t smallRegionBytes = kDefaultSmallRegionBytes,
                        size_t largeRegionBytes = kDefaultLargeRegionBytes);

@@ -65,30 +65,30 @@ struct alignas(64) PState {
 // Writes into a fresh object as TouchMode says: its first byte and, when it has one, its first word; with
 // Pages one byte in every further 4 KiB page. The first writes take no branch on the size (objects of 1-7
 // bytes and larger ones come mixed): the word goes to the scratch line instead when the object is smaller.
-// size 0 writes only to the scratch line. The empty asm keeps the stores from being optimized away.
+// size 0 writes only to the scratch line. The stores are asm the compiler does not see into: a char store
+// through a pointer may alias anything, and would make it reload every value of the replay loop after it.
+namespace touchstore {
+inline void byte(uintptr_t a) { asm volatile("movb $0xa5, (%0)" : : "r"(a)); }
+inline void word(uintptr_t a) { asm volatile("movq %1, (%0)" : : "r"(a), "r"(uint64_t{0xA5A5A5A5A5A5A5A5u})); }
+}  // namespace touchstore
+
 template <TouchMode m>
 [[gnu::always_inline]] inline void touch(void* ptr, uint64_t size, void* scratch) {
   if constexpr (m == TouchMode::None) return;
+  const uintptr_t p = reinterpret_cast<uintptr_t>(ptr), x = reinterpret_cast<uintptr_t>(scratch);
   const uintptr_t some = -uintptr_t(size != 0), word8 = -uintptr_t(size >= 8);  // (masks: no branches)
-  auto* c = reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(ptr) & some) |
-                                             (reinterpret_cast<uintptr_t>(scratch) & ~some));
+  const uintptr_t c = (p & some) | (x & ~some);
   if constexpr (m == TouchMode::Full) {
-    std::memset(c, 0xA5, size);
+    std::memset(reinterpret_cast<void*>(c), 0xA5, size);
+    asm volatile("" : : "r"(c) : "memory");
   } else {
-    const uint64_t word = 0xA5A5A5A5A5A5A5A5u;
-    c[0] = 0xA5;
-    std::memcpy(reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(c) & word8) |
-                                        (reinterpret_cast<uintptr_t>(scratch) & ~word8)),
-                &word, 8);
-    if (m == TouchMode::Pages && size > 4096 - (reinterpret_cast<uintptr_t>(c) & 4095)) {
-      const uintptr_t end = reinterpret_cast<uintptr_t>(c) + size;
-      for (uintptr_t a = (reinterpret_cast<uintptr_t>(c) | 4095) + 1; a < end; a += 4096)
-        *reinterpret_cast<unsigned char*>(a) = 0xA5;
+    touchstore::byte(c);
+    touchstore::word((c & word8) | (x & ~word8));
+    if (m == TouchMode::Pages && size > 4096 - (c & 4095)) {
+      const uintptr_t end = c + size;
+      for (uintptr_t a = (c | 4095) + 1; a < end; a += 4096) touchstore::byte(a);
     }
   }
-  // (No "memory" clobber: it would make the compiler keep every value of the replay loop in memory. The stores
-  // cannot be dropped anyway: the objects and the scratch line are reachable from outside.)
-  asm volatile("" : : "r"(c), "r"(scratch));
 }
 
 struct Run {
@@ -99,7 +99,7 @@ struct Run {
   const Options& opt;
   const int nprocs;
   const TouchMode touchMode;
-  const std::atomic<bool>* const cancel;
+  const std::atomic<bool>* const cancel;  // never null (Options::cancel, or a flag that stays false)
   SlotTable slots;
   std::unique_ptr<PState[]> ps;
   std::vector<std::vector<uint32_t>> pThreads;   // trace threads of each P
@@ -134,7 +134,7 @@ struct Run {
   uintptr_t addrBase = 0;
   bool haveAddrBase = false;
 
-  bool cancelled() const { return cancel && cancel->load(std::memory_order_relaxed); }
+  bool cancelled() const { return cancel->load(std::memory_order_relaxed); }
   bool aborting() const { return abort.load(std::memory_order_relaxed) || cancelled(); }
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
   // Harness class counts: the row for a size, from one flat table indexed by ceil(size / 8) (clamped: every
@@ -222,7 +222,7 @@ template <class B, bool kConcurrent, TouchMode kTouch>
 // caches, so fetching it ahead hides most of that miss.
 inline constexpr size_t kPrefetchAhead = 16;
 // The op stream is read in order, but the hardware prefetcher alone falls behind it.
-inline constexpr size_t kPrefetchOpsAhead = 64;
+inline constexpr size_t kPrefetchOpsAhead = 256;
 inline void prefetchSlot(const Run& r, const traces::ReplayOp& op) { __builtin_prefetch(&r.slots[op.slot], 1, 3); }
 
 // A worker thread running P p.

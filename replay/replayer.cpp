@@ -140,6 +140,11 @@ int effectiveProcs(const ReplayProgram& program, const Options& opt) {
 
 namespace detail {
 
+namespace {
+const std::atomic<bool> kNeverCancelled{false};
+}  // namespace
+
+
 // Raises each figure of peak to v's where v's is higher.
 static void notePeak(std::optional<HeapFigures>& peak, const std::optional<HeapFigures>& v) {
   if (!v) return;
@@ -182,7 +187,7 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
       opt(o),
       nprocs(procs),
       touchMode(o.touch),
-      cancel(o.cancel),
+      cancel(o.cancel ? o.cancel : &kNeverCancelled),
       slots(std::max<size_t>(1, program.slots)),  // at least one: prefetchSlot reads slot 0 for gc ops
       ps(new PState[size_t(procs)]),
       pThreads(size_t(procs)),
