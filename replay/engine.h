@@ -119,8 +119,10 @@ struct Run {
   int parked = 0;      // ... of which parked (at a stop or a gc barrier)
   int stopParked = 0;  // ... parked for a pacer stop
   int gcParked = 0;    // ... parked at trace gc barrier gcDone
-  uint64_t stopEpoch = 0;
-  uint32_t gcDone = 0;  // trace gc barriers completed
+  // Written under mu; parked workers spin on them without it for a while (awaitRelease).
+  std::atomic<uint64_t> stopEpoch{0};
+  std::atomic<uint32_t> gcDone{0};  // trace gc barriers completed
+  bool spinAtBarriers = false;      // every P has a core of its own
   std::string error;
 
   // What barriers record (under mu in concurrent mode; the only thread in deterministic mode).
@@ -174,6 +176,10 @@ struct Run {
 
  private:
   void tryComplete();  // mu held: completes a barrier if every active worker is parked
+  // lk held and the worker registered as parked: waits until released(), spinning first when every P has a core
+  // (a GC cycle is often shorter than a sleeping thread takes to wake up).
+  template <class Released>
+  void awaitRelease(std::unique_lock<std::mutex>& lk, Released released);
   void parkForStop(int p);
 };
 

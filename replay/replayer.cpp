@@ -208,6 +208,7 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
       for (uint16_t t : prog.order)
         if (pThreads[t % size_t(procs)].size() > 1) schedules[t % size_t(procs)].push_back(t);
   }
+  spinAtBarriers = !o.deterministic && unsigned(procs) <= std::max(1u, std::thread::hardware_concurrency());
   const size_t rows = classTable.numClasses();  // row 0: large; then the classes; then the size-0 row
   harnessClass[0] = uint8_t(rows);
   for (size_t i = 1; i <= kClassIndexMax; i++)
@@ -254,14 +255,29 @@ void Run::parkForStop(int p) {
   {
     std::unique_lock lk(mu);
     if (stop.load(std::memory_order_relaxed)) {
-      const uint64_t epoch = stopEpoch;
+      const uint64_t epoch = stopEpoch.load(std::memory_order_relaxed);
       parked++;
       stopParked++;
       tryComplete();
-      while (stopEpoch == epoch && !aborting()) cv.wait_for(lk, std::chrono::milliseconds(5));
+      awaitRelease(lk, [&] { return stopEpoch.load(std::memory_order_acquire) != epoch; });
     }
   }
   ps[size_t(p)].barrierNs += nowNs() - t0;
+}
+
+template <class Released>
+void Run::awaitRelease(std::unique_lock<std::mutex>& lk, Released released) {
+  if (released() || aborting()) return;
+  if (spinAtBarriers) {
+    lk.unlock();
+    const uint64_t until = nowNs() + 200'000;  // 200 us
+    for (uint32_t i = 1; !released() && !aborting(); i++) {
+      _mm_pause();
+      if (i % 64 == 0 && nowNs() > until) break;
+    }
+    lk.lock();
+  }
+  while (!released() && !aborting()) cv.wait_for(lk, std::chrono::milliseconds(5));
 }
 
 bool Run::barrier(int p, uint32_t ordinal) {
@@ -271,7 +287,7 @@ bool Run::barrier(int p, uint32_t ordinal) {
     parked++;
     gcParked++;
     tryComplete();
-    while (gcDone <= ordinal && !aborting()) cv.wait_for(lk, std::chrono::milliseconds(5));
+    awaitRelease(lk, [&] { return gcDone.load(std::memory_order_acquire) > ordinal; });
   }
   ps[size_t(p)].barrierNs += nowNs() - t0;
   return !aborting();
@@ -295,14 +311,14 @@ void Run::tryComplete() {
     if (stopParked > 0 || stop.load(std::memory_order_relaxed)) {
       if (backend.gcRequested()) runGc(false);
       stop.store(false, std::memory_order_relaxed);
-      stopEpoch++;
+      stopEpoch.fetch_add(1, std::memory_order_release);
       parked -= stopParked;
       stopParked = 0;
       cv.notify_all();
     }
     if (gcParked > 0 && gcParked == active) {
       runGc(true);
-      gcDone++;
+      gcDone.fetch_add(1, std::memory_order_release);
       parked -= gcParked;
       gcParked = 0;
       cv.notify_all();
