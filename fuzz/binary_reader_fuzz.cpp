@@ -7,8 +7,8 @@
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view d(reinterpret_cast<const char*>(data), size);
   gomalloc::traces::fuzz::readAndLoad("fuzz.gmt", d);
-  // The fixed header of an empty-meta file: magic, version 1, flags 0, and a 39-byte JSON header.
-  static const std::string header = std::string("\x89GMT\r\n\x1a\n\x01\x00\x00\x00\x27\x00\x00\x00", 16) +
+  // The fixed header of an empty-meta file: magic, .gmt version 2, flags 0, and a 39-byte JSON header.
+  static const std::string header = std::string("\x89GMT\r\n\x1a\n\x02\x00\x00\x00\x27\x00\x00\x00", 16) +
                                     R"({"format":"gomalloc-trace","version":1})";
   gomalloc::traces::fuzz::readAndLoad("fuzz.gmt", header + std::string(d));
   return 0;
