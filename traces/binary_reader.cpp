@@ -348,7 +348,7 @@ class BinaryReader final : public TraceReader {
   }
 
   // Decodes the block's next event, the index-th of this fill, with every check.
-  void decodeOne(Event& e, size_t index) {
+  [[gnu::noinline]] void decodeOne(Event& e, size_t index) {
     Block& b = b_;
     unsigned k = uint8_t(b.kinds[b.at]);
     if (!validKind(k)) {
@@ -387,10 +387,75 @@ class BinaryReader final : public TraceReader {
 
   void decode(Event* out, size_t m) {
     for (size_t i = 0; i < m;) {
-      if (groups_) i += decodeGroups(out + i, m - i);
-      // A group that needs a closer look, or the last events.
-      for (size_t end = std::min(m, i + 8); i < end; i++) decodeOne(out[i], i);
+      i += groups_ ? decodeGroups(out + i, m - i) : decodeRun(out + i, m - i);
+      // The group or event that needs a closer look, or the last ones of the block.
+      for (size_t end = std::min(m, i + (groups_ ? 8 : 1)); i < end; i++) decodeOne(out[i], i);
     }
+  }
+
+  // The portable decoder's fast path: decodes up to m events into out while nothing needs a closer look (as
+  // decodeGroups, but one event at a time, checking each thread's ts against its last one) and each field
+  // can be loaded as a whole 8-byte word within the block; returns how many.
+  [[gnu::noinline]] size_t decodeRun(Event* out, size_t m) {
+    const GroupTables& g = groupTables();
+    Block b = b_;
+    uint64_t* last = threadTs_.data();
+    uint64_t bound = tsBound_;
+    // How many fields of each column can be loaded as words.
+    uint64_t safe[kGmtColumns];
+    for (unsigned c = 0; c < kGmtColumns; c++)
+      safe[c] = b.w[c] == 0 ? ~uint64_t{0} : b.end - b.col[c] < 8 ? 0 : uint64_t(b.end - b.col[c] - 8) / b.w[c] + 1;
+    uint64_t safeAt = std::min(safe[kColThread], safe[kColTs]);
+    uint64_t safeAlloc = std::min(safe[kColAllocId], safe[kColSize]), safeFree = safe[kColFreeId];
+    // Locals, so that the compiler keeps them in registers; no branch depends on the op or the flags (they
+    // vary at random), only on the checks.
+    const char *kinds = b.kinds, *threads = b.col[kColThread], *tsCol = b.col[kColTs];
+    const char *allocIds = b.col[kColAllocId], *sizes = b.col[kColSize], *freeIds = b.col[kColFreeId];
+    const size_t wThread = b.w[kColThread], wTs = b.w[kColTs], wAllocId = b.w[kColAllocId], wSize = b.w[kColSize],
+                 wFreeId = b.w[kColFreeId];
+    const uint64_t mThread = b.mask[kColThread], mTs = b.mask[kColTs], mAllocId = b.mask[kColAllocId],
+                   mSize = b.mask[kColSize], mFreeId = b.mask[kColFreeId];
+    uint64_t at = b.at, alloc = b.alloc, free = b.free, id = b.id, lastTs = b.ts;
+    const uint64_t nAlloc = b.nAlloc, nFree = b.nFree, limit = limit_;
+    size_t i = 0;
+    for (; i < m && at < safeAt && alloc < safeAlloc && free < safeFree; i++) {
+      unsigned k = uint8_t(kinds[at]);
+      if (!validKind(k)) break;
+      uint64_t cls = g.cls[k];
+      uint64_t isAlloc = cls & 1, isFree = cls >> 1 & 1, hasTs = cls >> 2 & 1, threaded = cls >> 3 & 1;
+      uint64_t thread = load64(threads + at * wThread) & mThread & (0 - threaded);
+      uint64_t ts = lastTs + (unzigzag(load64(tsCol + at * wTs) & mTs) & (0 - hasTs));
+      uint64_t size = load64(sizes + alloc * wSize) & mSize & (0 - isAlloc);
+      uint64_t allocId = id + unzigzag(load64(allocIds + alloc * wAllocId) & mAllocId) + 1;
+      uint64_t freeId = id + unzigzag(load64(freeIds + free * wFreeId) & mFreeId);
+      // As in decodeGroups, a ts not below any thread's last one needs no look at its own thread's (loading
+      // it would wait for the store of an earlier event's, which may be the same thread's).
+      uint64_t checked = threaded & hasTs;
+      uint64_t slot = checked ? thread : limit;  // for an event without a thread or a ts, the spare slot
+      bool bad = (isAlloc & (alloc == nAlloc)) | (isFree & (free == nFree)) | (thread >= limit) |
+                 (checked & (ts < bound)) | (size > kMaxSize);
+      if (bad) [[unlikely]]
+        break;
+      last[slot] = ts;
+      bound = checked ? ts : bound;
+      Event& e = out[i];
+      e.id = (allocId & (0 - isAlloc)) | (freeId & (0 - isFree));
+      e.size = size;
+      e.ts = ts & (0 - hasTs);
+      e.line = 0;
+      uint64_t tail0 = g.tail0[k] | thread << 32, tail1 = g.tail1[k];
+      std::memcpy(reinterpret_cast<char*>(&e) + 32, &tail0, 8);
+      std::memcpy(reinterpret_cast<char*>(&e) + 40, &tail1, 8);
+      lastTs = ts;
+      id = isAlloc ? allocId : id;
+      alloc += isAlloc;
+      free += isFree;
+      at++;
+    }
+    b.at = uint32_t(at), b.alloc = uint32_t(alloc), b.free = uint32_t(free), b.id = id, b.ts = lastTs;
+    b_ = b;
+    tsBound_ = bound;
+    return i;
   }
 
   // Decodes whole groups of 8 events into out (m is at most the events left in the block) and returns how many
