@@ -52,7 +52,8 @@ inline uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (~(z & 1) + 1); }
 
 // Stores v's low 8 bytes at p (little-endian); callers advance by the field's length.
 inline void put64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = char(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
 }
 
 inline uint64_t load64(const char* p) {  // little-endian
