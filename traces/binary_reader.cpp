@@ -41,10 +41,10 @@ struct GroupTables {
   alignas(16) uint8_t cls[16];
   // By kind: the Event's bytes 32..39 (column, thread 0, op, scan) and 40..47 (hasTs, hasThread).
   alignas(64) uint64_t tail0[16], tail1[16];
-  // By width w: a byte permutation that spreads 8 packed w-byte fields to 8 words, and the mask of the bytes
-  // it keeps (the low w of each word).
-  alignas(64) uint8_t widen[9][64];
-  uint64_t widenKeep[9];
+  // By width w: the bytes of 8 words that hold w-byte fields (the low w of each word).
+  uint64_t fieldBytes[9];
+  // By a mask of 8 words: the mask of their 64 bytes.
+  uint64_t spread[256];
 };
 
 const GroupTables& groupTables() {
@@ -63,15 +63,12 @@ const GroupTables& groupTables() {
       std::memcpy(&g.tail0[k], reinterpret_cast<const char*>(&e) + 32, 8);
       std::memcpy(&g.tail1[k], reinterpret_cast<const char*>(&e) + 40, 8);
     }
-    for (unsigned w = 0; w <= 8; w++) {
-      for (unsigned b = 0; b < 64; b++) {
-        unsigned lane = b / 8, byte = b % 8;
-        if (byte < w) {
-          g.widen[w][b] = uint8_t(lane * w + byte);
-          g.widenKeep[w] |= uint64_t{1} << b;
-        }
-      }
-    }
+    for (unsigned m = 0; m < 256; m++)
+      for (unsigned lane = 0; lane < 8; lane++)
+        if (m >> lane & 1) g.spread[m] |= uint64_t{0xff} << (8 * lane);
+    for (unsigned w = 0; w <= 8; w++)
+      for (unsigned b = 0; b < 64; b++)
+        if (b % 8 < w) g.fieldBytes[w] |= uint64_t{1} << b;
     return g;
   }();
   return t;
@@ -81,20 +78,13 @@ bool cpuCanDecodeGroups() {
   if (std::getenv("GOMALLOC_GMT_PORTABLE")) return false;  // tests compare the two decoders
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
          __builtin_cpu_supports("bmi2");
 }
 
 // The group decoder's pieces: AVX-512 code, compiled for it whatever the build's target (GCC does not give
 // lambdas their enclosing function's target).
-#define GMT_GROUP_TARGET gnu::target("avx512f,avx512bw,avx512vl,avx512vbmi,bmi2")
-
-// n packed w-byte fields at p (bytes = n * w, at most 64, and nothing beyond them is read), one per word.
-[[GMT_GROUP_TARGET, gnu::always_inline]] inline __m512i groupFields(const char* p, unsigned bytes, __m512i widen,
-                                                                    __mmask64 keep) {
-  __m512i raw = _mm512_maskz_loadu_epi8(_bzhi_u64(~uint64_t{0}, bytes), p);
-  return _mm512_maskz_permutexvar_epi8(keep, widen, raw);
-}
+#define GMT_GROUP_TARGET gnu::target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2")
 
 // Each word plus all the words below it.
 [[GMT_GROUP_TARGET, gnu::always_inline]] inline __m512i groupPrefixSum(__m512i v) {
@@ -477,14 +467,12 @@ class BinaryReader final : public TraceReader {
     // vector registers.
     __m512i lastTs = _mm512_set1_epi64(int64_t(b.ts)), lastId = _mm512_set1_epi64(int64_t(b.id));
     __m512i boundV = _mm512_set1_epi64(int64_t(tsBound_));
-    __m512i widen[kGmtColumns];
-    __mmask64 keep[kGmtColumns];
-    for (unsigned c = 0; c < kGmtColumns; c++) {
-      widen[c] = _mm512_load_si512(g.widen[b.w[c]]);
-      keep[c] = g.widenKeep[b.w[c]];
-    }
-    // The n fields of column c from index on, one per word.
-#define GMT_FIELDS(c, index, n) groupFields(b.col[c] + size_t(index) * b.w[c], (n) * b.w[c], widen[c], keep[c])
+    __mmask64 bytes[kGmtColumns];
+    for (unsigned c = 0; c < kGmtColumns; c++) bytes[c] = g.fieldBytes[b.w[c]];
+    // Column c's fields from index on, one in each word of lanes (the others 0), with one expanding load: it
+    // reads exactly the fields' bytes, so never beyond the block.
+#define GMT_FIELDS(c, index, lanes) \
+  _mm512_maskz_expandloadu_epi8(g.spread[lanes] & bytes[c], b.col[c] + size_t(index) * b.w[c])
     size_t i = 0;
     for (; i + 8 <= m; i += 8) {
       __m128i kinds = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.kinds + b.at));
@@ -498,17 +486,17 @@ class BinaryReader final : public TraceReader {
       unsigned allocs = unsigned(std::popcount(unsigned(isAlloc))), frees = unsigned(std::popcount(unsigned(isFree)));
       if (b.alloc + allocs > b.nAlloc || b.free + frees > b.nFree) break;
 
-      __m512i thread = _mm512_maskz_mov_epi64(threaded, GMT_FIELDS(kColThread, b.at, 8));
+      __m512i thread = _mm512_maskz_mov_epi64(threaded, GMT_FIELDS(kColThread, b.at, 0xff));
       if (_mm512_mask_cmpge_epu64_mask(threaded, thread, limit)) break;
-      __m512i tsz = _mm512_maskz_mov_epi64(hasTs, GMT_FIELDS(kColTs, b.at, 8));
+      __m512i tsz = _mm512_maskz_mov_epi64(hasTs, GMT_FIELDS(kColTs, b.at, 0xff));
       __mmask8 checked = threaded & hasTs;
       if (_mm512_test_epi64_mask(tsz, one) || _mm512_mask_cmplt_epu64_mask(checked, lastTs, boundV)) break;
       __m512i ts = _mm512_add_epi64(groupPrefixSum(_mm512_srli_epi64(tsz, 1)), lastTs);
 
-      __m512i size = _mm512_maskz_expand_epi64(isAlloc, GMT_FIELDS(kColSize, b.alloc, allocs));
+      __m512i size = GMT_FIELDS(kColSize, b.alloc, isAlloc);
       if (b.w[kColSize] > 5 && _mm512_cmpgt_epu64_mask(size, maxSize)) break;
-      __m512i allocId = _mm512_maskz_expand_epi64(isAlloc, GMT_FIELDS(kColAllocId, b.alloc, allocs));
-      __m512i freeId = _mm512_maskz_expand_epi64(isFree, GMT_FIELDS(kColFreeId, b.free, frees));
+      __m512i allocId = GMT_FIELDS(kColAllocId, b.alloc, isAlloc);
+      __m512i freeId = GMT_FIELDS(kColFreeId, b.free, isFree);
       __m512i ids = _mm512_mask_add_epi64(groupUnzigzag(allocId), isAlloc, groupUnzigzag(allocId), one);
       ids = _mm512_add_epi64(groupPrefixSum(_mm512_maskz_mov_epi64(isAlloc, ids)), lastId);
       lastId = _mm512_permutexvar_epi64(lane7, ids);
