@@ -299,6 +299,7 @@ class BinaryReader final : public TraceReader {
     b.col[kColSize] = b.col[kColAllocId] + size_t(b.nAlloc) * b.w[kColAllocId];
     b.col[kColFreeId] = b.col[kColSize] + size_t(b.nAlloc) * b.w[kColSize];
     b.end = p + len;
+    b.count = count;
     b_ = b;
     kindsOffset_ = at + 8 + kGmtBlockHeader;
     left_ = count;
@@ -323,7 +324,7 @@ class BinaryReader final : public TraceReader {
     const char* end = nullptr;
     uint8_t w[kGmtColumns] = {};
     uint64_t mask[kGmtColumns] = {};
-    uint32_t nAlloc = 0, nFree = 0;
+    uint32_t count = 0, nAlloc = 0, nFree = 0;
     uint32_t at = 0, alloc = 0, free = 0;
     uint64_t id = 0, ts = 0;
   };
@@ -383,66 +384,106 @@ class BinaryReader final : public TraceReader {
     }
   }
 
-  // The portable decoder's fast path: decodes up to m events into out while nothing needs a closer look (as
-  // decodeGroups, but one event at a time, checking each thread's ts against its last one) and each field
-  // can be loaded as a whole 8-byte word within the block; returns how many.
+  // The portable decoder's fast path: decodes up to m events into out while nothing needs a closer look (the
+  // same checks as decodeGroups, one event at a time) and every field can be loaded as a whole 8-byte word
+  // within the block; returns how many.
   [[gnu::noinline]] size_t decodeRun(Event* out, size_t m) {
     const GroupTables& g = groupTables();
     Block b = b_;
+    // How many events can be decoded with word loads: each takes at most one field of each column.
+    uint64_t n = m;
+    for (unsigned c = 0; c < kGmtColumns; c++) {
+      if (b.w[c] == 0) continue;
+      uint64_t done = c == kColThread || c == kColTs ? b.at : c == kColFreeId ? b.free : b.alloc;
+      uint64_t words = b.end - b.col[c] < 8 ? 0 : uint64_t(b.end - b.col[c] - 8) / b.w[c] + 1;
+      n = std::min(n, words > done ? words - done : 0);
+    }
+    // Everything a kind says, for this block's widths: no branch depends on the op or the flags (they vary at
+    // random), only on the checks.
+    struct RunKind {
+      uint64_t mThread, mTs, mAllocId, mSize, mFreeId;  // field masks, 0 for a field the event does not have
+      uint64_t selAlloc, selFree, hasTs;                 // ~0 or 0
+      uint64_t tail0, tail1;
+      uint64_t stepAlloc, stepSize, stepFree;            // bytes to the next field of those columns
+      uint64_t isAlloc;
+      uint64_t checked;                                  // ~0 if the event's ts is checked against its thread's
+    } kinds[16];
+    for (unsigned k = 0; k < 16; k++) {
+      RunKind& r = kinds[k];
+      unsigned cls = g.cls[k];
+      auto all = [](bool on) { return on ? ~uint64_t{0} : 0; };
+      r.mThread = b.mask[kColThread] & all(cls & 8);
+      r.mTs = b.mask[kColTs] & all(cls & 4);
+      r.mAllocId = b.mask[kColAllocId] & all(cls & 1);
+      r.mSize = b.mask[kColSize] & all(cls & 1);
+      r.mFreeId = b.mask[kColFreeId] & all(cls & 2);
+      r.selAlloc = all(cls & 1), r.selFree = all(cls & 2), r.hasTs = all(cls & 4);
+      r.tail0 = g.tail0[k], r.tail1 = g.tail1[k];
+      r.stepAlloc = cls & 1 ? b.w[kColAllocId] : 0;
+      r.stepSize = cls & 1 ? b.w[kColSize] : 0;
+      r.stepFree = cls & 2 ? b.w[kColFreeId] : 0;
+      r.isAlloc = cls & 1;
+      r.checked = all((cls & 12) == 12);
+    }
+    const uint8_t* kind = reinterpret_cast<const uint8_t*>(b.kinds) + b.at;
+    const char* pThread = b.col[kColThread] + size_t(b.at) * b.w[kColThread];
+    const char* pTs = b.col[kColTs] + size_t(b.at) * b.w[kColTs];
+    const char* pAllocId = b.col[kColAllocId] + size_t(b.alloc) * b.w[kColAllocId];
+    const char* pSize = b.col[kColSize] + size_t(b.alloc) * b.w[kColSize];
+    const char* pFreeId = b.col[kColFreeId] + size_t(b.free) * b.w[kColFreeId];
+    const size_t wThread = b.w[kColThread], wTs = b.w[kColTs];
+    // The kinds of the run, 8 at a time: all valid, and no more allocs and frees than the header announced;
+    // the run ends before the 8 that are not (decodeOne then finds which).
+    uint64_t allocs = b.alloc, frees = b.free;
+    n = std::min<uint64_t>(n, b.count - b.at) & ~uint64_t{7};
+    const uint64_t ones = 0x0101010101010101;
+    uint64_t checkedKinds = 0;
+    for (; checkedKinds < n; checkedKinds += 8) {
+      uint64_t x = load64(reinterpret_cast<const char*>(kind) + checkedKinds);
+      uint64_t op0 = x & ones, op1 = x >> 1 & ones, flag = x >> 2 & ones;
+      bool bad = (x & 0xf0f0f0f0f0f0f0f0) | (op0 & op1) | (op0 & ~op1 & flag);
+      uint64_t a = ~(op0 | op1) & ones, f = op0 & ~op1;
+      uint64_t na = allocs + (a * ones >> 56), nf = frees + (f * ones >> 56);  // the bytes' sums
+      if (bad || na > b.nAlloc || nf > b.nFree) break;
+      allocs = na, frees = nf;
+    }
+    n = checkedKinds;
     uint64_t* last = threadTs_.data();
-    uint64_t bound = tsBound_;
-    // How many fields of each column can be loaded as words.
-    uint64_t safe[kGmtColumns];
-    for (unsigned c = 0; c < kGmtColumns; c++)
-      safe[c] = b.w[c] == 0 ? ~uint64_t{0} : b.end - b.col[c] < 8 ? 0 : uint64_t(b.end - b.col[c] - 8) / b.w[c] + 1;
-    uint64_t safeAt = std::min(safe[kColThread], safe[kColTs]);
-    uint64_t safeAlloc = std::min(safe[kColAllocId], safe[kColSize]), safeFree = safe[kColFreeId];
-    // Locals, so that the compiler keeps them in registers; no branch depends on the op or the flags (they
-    // vary at random), only on the checks.
-    const char *kinds = b.kinds, *threads = b.col[kColThread], *tsCol = b.col[kColTs];
-    const char *allocIds = b.col[kColAllocId], *sizes = b.col[kColSize], *freeIds = b.col[kColFreeId];
-    const size_t wThread = b.w[kColThread], wTs = b.w[kColTs], wAllocId = b.w[kColAllocId], wSize = b.w[kColSize],
-                 wFreeId = b.w[kColFreeId];
-    const uint64_t mThread = b.mask[kColThread], mTs = b.mask[kColTs], mAllocId = b.mask[kColAllocId],
-                   mSize = b.mask[kColSize], mFreeId = b.mask[kColFreeId];
-    uint64_t at = b.at, alloc = b.alloc, free = b.free, id = b.id, lastTs = b.ts;
-    const uint64_t nAlloc = b.nAlloc, nFree = b.nFree, limit = limit_;
+    const uint64_t limit = limit_;
+    uint64_t id = b.id, ts = b.ts, bound = tsBound_;
     size_t i = 0;
-    for (; i < m && at < safeAt && alloc < safeAlloc && free < safeFree; i++) {
-      unsigned k = uint8_t(kinds[at]);
-      if (!validKind(k)) break;
-      uint64_t cls = g.cls[k];
-      uint64_t isAlloc = cls & 1, isFree = cls >> 1 & 1, hasTs = cls >> 2 & 1, threaded = cls >> 3 & 1;
-      uint64_t thread = load64(threads + at * wThread) & mThread & (0 - threaded);
-      uint64_t ts = lastTs + (unzigzag(load64(tsCol + at * wTs) & mTs) & (0 - hasTs));
-      uint64_t size = load64(sizes + alloc * wSize) & mSize & (0 - isAlloc);
-      uint64_t allocId = id + unzigzag(load64(allocIds + alloc * wAllocId) & mAllocId) + 1;
-      uint64_t freeId = id + unzigzag(load64(freeIds + free * wFreeId) & mFreeId);
-      // As in decodeGroups, a ts not below any thread's last one needs no look at its own thread's (loading
-      // it would wait for the store of an earlier event's, which may be the same thread's).
-      uint64_t checked = threaded & hasTs;
-      uint64_t slot = checked ? thread : limit;  // for an event without a thread or a ts, the spare slot
-      bool bad = (isAlloc & (alloc == nAlloc)) | (isFree & (free == nFree)) | (thread >= limit) |
-                 (checked & (ts < bound)) | (size > kMaxSize);
+    for (; i < n; i++) {
+      const RunKind& r = kinds[kind[i] & 15];
+      uint64_t thread = load64(pThread) & r.mThread;
+      uint64_t t = ts + unzigzag(load64(pTs) & r.mTs);
+      uint64_t size = load64(pSize) & r.mSize;
+      uint64_t allocId = id + (unzigzag(load64(pAllocId) & r.mAllocId) + r.isAlloc);
+      uint64_t freeId = id + unzigzag(load64(pFreeId) & r.mFreeId);
+      uint64_t checked = r.checked;
+      bool bad = (thread >= limit) | ((t < bound) & checked) | (size > kMaxSize);
       if (bad) [[unlikely]]
         break;
-      last[slot] = ts;
-      bound = checked ? ts : bound;
+      // A ts not below any thread's last one needs no look at its own thread's, as in decodeGroups.
+      last[checked ? thread : limit] = t;  // for an event without a thread or a ts, the spare slot
+      bound = checked ? t : bound;
       Event& e = out[i];
-      e.id = (allocId & (0 - isAlloc)) | (freeId & (0 - isFree));
+      e.id = (allocId & r.selAlloc) | (freeId & r.selFree);
       e.size = size;
-      e.ts = ts & (0 - hasTs);
+      e.ts = t & r.hasTs;
       e.line = 0;
-      uint64_t tail0 = g.tail0[k] | thread << 32, tail1 = g.tail1[k];
+      uint64_t tail0 = r.tail0 | thread << 32;
       std::memcpy(reinterpret_cast<char*>(&e) + 32, &tail0, 8);
-      std::memcpy(reinterpret_cast<char*>(&e) + 40, &tail1, 8);
-      lastTs = ts;
-      id = isAlloc ? allocId : id;
-      alloc += isAlloc;
-      free += isFree;
-      at++;
+      std::memcpy(reinterpret_cast<char*>(&e) + 40, &r.tail1, 8);
+      id = allocId;  // the same but for an alloc
+      ts = t;
+      pThread += wThread, pTs += wTs;
+      pAllocId += r.stepAlloc, pSize += r.stepSize, pFreeId += r.stepFree;
     }
-    b.at = uint32_t(at), b.alloc = uint32_t(alloc), b.free = uint32_t(free), b.id = id, b.ts = lastTs;
+    if (i < n) {  // stopped early: count again
+      allocs = b.alloc, frees = b.free;
+      for (size_t j = 0; j < i; j++) allocs += (kind[j] & 3) == 0, frees += (kind[j] & 3) == 1;
+    }
+    b.at += uint32_t(i), b.alloc = uint32_t(allocs), b.free = uint32_t(frees), b.id = id, b.ts = ts;
     b_ = b;
     tsBound_ = bound;
     return i;
@@ -456,6 +497,7 @@ class BinaryReader final : public TraceReader {
   // below tsBound_, the largest ts any thread has had so far.
   [[GMT_GROUP_TARGET, gnu::noinline]] size_t decodeGroups(Event* out, size_t m) {
     const GroupTables& g = groupTables();
+    constexpr size_t kAhead = 256;  // fields
     Block b = b_;
     uint64_t* last = threadTs_.data();
     const __m128i cls = _mm_load_si128(reinterpret_cast<const __m128i*>(g.cls));
@@ -475,6 +517,17 @@ class BinaryReader final : public TraceReader {
   _mm512_maskz_expandloadu_epi8(g.spread[lanes] & bytes[c], b.col[c] + size_t(index) * b.w[c])
     size_t i = 0;
     for (; i + 8 <= m; i += 8) {
+      // The columns are 6 streams read at different paces; a caller that does much between reads (as
+      // loading does) leaves the hardware prefetcher behind, so each is fetched ahead, a line per 32 events
+      // (all of a column up to 2 bytes wide).
+      if (b.at % 32 == 0) {
+        _mm_prefetch(b.kinds + b.at + kAhead, _MM_HINT_T0);
+        _mm_prefetch(b.col[kColThread] + (b.at + kAhead) * b.w[kColThread], _MM_HINT_T0);
+        _mm_prefetch(b.col[kColTs] + (b.at + kAhead) * b.w[kColTs], _MM_HINT_T0);
+        _mm_prefetch(b.col[kColAllocId] + (b.alloc + kAhead) * b.w[kColAllocId], _MM_HINT_T0);
+        _mm_prefetch(b.col[kColSize] + (b.alloc + kAhead) * b.w[kColSize], _MM_HINT_T0);
+        _mm_prefetch(b.col[kColFreeId] + (b.free + kAhead) * b.w[kColFreeId], _MM_HINT_T0);
+      }
       __m128i kinds = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.kinds + b.at));
       __m128i c = _mm_shuffle_epi8(cls, kinds);
       if ((_mm_test_epi8_mask(kinds, _mm_set1_epi8(char(0xf0))) | _mm_testn_epi8_mask(c, _mm_set1_epi8(16))) & 0xff)
