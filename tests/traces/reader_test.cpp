@@ -301,15 +301,14 @@ TEST(TraceBinaryReader, GroupAndPortableDecodersAgree) {
     for (size_t chunk : {size_t{1}, size_t{7}, size_t{1024}}) {
       std::vector<Event> got[2];
       uint64_t backwards[2], bytes[2];
-      for (int portable : {0, 1}) {
-        if (portable) setenv("GOMALLOC_GMT_PORTABLE", "1", 1);
+      int mode = 0;
+      withBothGmtDecoders([&] {
         auto r = openTraceMemory("m.gmt", bin, ReadOptions{true, {}});
         std::vector<Event> buf(chunk);
-        while (size_t n = r->read(buf.data(), chunk)) got[portable].insert(got[portable].end(), buf.begin(), buf.begin() + n);
-        backwards[portable] = r->tsBackwards();
-        bytes[portable] = r->bytes();
-        unsetenv("GOMALLOC_GMT_PORTABLE");
-      }
+        while (size_t n = r->read(buf.data(), chunk)) got[mode].insert(got[mode].end(), buf.begin(), buf.begin() + n);
+        backwards[mode] = r->tsBackwards();
+        bytes[mode++] = r->bytes();
+      });
       std::string why;
       EXPECT_TRUE(sameEvents(got[0], ev, &why)) << why;
       ASSERT_EQ(got[0].size(), got[1].size());
