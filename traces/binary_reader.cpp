@@ -3,9 +3,9 @@
 //
 // A block's fields are columns of fixed width (binary_format.h), so event i's fields are at places known from
 // i and the number of allocs and frees before it: decoding has no chain from one event to the next. On a CPU
-// with AVX-512 (F, BW, VL, VBMI) whole groups of 8 events are decoded at once; everything else (other CPUs, a
-// block's last events, a group in which anything needs a closer look) goes through decodeOne, one event at a
-// time with every check. Both give the same events and the same errors.
+// with AVX-512 (F, BW, VL, VBMI, VBMI2) decodeGroups decodes 8 events at a time; elsewhere decodeRun, one at a
+// time. Both stop where anything needs a closer look (and near a block's end), where decodeOne decodes one event
+// with every check and the exact message. All give the same events and the same errors.
 #include <fmt/format.h>
 
 // GCC 12's AVX-512 intrinsics start from _mm512_undefined_*, which -Wmaybe-uninitialized reports.
@@ -78,8 +78,8 @@ bool cpuCanDecodeGroups() {
   if (std::getenv("GOMALLOC_GMT_PORTABLE")) return false;  // tests compare the two decoders
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("avx512vbmi2") &&
-         __builtin_cpu_supports("bmi2");
+         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
+         __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2");
 }
 
 // The group decoder's pieces: AVX-512 code, compiled for it whatever the build's target (GCC does not give
@@ -616,3 +616,7 @@ std::unique_ptr<TraceReader> makeBinaryStreamReader(std::string path, Compressio
 }
 
 }  // namespace gomalloc::traces::detail
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

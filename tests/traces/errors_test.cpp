@@ -100,7 +100,8 @@ TEST(TraceBadInputWrongVersion, TwoAndMissing) {
                        "t.json: header, after the events (line 1, column 42): ", "missing \"version\"");
   std::string bin = encode({}, {Encoding::Binary, Compression::None});
   bin[8] = 3;
-  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 3: this reader reads version 2");
+  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ",
+                       "unsupported .gmt version 3: this reader reads version 2");
   bin[8] = 1;  // the row-oriented layout of earlier gomallocs
   expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 1; convert it again");
 }

@@ -289,7 +289,9 @@ TEST(TraceBinaryReader, GroupAndPortableDecodersAgree) {
       case 0: e = Event::gc(); break;
       case 1: e = Event::gc(thread); break;
       case 2: case 3: case 4: case 5: case 6: e = Event::free(thread, r % 7 ? id - rnd() % 5000 : rnd()); break;
-      default: e = Event::alloc(thread, id = r % 9 ? id + 1 : rnd(), r % 11 ? rnd() % 300 : rnd() % (uint64_t{1} << 40), r & 1);
+      default:
+        id = r % 9 ? id + 1 : rnd();
+        e = Event::alloc(thread, id, r % 11 ? rnd() % 300 : rnd() % (uint64_t{1} << 40), r & 1);
     }
     if ((r >> 8) % 17) e.at(ts += (r >> 12) % 40 - ((r >> 20) % 97 == 0 ? 500 : 0));
     mix.push_back(e);
