@@ -77,14 +77,14 @@ const GroupTables& groupTables() {
 bool cpuCanDecodeGroups() {
   if (std::getenv("GOMALLOC_GMT_PORTABLE")) return false;  // tests compare the two decoders
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512cd") &&
          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vbmi") &&
          __builtin_cpu_supports("avx512vbmi2") && __builtin_cpu_supports("bmi2");
 }
 
 // The group decoder's pieces: AVX-512 code, compiled for it whatever the build's target (GCC does not give
 // lambdas their enclosing function's target).
-#define GMT_GROUP_TARGET gnu::target("avx512f,avx512bw,avx512vl,avx512vbmi,avx512vbmi2,bmi2")
+#define GMT_GROUP_TARGET gnu::target("avx512f,avx512bw,avx512vl,avx512cd,avx512vbmi,avx512vbmi2,bmi2")
 
 // Each word plus all the words below it.
 [[GMT_GROUP_TARGET, gnu::always_inline]] inline __m512i groupPrefixSum(__m512i v) {
@@ -97,6 +97,21 @@ bool cpuCanDecodeGroups() {
 [[GMT_GROUP_TARGET, gnu::always_inline]] inline __m512i groupUnzigzag(__m512i z) {
   const __m512i one = _mm512_set1_epi64(1);
   return _mm512_xor_si512(_mm512_srli_epi64(z, 1), _mm512_sub_epi64(_mm512_setzero_si512(), _mm512_and_si512(z, one)));
+}
+
+// Whether no checked lane's ts is below its thread's previous one: the ts of the last earlier lane of the group
+// with the same thread, or else the thread's last (last[thread]).
+[[GMT_GROUP_TARGET, gnu::always_inline]] inline bool groupTsInOrder(__m512i ts, __m512i thread, __mmask8 checked,
+                                                                    const uint64_t* last) {
+  // Lanes that are not checked get keys no thread has, each its own.
+  const __m512i lanes = _mm512_set_epi64(7, 6, 5, 4, 3, 2, 1, 0);
+  __m512i key = _mm512_mask_mov_epi64(_mm512_add_epi64(lanes, _mm512_set1_epi64(int64_t{1} << 16)), checked, thread);
+  __m512i earlier = _mm512_conflict_epi64(key);  // bit i of lane j: lane i < j has the same key
+  __mmask8 hasEarlier = _mm512_test_epi64_mask(earlier, earlier);
+  __m512i lastEarlier = _mm512_sub_epi64(_mm512_set1_epi64(63), _mm512_lzcnt_epi64(earlier));
+  __m512i prev = _mm512_mask_i64gather_epi64(_mm512_setzero_si512(), checked & ~hasEarlier, thread, last, 8);
+  prev = _mm512_mask_permutexvar_epi64(prev, hasEarlier, lastEarlier, ts);
+  return !_mm512_mask_cmplt_epu64_mask(checked, ts, prev);
 }
 
 // Stores 128-bit lane J of v at p. (GCC 12 does not fold _mm512_extracti32x4_epi32 into a store; the
@@ -300,7 +315,16 @@ class BinaryReader final : public TraceReader {
     b.col[kColFreeId] = b.col[kColSize] + size_t(b.nAlloc) * b.w[kColSize];
     b.end = p + len;
     b.count = count;
+    uint32_t words[kGmtColumns];
+    for (unsigned c = 0; c < kGmtColumns; c++)
+      words[c] = b.w[c] == 0       ? ~uint32_t{0}
+                 : b.end - b.col[c] < 8 ? 0
+                                         : uint32_t((b.end - b.col[c] - 8) / b.w[c] + 1);
+    b.wordsAt = std::min(words[kColThread], words[kColTs]);
+    b.wordsAlloc = std::min(words[kColAllocId], words[kColSize]);
+    b.wordsFree = words[kColFreeId];
     b_ = b;
+    buildRunKinds();
     kindsOffset_ = at + 8 + kGmtBlockHeader;
     left_ = count;
     inBlock_ = true;
@@ -325,6 +349,8 @@ class BinaryReader final : public TraceReader {
     uint8_t w[kGmtColumns] = {};
     uint64_t mask[kGmtColumns] = {};
     uint32_t count = 0, nAlloc = 0, nFree = 0;
+    // How many fields of the per-event, per-alloc and per-free columns can be loaded as 8-byte words.
+    uint32_t wordsAt = 0, wordsAlloc = 0, wordsFree = 0;
     uint32_t at = 0, alloc = 0, free = 0;
     uint64_t id = 0, ts = 0;
   };
@@ -378,9 +404,45 @@ class BinaryReader final : public TraceReader {
 
   void decode(Event* out, size_t m) {
     for (size_t i = 0; i < m;) {
-      i += groups_ ? decodeGroups(out + i, m - i) : decodeRun(out + i, m - i);
-      // The group or event that needs a closer look, or the last ones of the block.
-      for (size_t end = std::min(m, i + (groups_ ? 8 : 1)); i < end; i++) decodeOne(out[i], i);
+      if (groups_) i += decodeGroups(out + i, m - i);
+      // The group the group decoder stopped at (its ts are not in global order, or something may be wrong),
+      // the last events of the block, or everything without AVX-512: one event at a time, with decodeOne
+      // where decodeRun stops.
+      if (i == m) break;
+      size_t run = decodeRun(out + i, groups_ ? std::min<size_t>(8, m - i) : m - i);
+      if (run == 0) decodeOne(out[i], i), run = 1;
+      i += run;
+    }
+  }
+
+  // Everything a kind says for decodeRun, for the block's widths (built by nextBlock): no branch there depends
+  // on the op or the flags (they vary at random), only on the checks.
+  struct RunKind {
+    uint64_t mThread, mTs, mAllocId, mSize, mFreeId;  // field masks, 0 for a field the event does not have
+    uint64_t selAlloc, selFree, hasTs;                 // ~0 or 0
+    uint64_t tail0, tail1;
+    uint64_t stepAlloc, stepSize, stepFree;            // bytes to the next field of those columns
+    uint64_t isAlloc;
+    uint64_t checked;                                  // ~0 if the event's ts is checked against its thread's
+  };
+  void buildRunKinds() {
+    const GroupTables& g = groupTables();
+    for (unsigned k = 0; k < 16; k++) {
+      RunKind& r = runKinds_[k];
+      unsigned cls = g.cls[k];
+      auto all = [](bool on) { return on ? ~uint64_t{0} : 0; };
+      r.mThread = b_.mask[kColThread] & all(cls & 8);
+      r.mTs = b_.mask[kColTs] & all(cls & 4);
+      r.mAllocId = b_.mask[kColAllocId] & all(cls & 1);
+      r.mSize = b_.mask[kColSize] & all(cls & 1);
+      r.mFreeId = b_.mask[kColFreeId] & all(cls & 2);
+      r.selAlloc = all(cls & 1), r.selFree = all(cls & 2), r.hasTs = all(cls & 4);
+      r.tail0 = g.tail0[k], r.tail1 = g.tail1[k];
+      r.stepAlloc = cls & 1 ? b_.w[kColAllocId] : 0;
+      r.stepSize = cls & 1 ? b_.w[kColSize] : 0;
+      r.stepFree = cls & 2 ? b_.w[kColFreeId] : 0;
+      r.isAlloc = cls & 1;
+      r.checked = all((cls & 12) == 12);
     }
   }
 
@@ -388,43 +450,11 @@ class BinaryReader final : public TraceReader {
   // same checks as decodeGroups, one event at a time) and every field can be loaded as a whole 8-byte word
   // within the block; returns how many.
   [[gnu::noinline]] size_t decodeRun(Event* out, size_t m) {
-    const GroupTables& g = groupTables();
     Block b = b_;
     // How many events can be decoded with word loads: each takes at most one field of each column.
-    uint64_t n = m;
-    for (unsigned c = 0; c < kGmtColumns; c++) {
-      if (b.w[c] == 0) continue;
-      uint64_t done = c == kColThread || c == kColTs ? b.at : c == kColFreeId ? b.free : b.alloc;
-      uint64_t words = b.end - b.col[c] < 8 ? 0 : uint64_t(b.end - b.col[c] - 8) / b.w[c] + 1;
-      n = std::min(n, words > done ? words - done : 0);
-    }
-    // Everything a kind says, for this block's widths: no branch depends on the op or the flags (they vary at
-    // random), only on the checks.
-    struct RunKind {
-      uint64_t mThread, mTs, mAllocId, mSize, mFreeId;  // field masks, 0 for a field the event does not have
-      uint64_t selAlloc, selFree, hasTs;                 // ~0 or 0
-      uint64_t tail0, tail1;
-      uint64_t stepAlloc, stepSize, stepFree;            // bytes to the next field of those columns
-      uint64_t isAlloc;
-      uint64_t checked;                                  // ~0 if the event's ts is checked against its thread's
-    } kinds[16];
-    for (unsigned k = 0; k < 16; k++) {
-      RunKind& r = kinds[k];
-      unsigned cls = g.cls[k];
-      auto all = [](bool on) { return on ? ~uint64_t{0} : 0; };
-      r.mThread = b.mask[kColThread] & all(cls & 8);
-      r.mTs = b.mask[kColTs] & all(cls & 4);
-      r.mAllocId = b.mask[kColAllocId] & all(cls & 1);
-      r.mSize = b.mask[kColSize] & all(cls & 1);
-      r.mFreeId = b.mask[kColFreeId] & all(cls & 2);
-      r.selAlloc = all(cls & 1), r.selFree = all(cls & 2), r.hasTs = all(cls & 4);
-      r.tail0 = g.tail0[k], r.tail1 = g.tail1[k];
-      r.stepAlloc = cls & 1 ? b.w[kColAllocId] : 0;
-      r.stepSize = cls & 1 ? b.w[kColSize] : 0;
-      r.stepFree = cls & 2 ? b.w[kColFreeId] : 0;
-      r.isAlloc = cls & 1;
-      r.checked = all((cls & 12) == 12);
-    }
+    auto left = [](uint32_t words, uint32_t done) -> uint64_t { return words > done ? words - done : 0; };
+    uint64_t n = std::min({uint64_t(m), left(b.wordsAt, b.at), left(b.wordsAlloc, b.alloc), left(b.wordsFree, b.free)});
+    const RunKind* kinds = runKinds_;
     const uint8_t* kind = reinterpret_cast<const uint8_t*>(b.kinds) + b.at;
     const char* pThread = b.col[kColThread] + size_t(b.at) * b.w[kColThread];
     const char* pTs = b.col[kColTs] + size_t(b.at) * b.w[kColTs];
@@ -460,12 +490,15 @@ class BinaryReader final : public TraceReader {
       uint64_t allocId = id + (unzigzag(load64(pAllocId) & r.mAllocId) + r.isAlloc);
       uint64_t freeId = id + unzigzag(load64(pFreeId) & r.mFreeId);
       uint64_t checked = r.checked;
-      bool bad = (thread >= limit) | ((t < bound) & checked) | (size > kMaxSize);
+      bool bad = (thread >= limit) | (size > kMaxSize);
       if (bad) [[unlikely]]
         break;
-      // A ts not below any thread's last one needs no look at its own thread's, as in decodeGroups.
-      last[checked ? thread : limit] = t;  // for an event without a thread or a ts, the spare slot
-      bound = checked ? t : bound;
+      // A ts not below any thread's last one needs no look at its own thread's (in a trace whose ts are in
+      // global order, none is).
+      uint64_t* slot = last + (checked ? thread : limit);  // for an event without a thread or a ts, the spare
+      if ((t < bound) & checked && t < *slot) break;
+      *slot = t;
+      bound = checked ? std::max(t, bound) : bound;
       Event& e = out[i];
       e.id = (allocId & r.selAlloc) | (freeId & r.selFree);
       e.size = size;
@@ -543,8 +576,16 @@ class BinaryReader final : public TraceReader {
       if (_mm512_mask_cmpge_epu64_mask(threaded, thread, limit)) break;
       __m512i tsz = _mm512_maskz_mov_epi64(hasTs, GMT_FIELDS(kColTs, b.at, 0xff));
       __mmask8 checked = threaded & hasTs;
-      if (_mm512_test_epi64_mask(tsz, one) || _mm512_mask_cmplt_epu64_mask(checked, lastTs, boundV)) break;
-      __m512i ts = _mm512_add_epi64(groupPrefixSum(_mm512_srli_epi64(tsz, 1)), lastTs);
+      // In most traces the ts are in global order: then none is below the one before it, and if the first is
+      // not below any thread's last (boundV), there is no need to look up each thread's.
+      bool ordered = !_mm512_test_epi64_mask(tsz, one) && !_mm512_mask_cmplt_epu64_mask(checked, lastTs, boundV);
+      __m512i ts;
+      if (ordered) [[likely]] {
+        ts = _mm512_add_epi64(groupPrefixSum(_mm512_srli_epi64(tsz, 1)), lastTs);  // no delta is negative
+      } else {
+        ts = _mm512_add_epi64(groupPrefixSum(groupUnzigzag(tsz)), lastTs);
+        if (checked && !groupTsInOrder(ts, thread, checked, last)) break;
+      }
 
       __m512i size = GMT_FIELDS(kColSize, b.alloc, isAlloc);
       if (b.w[kColSize] > 5 && _mm512_cmpgt_epu64_mask(size, maxSize)) break;
@@ -558,10 +599,11 @@ class BinaryReader final : public TraceReader {
       ts = _mm512_maskz_mov_epi64(hasTs, ts);
       if (checked) {
         _mm512_mask_i64scatter_epi64(last, checked, thread, ts, 8);  // in lane order: a thread's last ts wins
-        // No ts in the group is below the one before it, so the last is the largest (or, if an event without a
-        // thread comes after the last checked one, not below it: a bound that is too high only sends more
-        // groups to decodeOne).
-        boundV = lastTs;
+        // In order, the last ts is the largest (or, if an event without a thread comes after the last checked
+        // one, not below it: a bound that is too high only costs a look at each thread's last ts).
+        boundV = ordered ? lastTs
+                         : _mm512_max_epu64(boundV, _mm512_set1_epi64(int64_t(
+                                                        _mm512_reduce_max_epu64(_mm512_maskz_mov_epi64(checked, ts)))));
       }
       __m512i k64 = _mm512_cvtepu8_epi64(kinds);
       __m512i t0 = _mm512_or_si512(_mm512_permutex2var_epi64(tail0a, k64, tail0b), _mm512_slli_epi64(thread, 32));
@@ -596,6 +638,7 @@ class BinaryReader final : public TraceReader {
   std::vector<char> scratch_, block_;
   Block b_;
   uint64_t kindsOffset_ = 0;  // file offset of b_.kinds
+  RunKind runKinds_[16];
   uint32_t left_ = 0;
   bool inBlock_ = false, done_ = false, groups_ = false;
   std::vector<uint64_t> threadTs_;  // each thread's last ts, then a slot for the group decoder's spare lanes

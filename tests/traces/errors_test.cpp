@@ -242,6 +242,40 @@ TEST(TraceBadInputTs, BinaryBackwardsAndThreadLimit) {
   });
 }
 
+// ts need only be in order per thread: a trace whose threads' clocks are far apart is valid, and a ts that goes
+// back on its thread among them is still found (the group decoder then looks up each thread's last ts).
+TEST(TraceBadInputTs, BinaryOrderPerThreadOnly) {
+  std::vector<Event> ev;
+  uint64_t x = 7;
+  std::vector<uint64_t> clock = {5000000, 0, 9000000, 300};
+  for (uint64_t i = 0; i < 3000; i++) {
+    x = x * 6364136223846793005 + 1442695040888963407;
+    uint16_t t = uint16_t(x >> 62);
+    ev.push_back(Event::gc(t).at(clock[t] += (x >> 40) % 3));  // steps of 0 to 2
+  }
+  std::string bin = encode(ev, {Encoding::Binary, Compression::None});
+  withBothGmtDecoders([&] {
+    EXPECT_EQ(errorOf("t.gmt", bin), "");
+    EXPECT_TRUE(sameEvents(readText("t.gmt", bin), ev));
+    for (size_t at : {size_t{1000}, size_t{2997}}) {
+      SCOPED_TRACE(at);
+      std::vector<Event> bad = ev;
+      size_t prev = at;
+      while (bad[--prev].thread != bad[at].thread) {
+      }
+      bad[at].ts = bad[prev].ts - 1;
+      std::string b = encode(bad, {Encoding::Binary, Compression::None});
+      std::string msg = errorOf("t.gmt", b);
+      std::string want = fmt::format("t.gmt: event {}: \"ts\" goes backwards on thread {}: {} after {}", at,
+                                     bad[at].thread, bad[at].ts, bad[prev].ts);
+      EXPECT_EQ(msg.rfind(want, 0), 0u) << msg;
+      auto r = openTraceMemory("t.gmt", b, ReadOptions{true, {}});
+      EXPECT_TRUE(sameEvents(readAll(*r), bad));
+      EXPECT_GE(r->tsBackwards(), 1u);
+    }
+  });
+}
+
 // ---- row 3: free of an id that is not live: strict error; lenient: counted and skipped, with a warning ----
 
 TEST(TraceBadInputFreeNotLive, NeverAllocated) {
