@@ -3,23 +3,21 @@
 //   file    = magic[8] version:u16 flags:u16 headerLen:u32 header[headerLen] block* end
 //   magic   = 89 47 4d 54 0d 0a 1a 0a            ("\x89GMT\r\n\x1a\n")
 //   header  = the JSON header object (format, version, meta, threads), UTF-8, no events
-//   block   = count:u32 (1..65536) payloadLen:u32 (<= 4 MiB) payload[payloadLen]   (count events)
+//   block   = count:u32 (1..65536) payloadLen:u32 payload[payloadLen]   (count events)
 //   end     = count:u32 = 0, payloadLen:u32 = 8, totalEvents:u64
-// All integers little-endian. In a payload each event is a 16-bit tag followed by its fields, each a
-// little-endian unsigned integer of the length the tag gives (0 to 8 bytes; a 0-byte field is 0):
-//   tag bits 0-1   op: 0 alloc, 1 free, 2 gc
-//       bit  2     alloc: scan; gc: the gc has a thread; free: 0
-//       bit  3     the event has a ts
-//       bits 4-5   thread field length, 0-2 (0: the thread of the previous event with a thread)
-//       bits 6-8   id field code, 0-7 (length = code, but code 7 is 8 bytes); gc: 0
-//       bits 9-11  size field length, 0-6; free, gc: 0
-//       bits 12-14 ts field code, like the id's; 0 unless bit 3
-//       bit  15    0
-//   fields, in this order: thread; id: alloc zigzag(id - previous alloc id - 1), free zigzag(id - previous
-//   alloc id); size; ts: zigzag(ts - previous ts).
-// Delta state (thread 0, alloc id 0, ts 0) restarts at every block. Because every length is in the tag, a
-// reader finds the next event without decoding this one's fields, and decodes each field with one 8-byte load
-// and a mask: no branch depends on the data.
+// All integers little-endian. Version 2 stores a block's events as columns of fixed-width fields:
+//   payload = widths[8] nAlloc:u32 nFree:u32 baseId:u64 baseTs:u64          (the 32-byte block header)
+//             kinds[count] threads[count][wThread] ts[count][wTs]             (one entry per event)
+//             allocIds[nAlloc][wAllocId] sizes[nAlloc][wSize] freeIds[nFree][wFreeId]   (per alloc, per free)
+//   widths  = wThread (0-2), wAllocId (0-8), wSize (0-6), wFreeId (0-8), wTs (0-8), then three zero bytes
+//   kind    = bits 0-1 op (0 alloc, 1 free, 2 gc); bit 2 alloc: scan, gc: it has a thread, free: 0;
+//             bit 3 the event has a ts; bits 4-7 0
+// A field of width w is the value's low w bytes (width 0: every value is 0). threads: the thread (0 for a gc
+// without one); ts: zigzag(ts - previous ts), 0 for an event without a ts; allocIds: zigzag(id - previous alloc
+// id - 1); freeIds: zigzag(id - previous alloc id); sizes: the size. The previous alloc id and ts start at
+// the block's baseId and baseTs, so blocks decode on their own. The writer picks each block's widths to fit
+// its largest value: with no per-event lengths, every field of event i is at a place known from i and the
+// kinds before it, so decoding has no chain from one event to the next.
 #pragma once
 
 #include <bit>
@@ -29,21 +27,24 @@
 namespace gomalloc::traces::detail {
 
 inline constexpr char kGmtMagic[8] = {'\x89', 'G', 'M', 'T', '\r', '\n', '\x1a', '\n'};
-inline constexpr uint16_t kGmtVersion = 1;
+inline constexpr uint16_t kGmtVersion = 2;
 inline constexpr uint32_t kGmtMaxBlockEvents = 65536;
 inline constexpr uint32_t kGmtMaxPayload = uint32_t{4} << 20;
 inline constexpr uint32_t kGmtHeaderMax = uint32_t{64} << 20;
-inline constexpr size_t kGmtMaxEventBytes = 2 + 2 + 8 + 6 + 8;  // tag and fields
-inline constexpr size_t kGmtDecodeSlack = kGmtMaxEventBytes + 8;  // decoding loads 8 bytes per field
+inline constexpr size_t kGmtBlockHeader = 32;
 
-// Tag fields.
-inline constexpr unsigned kTagFlag = 1u << 2, kTagHasTs = 1u << 3;
-inline constexpr unsigned kTagThreadShift = 4, kTagIdShift = 6, kTagSizeShift = 9, kTagTsShift = 12;
+// The columns, in the order of their widths in the block header.
+enum GmtColumn : unsigned { kColThread, kColAllocId, kColSize, kColFreeId, kColTs, kGmtColumns };
+inline constexpr uint8_t kGmtMaxWidth[kGmtColumns] = {2, 8, 6, 8, 8};
 
-// Bytes needed for v (0 for 0), and the 3-bit code for a length (7 means 8 bytes).
+// Kind bits.
+inline constexpr unsigned kKindFlag = 1u << 2, kKindHasTs = 1u << 3;
+// The valid kinds, as a bit set over 0..15: alloc 0, 4, 8, 12; free 1, 9; gc 2, 6, 10, 14.
+inline constexpr uint32_t kValidKinds = 0x5757;
+inline bool validKind(unsigned k) { return k < 16 && (kValidKinds >> k & 1); }
+
+// Bytes needed for v (0 for 0).
 inline unsigned bytesFor(uint64_t v) { return v ? (71 - unsigned(__builtin_clzll(v))) / 8 : 0; }
-inline unsigned codeFor(unsigned len) { return len >= 7 ? 7 : len; }
-inline unsigned lenOf(unsigned code) { return code + (code == 7); }
 inline uint64_t lenMask(unsigned len) { return len ? ~uint64_t{0} >> (64 - 8 * len) : 0; }
 
 inline uint64_t zigzag(uint64_t delta) { return (delta << 1) ^ uint64_t(int64_t(delta) >> 63); }
@@ -51,7 +52,8 @@ inline uint64_t unzigzag(uint64_t z) { return (z >> 1) ^ (~(z & 1) + 1); }
 
 // Stores v's low 8 bytes at p (little-endian); callers advance by the field's length.
 inline void put64(char* p, uint64_t v) {
-  for (int i = 0; i < 8; i++) p[i] = char(v >> (8 * i));
+  if constexpr (std::endian::native == std::endian::big) v = __builtin_bswap64(v);
+  std::memcpy(p, &v, 8);
 }
 
 inline uint64_t load64(const char* p) {  // little-endian

@@ -1,6 +1,7 @@
 #include "traces/writer.h"
 
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 #include "traces/binary_format.h"
@@ -54,6 +55,8 @@ class JsonWriter final : public TraceWriter {
   std::string buf_;
 };
 
+// Collects a block's events as columns (docs/trace-format.md, "Binary encoding"), written when the block is
+// full or the trace ends.
 class BinaryWriter final : public TraceWriter {
  public:
   BinaryWriter(std::unique_ptr<Sink> sink, const TraceHeader& h) : sink_(std::move(sink)) {
@@ -65,48 +68,25 @@ class BinaryWriter final : public TraceWriter {
     detail::putU32(fixed + 12, uint32_t(head.size()));
     sink_->write(fixed, 16);
     sink_->write(head.data(), head.size());
-    block_.resize(8 + kBlockBytes + detail::kGmtMaxEventBytes + 8);
-    p_ = block_.data() + 8;
+    for (auto& c : cols_) c.reserve(detail::kGmtMaxBlockEvents);
+    kinds_.reserve(detail::kGmtMaxBlockEvents);
   }
   void write(const Event& e) override {
     using namespace detail;
-    char* p = p_ + 2;
-    unsigned tag = unsigned(e.op);
-    bool threaded = e.op != Op::Gc || e.hasThread;
-    if ((e.op == Op::Alloc && e.scan) || (e.op == Op::Gc && e.hasThread)) tag |= kTagFlag;
-    if (threaded && e.thread != thread_) {
-      unsigned n = e.thread > 0xff ? 2 : 1;
-      put64(p, e.thread);
-      p += n;
-      tag |= n << kTagThreadShift;
-      thread_ = e.thread;
-    }
-    if (e.op != Op::Gc) {
-      uint64_t z = zigzag(e.id - allocId_ - (e.op == Op::Alloc));
-      unsigned c = codeFor(bytesFor(z));
-      put64(p, z);
-      p += lenOf(c);
-      tag |= c << kTagIdShift;
-      if (e.op == Op::Alloc) allocId_ = e.id;
-    }
+    unsigned kind = unsigned(e.op);
+    if ((e.op == Op::Alloc && e.scan) || (e.op == Op::Gc && e.hasThread)) kind |= kKindFlag;
+    if (e.hasTs) kind |= kKindHasTs;
+    kinds_.push_back(uint8_t(kind));
+    cols_[kColThread].push_back(e.op != Op::Gc || e.hasThread ? e.thread : 0);
+    cols_[kColTs].push_back(e.hasTs ? e.ts : 0);
     if (e.op == Op::Alloc) {
-      unsigned n = bytesFor(e.size);
-      put64(p, e.size);
-      p += n;
-      tag |= n << kTagSizeShift;
+      cols_[kColAllocId].push_back(e.id);
+      cols_[kColSize].push_back(e.size);
+    } else if (e.op == Op::Free) {
+      cols_[kColFreeId].push_back(e.id);
     }
-    if (e.hasTs) {
-      uint64_t z = zigzag(e.ts - ts_);
-      unsigned c = codeFor(bytesFor(z));
-      put64(p, z);
-      p += lenOf(c);
-      tag |= kTagHasTs | c << kTagTsShift;
-      ts_ = e.ts;
-    }
-    putU16(p_, uint16_t(tag));
-    p_ = p;
     ++events_;
-    if (++count_ == kGmtMaxBlockEvents || size_t(p_ - block_.data() - 8) >= kBlockBytes) flush();
+    if (kinds_.size() == kGmtMaxBlockEvents) flush();
   }
   void finish() override {
     flush();
@@ -119,23 +99,68 @@ class BinaryWriter final : public TraceWriter {
   }
 
  private:
-  static constexpr size_t kBlockBytes = size_t{1} << 20;
+  // Writes the block: ids and ts become deltas (the block's bases are chosen so that its first alloc and first
+  // ts take no bytes), then each column gets the width of its largest value.
   void flush() {
-    if (count_ == 0) return;
-    size_t len = size_t(p_ - block_.data() - 8);
-    detail::putU32(block_.data(), count_);
-    detail::putU32(block_.data() + 4, uint32_t(len));
-    sink_->write(block_.data(), 8 + len);
-    p_ = block_.data() + 8;
-    count_ = 0;
-    thread_ = 0, ts_ = 0, allocId_ = 0;
+    using namespace detail;
+    if (kinds_.empty()) return;
+    std::vector<uint64_t>& ts = cols_[kColTs];
+    std::vector<uint64_t>& allocIds = cols_[kColAllocId];
+    std::vector<uint64_t>& freeIds = cols_[kColFreeId];
+    if (!allocIds.empty()) allocId_ = allocIds[0] - 1;
+    for (size_t i = 0; i < kinds_.size(); i++)
+      if (kinds_[i] & kKindHasTs) {
+        ts_ = ts[i];
+        break;
+      }
+    uint64_t baseId = allocId_, baseTs = ts_;
+    for (size_t i = 0, a = 0, f = 0; i < kinds_.size(); i++) {
+      if (kinds_[i] & kKindHasTs) {
+        uint64_t t = ts[i];
+        ts[i] = zigzag(t - ts_);
+        ts_ = t;
+      }
+      if ((kinds_[i] & 3) == unsigned(Op::Alloc)) {
+        uint64_t id = allocIds[a];
+        allocIds[a++] = zigzag(id - allocId_ - 1);
+        allocId_ = id;
+      } else if ((kinds_[i] & 3) == unsigned(Op::Free)) {
+        freeIds[f] = zigzag(freeIds[f] - allocId_);
+        f++;
+      }
+    }
+    size_t len = kGmtBlockHeader + kinds_.size();
+    unsigned width[kGmtColumns];
+    for (unsigned c = 0; c < kGmtColumns; c++) {
+      uint64_t all = 0;
+      for (uint64_t v : cols_[c]) all |= v;
+      width[c] = bytesFor(all);
+      len += width[c] * cols_[c].size();
+    }
+    out_.assign(8 + len + 8, '\0');  // 8 more: fields are stored as 8-byte words
+    char* p = out_.data();
+    putU32(p, uint32_t(kinds_.size()));
+    putU32(p + 4, uint32_t(len));
+    for (unsigned c = 0; c < kGmtColumns; c++) p[8 + c] = char(width[c]);
+    putU32(p + 16, uint32_t(allocIds.size()));
+    putU32(p + 20, uint32_t(freeIds.size()));
+    putU64(p + 24, baseId);
+    putU64(p + 32, baseTs);
+    p += 8 + kGmtBlockHeader;
+    std::memcpy(p, kinds_.data(), kinds_.size());
+    p += kinds_.size();
+    for (unsigned c : {kColThread, kColTs, kColAllocId, kColSize, kColFreeId}) {
+      for (uint64_t v : cols_[c]) put64(p, v), p += width[c];
+      cols_[c].clear();
+    }
+    sink_->write(out_.data(), 8 + len);
+    kinds_.clear();
   }
   std::unique_ptr<Sink> sink_;
-  std::vector<char> block_;
-  char* p_;
-  uint32_t count_ = 0;
-  uint16_t thread_ = 0;
-  uint64_t ts_ = 0, allocId_ = 0;
+  std::vector<uint8_t> kinds_;
+  std::vector<uint64_t> cols_[detail::kGmtColumns];
+  std::vector<char> out_;
+  uint64_t ts_ = 0, allocId_ = 0;  // the last ts and alloc id written
 };
 
 }  // namespace

@@ -99,8 +99,11 @@ TEST(TraceBadInputWrongVersion, TwoAndMissing) {
   expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "events": []})",
                        "t.json: header, after the events (line 1, column 42): ", "missing \"version\"");
   std::string bin = encode({}, {Encoding::Binary, Compression::None});
-  bin[8] = 2;
-  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 2");
+  bin[8] = 3;
+  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ",
+                       "unsupported .gmt version 3: this reader reads version 2");
+  bin[8] = 1;  // the row-oriented layout of earlier gomallocs
+  expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 1; convert it again");
 }
 
 // ---- row 2: unknown op, missing required field, wrong field type, negative or too-large size or thread ----
@@ -112,9 +115,11 @@ TEST(TraceBadInputUnknownOp, Document) {
 
 TEST(TraceBadInputUnknownOp, Binary) {
   std::string bin = encode({Event::alloc(0, 1, 16), Event::gc()}, {Encoding::Binary, Compression::None});
-  size_t tag = bin.size() - 16 - 2;  // the gc's 16-bit tag: the last two bytes of the only block
-  bin[tag] = 3, bin[tag + 1] = 0;
-  expectErrorBothModes("t.gmt", bin, "t.gmt: event 1 (byte ", "invalid op 3");
+  size_t kinds = gmtKinds(bin);
+  bin[kinds + 1] = 3;  // the gc's kind
+  expectErrorBothModes("t.gmt", bin, fmt::format("t.gmt: event 1 (byte {}): ", kinds + 1), "invalid op 3");
+  bin[kinds + 1] = 5;  // a free with the flag
+  expectErrorBothModes("t.gmt", bin, "t.gmt: event 1 (byte ", "invalid free kind 0x05");
 }
 
 TEST(TraceBadInputMissingField, EachRequiredField) {
@@ -196,6 +201,7 @@ TEST(TraceBadInputTs, BackwardsOnAThreadIsAnErrorUnlessLenient) {
 // The binary reader checks thread and ts while it decodes: the same errors, in the middle of a block (decoded
 // with whole-word loads) and among its last events (decoded from a padded copy), strict and lenient.
 TEST(TraceBadInputTs, BinaryBackwardsAndThreadLimit) {
+  withBothGmtDecoders([] {
   for (size_t before : {size_t{0}, size_t{200}}) {
     SCOPED_TRACE(before);
     std::vector<Event> ev;
@@ -233,6 +239,41 @@ TEST(TraceBadInputTs, BinaryBackwardsAndThreadLimit) {
     r = openTraceMemory("t.gmt", bin);
     EXPECT_TRUE(sameEvents(readAll(*r), gcs));
   }
+  });
+}
+
+// ts need only be in order per thread: a trace whose threads' clocks are far apart is valid, and a ts that goes
+// back on its thread among them is still found (the group decoder then looks up each thread's last ts).
+TEST(TraceBadInputTs, BinaryOrderPerThreadOnly) {
+  std::vector<Event> ev;
+  uint64_t x = 7;
+  std::vector<uint64_t> clock = {5000000, 0, 9000000, 300};
+  for (uint64_t i = 0; i < 3000; i++) {
+    x = x * 6364136223846793005 + 1442695040888963407;
+    uint16_t t = uint16_t(x >> 62);
+    ev.push_back(Event::gc(t).at(clock[t] += (x >> 40) % 3));  // steps of 0 to 2
+  }
+  std::string bin = encode(ev, {Encoding::Binary, Compression::None});
+  withBothGmtDecoders([&] {
+    EXPECT_EQ(errorOf("t.gmt", bin), "");
+    EXPECT_TRUE(sameEvents(readText("t.gmt", bin), ev));
+    for (size_t at : {size_t{1000}, size_t{2997}}) {
+      SCOPED_TRACE(at);
+      std::vector<Event> bad = ev;
+      size_t prev = at;
+      while (bad[--prev].thread != bad[at].thread) {
+      }
+      bad[at].ts = bad[prev].ts - 1;
+      std::string b = encode(bad, {Encoding::Binary, Compression::None});
+      std::string msg = errorOf("t.gmt", b);
+      std::string want = fmt::format("t.gmt: event {}: \"ts\" goes backwards on thread {}: {} after {}", at,
+                                     bad[at].thread, bad[at].ts, bad[prev].ts);
+      EXPECT_EQ(msg.rfind(want, 0), 0u) << msg;
+      auto r = openTraceMemory("t.gmt", b, ReadOptions{true, {}});
+      EXPECT_TRUE(sameEvents(readAll(*r), bad));
+      EXPECT_GE(r->tsBackwards(), 1u);
+    }
+  });
 }
 
 // ---- row 3: free of an id that is not live: strict error; lenient: counted and skipped, with a warning ----
@@ -319,6 +360,53 @@ TEST(TraceBadInput, CorruptBinaryNeverCrashes) {
     }
   }
   EXPECT_GT(errors, 0u);
+}
+
+// Errors inside a block name the event and its kind byte, whichever decoder runs (groups of 8 events, or one
+// at a time) and wherever in a group the event is.
+TEST(TraceBadInput, BinaryBlockContents) {
+  std::vector<Event> ev;
+  for (uint64_t i = 1; i <= 100; i++) ev.push_back(Event::alloc(uint16_t(i % 3), i, 16).at(i));
+  for (uint64_t i = 1; i <= 100; i++) ev.push_back(Event::free(uint16_t(i % 3), i).at(100 + i));
+  std::string bin = encode(ev, {Encoding::Binary, Compression::None});
+  size_t kinds = gmtKinds(bin), header = kinds - 32;
+  withBothGmtDecoders([&] {
+    for (size_t at : {size_t{0}, size_t{37}, size_t{99}, size_t{150}, size_t{199}}) {
+      SCOPED_TRACE(at);
+      std::string bad = bin;
+      bad[kinds + at] = 0x13;
+      expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event {} (byte {}): ", at, kinds + at), "invalid op 3");
+    }
+    std::string bad = bin;
+    bad[kinds + 150] = 0x08;  // an alloc among the frees: the allocs' columns run out there
+    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+              fmt::format("t.gmt: event 150 (byte {}): corrupt .gmt file: an event runs past the end of its block "
+                          "(more allocs than announced)",
+                          kinds + 150));
+    bad = bin;
+    bad[kinds + 37] = 0x09;  // a free among the allocs: the frees' column runs out at the last event
+    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+              fmt::format("t.gmt: event 199 (byte {}): corrupt .gmt file: an event runs past the end of its block "
+                          "(more frees than announced)",
+                          kinds + 199));
+    bad = bin;
+    bad[kinds + 150] = 0x0a;  // a gc instead of a free: a free announced in the header is left over
+    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+              fmt::format("t.gmt: event 200 (byte {}): corrupt .gmt file: the block header counts 100 allocs and 100 "
+                          "frees, its events 100 and 99",
+                          header));
+  });
+  std::string bad = bin;
+  bad[header] = 3;  // thread width
+  expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event 0 (byte {}): ", header),
+                       "a field width of 3 bytes in a block header (at most 2)");
+  bad = bin;
+  bad[header + 8]++;  // one more alloc than the payload holds
+  expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event 0 (byte {}): ", header - 8),
+                       "block of 200 events (101 allocs, 100 frees) in ");
+  bad = bin;
+  bad[header + 6] = 1;
+  expectErrorBothModes("t.gmt", bad, "t.gmt: event 0 (byte ", "nonzero reserved bytes in a block header");
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -75,6 +76,24 @@ inline std::string encode(const std::vector<Event>& events, Format f, const Trac
   for (auto& e : events) w->write(e);
   w->finish();
   return out;
+}
+
+// Runs f with the .gmt group decoder (on a CPU that has it) and then with the portable one, which
+// GOMALLOC_GMT_PORTABLE selects (traces/binary_reader.cpp).
+template <class F>
+void withBothGmtDecoders(F f) {
+  for (bool portable : {false, true}) {
+    SCOPED_TRACE(portable ? "portable decoder" : "group decoder");
+    if (portable) setenv("GOMALLOC_GMT_PORTABLE", "1", 1);
+    f();
+    unsetenv("GOMALLOC_GMT_PORTABLE");
+  }
+}
+
+// The file offset of the first block's kinds column in a .gmt file (docs/trace-format.md, "Binary encoding").
+inline size_t gmtKinds(const std::string& bin) {
+  size_t headerLen = size_t(uint8_t(bin[12])) | size_t(uint8_t(bin[13])) << 8 | size_t(uint8_t(bin[14])) << 16;
+  return 16 + headerLen + 8 + 32;
 }
 
 inline bool sameEvents(const std::vector<Event>& a, const std::vector<Event>& b, std::string* why = nullptr) {
