@@ -4,6 +4,7 @@
 
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/app.h"
@@ -116,7 +117,7 @@ std::string lifetimeLabel(size_t k) {
   return fmt::format("{}-{}", lo, lo * 2 - 1);
 }
 
-std::string renderTable(const traces::TraceStats& s, bool time) {
+std::string renderTable(const traces::TraceStats& s, const std::optional<traces::ReadTiming>& time) {
   std::string out;
   auto line = [&](const char* key, const std::string& v) { out += fmt::format("{:<19}{}\n", key, v); };
   line("trace", s.path);
@@ -136,11 +137,13 @@ std::string renderTable(const traces::TraceStats& s, bool time) {
   if (s.skippedFrees || s.implicitFrees)
     line("lenient", fmt::format("{} frees skipped, {} implicit frees", s.skippedFrees, s.implicitFrees));
   if (time) {
-    double sec = s.readSeconds > 0 ? s.readSeconds : 1e-9;
-    line("read time", fmt::format("{:.3f} s: {:.1f} MB/s of file, {:.1f} MB/s decompressed, {:.2f} M events/s", sec,
-                                  double(s.rawBytes) / sec / 1e6, double(s.bytes) / sec / 1e6,
-                                  double(s.events) / sec / 1e6));
-    line("total time", fmt::format("{:.3f} s (reading and statistics)", s.seconds));
+    double sec = time->seconds > 0 ? time->seconds : 1e-9;
+    line("read time", fmt::format("{:.3f} s: {:.1f} MB/s of file, {:.1f} MB/s decompressed, {:.2f} M events/s "
+                                  "(a pass that only reads)",
+                                  sec, double(time->rawBytes) / sec / 1e6, double(time->bytes) / sec / 1e6,
+                                  double(time->events) / sec / 1e6));
+    line("stats time", fmt::format("{:.3f} s (the statistics pass, reading included: {:.3f} s)", s.seconds,
+                                   s.readSeconds));
   }
   out += "\nsize class  object bytes     objects   share        bytes allocated\n";
   for (auto& r : classRows(s))
@@ -156,7 +159,7 @@ std::string renderTable(const traces::TraceStats& s, bool time) {
   return out;
 }
 
-std::string renderJson(const traces::TraceStats& s, bool time) {
+std::string renderJson(const traces::TraceStats& s, const std::optional<traces::ReadTiming>& time) {
   nlohmann::ordered_json j;
   j["trace"] = s.path;
   j["format"] = formatName(s.format);
@@ -187,12 +190,13 @@ std::string renderJson(const traces::TraceStats& s, bool time) {
   j["lifetimes"] = life;
   j["warnings"] = s.warnings;
   if (time) {
-    double sec = s.readSeconds > 0 ? s.readSeconds : 1e-9;
+    double sec = time->seconds > 0 ? time->seconds : 1e-9;
     j["time"] = {{"seconds", s.seconds},
-                 {"read_seconds", s.readSeconds},
-                 {"file_mb_per_s", double(s.rawBytes) / sec / 1e6},
-                 {"mb_per_s", double(s.bytes) / sec / 1e6},
-                 {"events_per_s", double(s.events) / sec}};
+                 {"read_seconds", time->seconds},
+                 {"stats_read_seconds", s.readSeconds},
+                 {"file_mb_per_s", double(time->rawBytes) / sec / 1e6},
+                 {"mb_per_s", double(time->bytes) / sec / 1e6},
+                 {"events_per_s", double(time->events) / sec}};
   }
   return j.dump(2) + "\n";
 }
@@ -231,8 +235,10 @@ void registerTraceCommands(Registry& r) {
       } catch (const TraceError& e) {
         throw UsageError(e.what(), 2);
       }
+      std::optional<traces::ReadTiming> time;
+      if (o->time) time = traces::timeRead(o->trace, traces::ReadOptions{o->lenient, std::nullopt});
       for (auto& w : s.warnings) std::cerr << w << "\n";
-      writeOutput("-", o->format == "json" ? renderJson(s, o->time) : renderTable(s, o->time));
+      writeOutput("-", o->format == "json" ? renderJson(s, time) : renderTable(s, time));
       return 0;
     });
   }

@@ -89,4 +89,16 @@ TraceStats computeStats(const std::string& path, const LoadOptions& opts) {
   return computeStats(*r, opts);
 }
 
+ReadTiming timeRead(const std::string& path, const ReadOptions& opts) {
+  const auto t0 = std::chrono::steady_clock::now();
+  auto reader = openTrace(path, opts);
+  std::vector<Event> buf(1024);
+  ReadTiming t;
+  while (size_t n = reader->read(buf.data(), buf.size())) t.events += n;
+  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  t.rawBytes = reader->rawBytes();
+  t.bytes = reader->bytes();
+  return t;
+}
+
 }  // namespace gomalloc::traces

@@ -37,4 +37,13 @@ struct TraceStats {
 TraceStats computeStats(const std::string& path, const LoadOptions& opts = {});
 TraceStats computeStats(TraceReader& reader, const LoadOptions& opts = {});
 
+// A pass that only reads (decompressing, parsing and checking every event, into a reused 1024-event buffer),
+// timed: the reader's own throughput, without the work a consumer does between reads (which pushes the
+// reader's input and output out of the caches).
+struct ReadTiming {
+  uint64_t events = 0, rawBytes = 0, bytes = 0;
+  double seconds = 0;
+};
+ReadTiming timeRead(const std::string& path, const ReadOptions& opts = {});
+
 }  // namespace gomalloc::traces
