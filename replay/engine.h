@@ -60,6 +60,7 @@ struct alignas(64) PState {
   uint32_t nextGc = 0;              // the next trace gc barrier this P has not passed
   std::atomic<uint64_t> progress{0};  // ops done, published every 1024 ops for the sampler
   alignas(8) unsigned char scratch[64]{};  // what touch writes that no object should get (step)
+  uint64_t touchOrder = 0;                  // what touch's stores write as far as the compiler knows
 };
 
 // Writes into a fresh object as TouchMode says: its first byte and, when it has one, its first word; with
@@ -67,13 +68,17 @@ struct alignas(64) PState {
 // bytes and larger ones come mixed): the word goes to the scratch line instead when the object is smaller.
 // size 0 writes only to the scratch line. The stores are asm the compiler does not see into: a char store
 // through a pointer may alias anything, and would make it reload every value of the replay loop after it.
+// To the compiler each such store writes `order` instead (a uint64_t of the P's), which keeps them before the
+// release store that publishes the object: once it is published, another P may free it.
 namespace touchstore {
-inline void byte(uintptr_t a) { asm volatile("movb $0xa5, (%0)" : : "r"(a)); }
-inline void word(uintptr_t a) { asm volatile("movq %1, (%0)" : : "r"(a), "r"(uint64_t{0xA5A5A5A5A5A5A5A5u})); }
+inline void byte(uintptr_t a, uint64_t& order) { asm volatile("movb $0xa5, (%1)" : "+m"(order) : "r"(a)); }
+inline void word(uintptr_t a, uint64_t& order) {
+  asm volatile("movq %2, (%1)" : "+m"(order) : "r"(a), "r"(uint64_t{0xA5A5A5A5A5A5A5A5u}));
+}
 }  // namespace touchstore
 
 template <TouchMode m>
-[[gnu::always_inline]] inline void touch(void* ptr, uint64_t size, void* scratch) {
+[[gnu::always_inline]] inline void touch(void* ptr, uint64_t size, void* scratch, uint64_t& order) {
   if constexpr (m == TouchMode::None) return;
   const uintptr_t p = reinterpret_cast<uintptr_t>(ptr), x = reinterpret_cast<uintptr_t>(scratch);
   const uintptr_t some = -uintptr_t(size != 0), word8 = -uintptr_t(size >= 8);  // (masks: no branches)
@@ -82,11 +87,11 @@ template <TouchMode m>
     std::memset(reinterpret_cast<void*>(c), 0xA5, size);
     asm volatile("" : : "r"(c) : "memory");
   } else {
-    touchstore::byte(c);
-    touchstore::word((c & word8) | (x & ~word8));
+    touchstore::byte(c, order);
+    touchstore::word((c & word8) | (x & ~word8), order);
     if (m == TouchMode::Pages && size > 4096 - (c & 4095)) {
       const uintptr_t end = c + size;
-      for (uintptr_t a = (c | 4095) + 1; a < end; a += 4096) touchstore::byte(a);
+      for (uintptr_t a = (c | 4095) + 1; a < end; a += 4096) touchstore::byte(a, order);
     }
   }
 }
@@ -209,9 +214,10 @@ template <class B, bool kConcurrent, TouchMode kTouch>
   Slot& sl = r.slots[op.slot];
   if (!r.ready<kConcurrent>(sl, op, p)) [[unlikely]] return false;
   void* ptr = b.applyFast(p, isFree, size, bits & ReplayOp::kScan, sl.ptr);
+  // Touched before the slot is published: once it is, another P may free the object.
+  touch<kTouch>(ptr, size & (uint64_t(isFree) - 1), s.scratch, s.touchOrder);
   sl.ptr = ptr;  // (after a free, whatever applyFast returned: nothing reads it)
   sl.seq.store(op.seq + 1, std::memory_order_release);  // publishes ptr
-  touch<kTouch>(ptr, size & (uint64_t(isFree) - 1), s.scratch);
   if constexpr (!kConcurrent) {
     if (!isFree) r.hashAddress(ptr);
   }
