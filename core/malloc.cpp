@@ -132,8 +132,19 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
   st.deaths++;
   if (s->large()) st.deadBytes += s->spanBytes();
   if (cfg.freeMode == FreeMode::Deferred) {
-    // Dead as of this cycle: the sweep after the next GC reclaims it.
-    s->markDead(int(cycle.load(std::memory_order_relaxed) & 1), idx);
+    // Dead as of this cycle: the sweep after the next GC reclaims it. Nothing reads this cycle's dead bits
+    // before the next cycle starts (sweeps read the previous cycle's), so with several Ps a death is logged
+    // per P and the log moved into the bitmaps in bulk (flushDeaths), at the latest when the next cycle starts:
+    // the bits need atomic updates then, and one per free would cost a locked instruction while the P's
+    // stores (zeroing, touching) are still draining.
+    const uint32_t parity = uint32_t(cycle.load(std::memory_order_relaxed) & 1);
+    if (p < 0 || cfg.procs == 1) {
+      s->markDead(int(parity), idx);
+      return;
+    }
+    PState& pp = allp[size_t(p)];
+    pp.deathLog[pp.deaths++] = PState::Death{s, idx, parity};
+    if (pp.deaths == PState::kDeathLog) flushDeaths(pp);
     return;
   }
   if (p >= 0 && s->cachedBy.load(std::memory_order_acquire) == p) {
@@ -143,6 +154,15 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
     return;
   }
   central[s->spanclass.v].freeImmediate(s, idx, p);
+}
+
+void MHeap::flushDeaths(PState& pp) {
+  for (uint32_t i = 0; i < pp.deaths; i++) pp.deathLog[i].span->markDead(int(pp.deathLog[i].parity), pp.deathLog[i].idx);
+  pp.deaths = 0;
+}
+
+void MHeap::flushAllDeaths() {
+  for (PState& pp : allp) flushDeaths(pp);
 }
 
 MemStats Heap::memStats() const {

@@ -97,6 +97,7 @@ void MHeap::finishSweep() {
 }
 
 void MHeap::gcCycle(bool forced) {
+  flushAllDeaths();  // this cycle's deaths, into its dead bitmaps before the sweeps that read them
   // finishsweep_m: sweep whatever the previous cycle left unswept.
   finishSweep();
   uint32_t sg = sweepgen.load();

@@ -34,6 +34,14 @@ struct alignas(64) PState {
   MCache mcache;
   PageCache pcache;
   std::vector<MSpan*> mspancache;  // free mspan structs, at most 128
+  // Deaths not yet in their spans' dead bitmaps (deferred mode, several Ps; see MHeap::objectDied).
+  struct Death {
+    MSpan* span;
+    uint32_t idx, parity;
+  };
+  static constexpr uint32_t kDeathLog = 256;
+  uint32_t deaths = 0;
+  Death deathLog[kDeathLog];
 };
 
 class MHeap {
@@ -80,6 +88,10 @@ class MHeap {
 
   // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
   void objectDied(MSpan* s, uint32_t idx, int p);
+  // Moves logged deaths into the dead bitmaps: one P's when its log is full, every P's with the world stopped
+  // (a GC cycle, the verifier).
+  void flushDeaths(PState& pp);
+  void flushAllDeaths();
 
   // Statistics summed over the Ps (and the stop-the-world work), with the derived fields filled in.
   std::vector<ClassStats> classStats() const;

@@ -11,6 +11,7 @@
 namespace gomalloc::core {
 
 std::vector<std::string> Heap::verify(const std::vector<std::pair<const void*, size_t>>* live) const {
+  h_->flushAllDeaths();  // (the world is stopped; logged deaths are part of the state checked)
   const MHeap& h = *h_;
   std::vector<std::string> bad;
   auto fail = [&](std::string s) {
