@@ -18,9 +18,8 @@ namespace gomalloc::replay {
 // for objects up to 32 KiB, small enough to stay in the cache the way memory a real allocator reuses does
 // (otherwise every touch of a new object would be a cache miss no allocator pays), and one of 2 MiB for objects
 // up to its size (touch writes one line per page: 512 lines at a 4 KiB stride fit the L2 sets they map to);
-// larger objects get a mapping of their own, unmapped when freed. The regions (one
-// mapping) are pre-faulted (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults do
-// not count as harness time. RSS is procs x both regions plus the own-mapping objects live at a time.
+// larger objects get a mapping of their own, unmapped when freed. The regions (one mapping) are pre-faulted
+// (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults do not count as harness time. RSS is procs x both regions plus the own-mapping objects live at a time.
 // Addresses are reproducible (deterministic mode) except those of the objects with mappings of their own.
 class NullBackend final : public BackendImpl<NullBackend> {
  public:
@@ -50,7 +49,8 @@ class NullBackend final : public BackendImpl<NullBackend> {
     if (bump > size_t(r.end - r.next)) [[unlikely]] r.next = r.begin;
     char* q = r.next;
     r.next = q + bump;
-    return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(q) & alloc) | (reinterpret_cast<uintptr_t>(old) & ~alloc));
+    return reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(q) & alloc) |
+                                   (reinterpret_cast<uintptr_t>(old) & ~alloc));
   }
   bool gcRequestedFast() const { return false; }
 
