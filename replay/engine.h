@@ -251,13 +251,13 @@ void workerLoop(B& b, Run& r, int p) {
   const auto& threads = r.pThreads[p];
   uint64_t n = 0;
   std::vector<size_t> pos(r.prog.threads.size());  // per thread: ops done
+  size_t i = 0;                                     // one stream: ops done (also when an op throws)
   try {
     if (threads.size() == 1) {
       // The common case, kept tight: one stream, ops in order.
       const std::vector<traces::ReplayOp>& stream = r.prog.threads[threads[0]];
       const traces::ReplayOp* ops = stream.data();
       const size_t count = stream.size();
-      size_t i = 0;
       for (; i < count; i++) {
         if (i + kPrefetchAhead < count) prefetchSlot(r, ops[i + kPrefetchAhead]);
         __builtin_prefetch(&ops[i + kPrefetchOpsAhead], 0, 3);  // (past the end is harmless: a hint)
@@ -265,7 +265,6 @@ void workerLoop(B& b, Run& r, int p) {
         if (!step<B, true, kTouch>(b, r, s, p, ops[i])) [[unlikely]] break;
         if (((i + 1) & 1023) == 0) s.progress.store(i + 1, std::memory_order_relaxed);
       }
-      pos[threads[0]] = n = i;
     } else if (threads.size() > 1) {
       const std::vector<uint16_t>& sched = r.schedules[p];
       std::vector<size_t> ahead(r.prog.threads.size());
@@ -284,6 +283,7 @@ void workerLoop(B& b, Run& r, int p) {
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend on P" + std::to_string(p) + ": " + e.what());
   }
+  if (threads.size() == 1) pos[threads[0]] = n = i;
   for (uint32_t t : threads) r.done[t] = pos[t];
   s.progress.store(n, std::memory_order_relaxed);
   r.finish(p);
