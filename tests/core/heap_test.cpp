@@ -345,3 +345,24 @@ TEST_P(HeapStress, StressManyPsWithCrossFreesAndCycles) {
 INSTANTIATE_TEST_SUITE_P(Designs, HeapStress,
                          ::testing::Values(std::make_pair("spanset", "deferred"), std::make_pair("locked", "deferred"),
                                            std::make_pair("locked", "immediate")));
+
+TEST(Heap, ReusedMemoryIsZeroedUnlessZeroingIsOff) {
+  for (const char* zeroing : {"true", "false"}) {
+    SCOPED_TRACE(zeroing);
+    Heap h(cfgWith({{"zeroing", zeroing}, {"scavenger", "false"}}));
+    std::vector<void*> objs;
+    for (int i = 0; i < 256; i++) {  // one span of 32-byte objects
+      objs.push_back(h.malloc(0, 32, true));
+      std::memset(objs.back(), 0xAB, 32);
+    }
+    for (int i = 1; i < 256; i++) h.free(0, objs[size_t(i)]);  // object 0 keeps the span in use
+    h.gc(true);  // the dead slots are swept: the span's memory now needs zeroing before reuse
+    void* again = h.malloc(0, 32, true);
+    ASSERT_EQ(again, objs[1]);  // the lowest free slot
+    unsigned char bytes[32];
+    std::memcpy(bytes, again, 32);
+    const unsigned char want = std::strcmp(zeroing, "true") == 0 ? 0x00 : 0xAB;
+    for (unsigned char b : bytes) ASSERT_EQ(b, want);
+    expectVerified(h);
+  }
+}

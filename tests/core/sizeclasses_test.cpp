@@ -104,6 +104,9 @@ TEST(Config, SetParsesAndRejects) {
   EXPECT_THROW(c.set("gogc", "fast"), std::invalid_argument);
   EXPECT_THROW(c.set("bogus", "1"), std::invalid_argument);
   EXPECT_THROW(c.set("arena_bytes", "3MiB"), std::invalid_argument);
+  c.set("zeroing", "false");
+  EXPECT_FALSE(c.zeroing);
+  EXPECT_THROW(c.set("zeroing", "sometimes"), std::invalid_argument);
   c.set("free_mode", "immediate");
   EXPECT_EQ(c.mcentral, McentralDesign::Locked);
   Config p = Config::preset_("go1.13");
