@@ -6,8 +6,6 @@
 
 #include <immintrin.h>
 
-#include <algorithm>
-#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -16,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "core/sizeclasses.h"
@@ -144,11 +143,10 @@ struct Run {
   bool cancelled() const { return cancel->load(std::memory_order_relaxed); }
   bool aborting() const { return abort.load(std::memory_order_relaxed) || cancelled(); }
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
-  // Harness class counts: the row for a size, from one flat table indexed by ceil(size / 8) (clamped: every
-  // size over 32 KiB is row 0, "large"). Size 0 has a row of its own past the classes, which nothing reads.
-  static constexpr size_t kClassIndexMax = core::kMaxSmallSize / 8 + 1;
-  std::array<uint8_t, kClassIndexMax + 1> harnessClass{};
-  uint32_t rowOf(uint64_t size) const { return harnessClass[std::min<uint64_t>((size + 7) >> 3, kClassIndexMax)]; }
+  // Harness class counts (counted after the replay): the Go 1.19 size class of a size, 0 for large objects.
+  uint8_t classOf(uint64_t size) const {
+    return size <= core::kMaxSmallSize ? classTable.sizeToClass(size) : uint8_t{0};
+  }
   void requestStop() {
     if (!stop.load(std::memory_order_relaxed)) stop.store(true, std::memory_order_relaxed);
   }
@@ -319,25 +317,25 @@ void deterministicLoop(B& b, Run& r) {
 
 namespace gomalloc::replay {
 
-// The touch mode is a template parameter so that the loop has no test of it.
-template <class D>
-void BackendImpl<D>::runWorker(detail::Run& run, int p) {
-  switch (run.touchMode) {
-    case TouchMode::None: return detail::workerLoop<D, TouchMode::None>(self(), run, p);
-    case TouchMode::First: return detail::workerLoop<D, TouchMode::First>(self(), run, p);
-    case TouchMode::Pages: return detail::workerLoop<D, TouchMode::Pages>(self(), run, p);
-    case TouchMode::Full: return detail::workerLoop<D, TouchMode::Full>(self(), run, p);
+// The touch mode is a template parameter so that the loop has no test of it: f(mode) with mode a constant.
+template <class F>
+void withTouchMode(TouchMode m, F&& f) {
+  switch (m) {
+    case TouchMode::None: return f(std::integral_constant<TouchMode, TouchMode::None>{});
+    case TouchMode::First: return f(std::integral_constant<TouchMode, TouchMode::First>{});
+    case TouchMode::Pages: return f(std::integral_constant<TouchMode, TouchMode::Pages>{});
+    case TouchMode::Full: return f(std::integral_constant<TouchMode, TouchMode::Full>{});
   }
 }
 
 template <class D>
+void BackendImpl<D>::runWorker(detail::Run& run, int p) {
+  withTouchMode(run.touchMode, [&](auto m) { detail::workerLoop<D, m.value>(self(), run, p); });
+}
+
+template <class D>
 void BackendImpl<D>::runDeterministic(detail::Run& run) {
-  switch (run.touchMode) {
-    case TouchMode::None: return detail::deterministicLoop<D, TouchMode::None>(self(), run);
-    case TouchMode::First: return detail::deterministicLoop<D, TouchMode::First>(self(), run);
-    case TouchMode::Pages: return detail::deterministicLoop<D, TouchMode::Pages>(self(), run);
-    case TouchMode::Full: return detail::deterministicLoop<D, TouchMode::Full>(self(), run);
-  }
+  withTouchMode(run.touchMode, [&](auto m) { detail::deterministicLoop<D, m.value>(self(), run); });
 }
 
 }  // namespace gomalloc::replay

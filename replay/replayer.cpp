@@ -209,10 +209,6 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
         if (pThreads[t % size_t(procs)].size() > 1) schedules[t % size_t(procs)].push_back(t);
   }
   spinAtBarriers = !o.deterministic && unsigned(procs) <= std::max(1u, std::thread::hardware_concurrency());
-  const size_t rows = classTable.numClasses();  // row 0: large; then the classes; then the size-0 row
-  harnessClass[0] = uint8_t(rows);
-  for (size_t i = 1; i <= kClassIndexMax; i++)
-    harnessClass[i] = i * 8 <= core::kMaxSmallSize ? classTable.sizeToClass(i * 8) : 0;
 }
 
 void Run::runGc(bool forced) {
@@ -487,7 +483,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   // holds one when its last op done was an alloc, the op whose sequence is one below the slot's (slots keep
   // only the pointer; the op has the size).
   const bool harnessClasses = backend.harnessClassCounts();
-  std::vector<ClassCount> rows(harnessClasses ? r.classTable.numClasses() + 1 : 0);
+  if (harnessClasses) res.classCounts.assign(r.classTable.numClasses(), ClassCount{});
   std::vector<std::pair<uint32_t, size_t>> liveSlots;
   uint64_t bytesFreed = 0;
   for (size_t t = 0; t < prog.threads.size(); t++) {
@@ -500,16 +496,19 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
         out.allocs++;
         res.bytesRequested += size;
         res.zeroSizeAllocs += size == 0;
-        if (harnessClasses) rows[r.rowOf(size)].allocs++, rows[r.rowOf(size)].bytesRequested += size;
+        if (harnessClasses && size != 0) {
+          ClassCount& c = res.classCounts[r.classOf(size)];
+          c.allocs++;
+          c.bytesRequested += size;
+        }
         if (r.slots[op.slot].seq.load(std::memory_order_relaxed) == op.seq + 1) liveSlots.emplace_back(op.slot, size);
       } else if (op.kind() == traces::ReplayOp::Free) {
         out.frees++;
         bytesFreed += size;
-        if (harnessClasses) rows[r.rowOf(size)].frees++;
+        if (harnessClasses && size != 0) res.classCounts[r.classOf(size)].frees++;
       }
     }
   }
-  if (harnessClasses) res.classCounts.assign(rows.begin(), rows.end() - 1);  // (not the size-0 row)
   for (int p = 0; p < nprocs; p++) {
     const detail::PState& s = r.ps[size_t(p)];
     ProcStats& out = res.procStats[size_t(p)];
