@@ -1,8 +1,11 @@
 // Benchmarks of the Go-model heap: the small-object path per size class (all costs included, refills
-// amortised), a refill, and a large allocation. Run: build/bench/core_benchmark
+// amortised), a refill, a large allocation, and the memory floor under zeroing reused slots.
+// Run: build/bench/core_benchmark
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
+#include <cstring>
+#include <vector>
 #include <memory>
 
 #include "core/malloc.h"
@@ -73,5 +76,36 @@ static void BM_MallocFreeWithGC(benchmark::State& state) {
   state.counters["gc_cycles"] = double(h.memStats().NumGC);
 }
 BENCHMARK(BM_MallocFreeWithGC)->Arg(32)->Arg(256);
+
+// The machine's floor under Go's zeroing, no allocator involved: memset of size-byte slots (range 1) spread
+// over a working set of range 0 MiB, 8 KiB spans visited in a shuffled order and the slots of a span in order
+// (as Go hands out a swept span's free slots). A 1 MiB working set stands for malloc's at-once reuse (the
+// memory is still cached); 128 MiB for Go's reuse after a cycle of a heap like the steady trace's (117 MiB
+// live), by when the memory has left the caches; 32 MiB for the web trace's (18-36 MiB). docs/benchmarks.md
+// uses it to bound the go backend's time.
+static void BM_ZeroSlots(benchmark::State& state) {
+  const size_t ws = size_t(state.range(0)) << 20, size = size_t(state.range(1)), span = 8192;
+  std::vector<char> mem(ws, 1);  // (the vector's own fill faults every page in first)
+  std::vector<size_t> order(ws / span);
+  for (size_t i = 0; i < order.size(); i++) order[i] = i * span;
+  uint64_t x = 88172645463325252ull;  // xorshift: the same order on every run
+  for (size_t i = order.size() - 1; i > 0; i--) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    std::swap(order[i], order[x % (i + 1)]);
+  }
+  size_t k = 0, off = 0, slots = 0;
+  for (auto _ : state) {
+    std::memset(mem.data() + order[k] + off, 0, size);
+    benchmark::ClobberMemory();
+    if ((off += size) + size > span) {
+      off = 0;
+      if (++k == order.size()) k = 0;
+    }
+    slots++;
+  }
+  state.SetItemsProcessed(int64_t(slots));
+  state.SetBytesProcessed(int64_t(slots * size));
+}
+BENCHMARK(BM_ZeroSlots)->Args({1, 576})->Args({32, 576})->Args({128, 576})->Args({1, 64})->Args({128, 64});
 
 BENCHMARK_MAIN();

@@ -230,7 +230,7 @@ template <class B, bool kConcurrent, TouchMode kTouch>
 
 // The slot of an op coming up soon: most slots are cold (objects live long), and the table is too big for the
 // caches, so fetching it ahead hides most of that miss.
-inline constexpr size_t kPrefetchAhead = 16;
+inline constexpr size_t kPrefetchAhead = 32;
 // A worker looks for a pending stop (a pacer cycle, Ctrl-C, a failure) before every 8th op: a stop then waits
 // for at most 7 more ops of each worker, well under a microsecond.
 inline constexpr size_t kAttentionEvery = 8;
