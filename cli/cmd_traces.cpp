@@ -54,7 +54,7 @@ int runValidate(const std::string& path, bool lenient) {
     uint64_t index = 0;
     while (size_t n = r->read(buf.data(), buf.size())) {
       for (size_t i = 0; i < n; i++, index++) {
-        auto step = b.add(buf[i], index);
+        auto step = b.add(buf.data(), n, i, index);
         switch (buf[i].op) {
           case traces::Op::Alloc: allocs++; break;
           case traces::Op::Free: frees += !step.skipped; break;

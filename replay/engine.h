@@ -242,6 +242,16 @@ inline void prefetchSlot(const Run& r, const traces::ReplayOp& op) {
   asm volatile("prefetchw (%0)" : : "r"(&r.slots[op.slot]));
 }
 
+// A lookahead cursor over a schedule (sched[k]: the thread of the k-th op): ahead[u] counts thread u's ops
+// among the first `distance` entries, so that the op `distance` entries on from k is always
+// threads[sched[k + distance]][ahead[...]++]. (Threads out of range are left to the caller's checks.)
+inline std::vector<size_t> aheadCursor(const std::vector<uint16_t>& sched, size_t nthreads, size_t distance) {
+  std::vector<size_t> ahead(nthreads, 0);
+  for (size_t k = 0; k < distance && k < sched.size(); k++)
+    if (sched[k] < nthreads) ahead[sched[k]]++;
+  return ahead;
+}
+
 // A worker thread running P p.
 template <class B, TouchMode kTouch>
 void workerLoop(B& b, Run& r, int p) {
@@ -265,7 +275,7 @@ void workerLoop(B& b, Run& r, int p) {
       }
     } else if (threads.size() > 1) {
       const std::vector<uint16_t>& sched = r.schedules[p];
-      std::vector<size_t> ahead(r.prog.threads.size());
+      std::vector<size_t> ahead = aheadCursor(sched, r.prog.threads.size(), kPrefetchAhead);
       for (size_t k = 0; k < sched.size(); k++) {
         if (k + kPrefetchAhead < sched.size()) {
           const uint16_t u = sched[k + kPrefetchAhead];
@@ -290,8 +300,8 @@ void workerLoop(B& b, Run& r, int p) {
 // Every P on the calling thread, in trace order.
 template <class B, TouchMode kTouch>
 void deterministicLoop(B& b, Run& r) {
-  std::vector<size_t> pos(r.prog.threads.size()), ahead(r.prog.threads.size());
   const std::vector<uint16_t>& order = r.prog.order;
+  std::vector<size_t> pos(r.prog.threads.size()), ahead = aheadCursor(order, r.prog.threads.size(), kPrefetchAhead);
   uint64_t n = 0;
   try {
     for (size_t k = 0; k < order.size(); k++) {

@@ -57,6 +57,10 @@ const char* kindName(ReplayOp::Kind k) {
 
 }  // namespace
 
+// How far ahead validateProgram and the counting after a replay fetch the slot of an op: slots are reached at
+// random, and the table of a trace with many live objects is larger than the caches.
+constexpr size_t kSlotLookahead = 64;
+
 void validateProgram(const ReplayProgram& pr) {
   const size_t nthreads = pr.threads.size();
   if (nthreads > 65536) invalid(fmt::format("{} threads (at most 65536)", nthreads));
@@ -65,13 +69,25 @@ void validateProgram(const ReplayProgram& pr) {
   if (pr.order.size() != total)
     invalid(fmt::format("order has {} entries but the thread streams hold {} ops", pr.order.size(), total));
 
-  std::vector<uint32_t> seq(pr.slots, 0);
-  std::vector<uint64_t> size(pr.slots, 0);  // of the object in the slot
+  struct SlotState {
+    uint64_t size = 0;  // of the object in the slot
+    uint32_t seq = 0;
+  };
+  std::vector<SlotState> slots(pr.slots);  // (one record: one cache miss per op where two arrays took two)
   std::vector<size_t> pos(nthreads, 0);
   std::vector<uint32_t> threadGcs(nthreads, 0);
   uint32_t gcNext = 0, gcCur = 0;  // next barrier ordinal; the current barrier
   size_t gcCopies = 0;             // copies of the current barrier seen so far
+  std::vector<size_t> ahead = detail::aheadCursor(pr.order, nthreads, kSlotLookahead);
   for (size_t i = 0; i < pr.order.size(); i++) {
+    if (i + kSlotLookahead < pr.order.size()) {
+      // The slot of an op further on (checked when its turn comes; here only a hint, for ops in range).
+      const uint16_t u = pr.order[i + kSlotLookahead];
+      if (u < nthreads && ahead[u] < pr.threads[u].size()) {
+        const ReplayOp& next = pr.threads[u][ahead[u]++];
+        if (next.kind() != ReplayOp::Gc && next.slot < pr.slots) __builtin_prefetch(&slots[next.slot], 1, 3);
+      }
+    }
     const uint16_t t = pr.order[i];
     if (t >= nthreads) invalid(fmt::format("order[{}] names thread {} of {}", i, t, nthreads));
     if (pos[t] >= pr.threads[t].size())
@@ -86,7 +102,8 @@ void validateProgram(const ReplayProgram& pr) {
         if (inBarrier)
           invalid(fmt::format("{}: {} between the per-thread copies of gc barrier {}", where(), kindName(op.kind()), gcCur));
         if (op.slot >= pr.slots) invalid(fmt::format("{}: slot {} of {}", where(), op.slot, pr.slots));
-        uint32_t& s = seq[op.slot];
+        SlotState& st = slots[op.slot];
+        uint32_t& s = st.seq;
         if (op.seq != s)
           invalid(fmt::format("{}: {} of slot {} expects sequence {} but in trace order the slot is at {}", where(),
                               kindName(op.kind()), op.slot, op.seq, s));
@@ -95,10 +112,10 @@ void validateProgram(const ReplayProgram& pr) {
           invalid(fmt::format("{}: alloc into slot {} which still holds a live object", where(), op.slot));
         if (op.kind() == ReplayOp::Free && !live)
           invalid(fmt::format("{}: free of slot {} which holds no live object", where(), op.slot));
-        if (op.kind() == ReplayOp::Alloc) size[op.slot] = op.size();
-        else if (op.size() != size[op.slot])
+        if (op.kind() == ReplayOp::Alloc) st.size = op.size();
+        else if (op.size() != st.size)
           invalid(fmt::format("{}: free of {} bytes from slot {} which holds {}", where(), op.size(), op.slot,
-                              size[op.slot]));
+                              st.size));
         if (s == UINT32_MAX) invalid(fmt::format("{}: slot {} sequence overflows", where(), op.slot));
         s++;
         break;
@@ -490,6 +507,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
     ProcStats& out = res.procStats[t % size_t(nprocs)];
     const traces::ReplayOp* ops = prog.threads[t].data();
     for (size_t i = 0, n = r.done[t]; i < n; i++) {
+      if (i + kSlotLookahead < n) __builtin_prefetch(&r.slots[ops[i + kSlotLookahead].slot], 0, 3);
       const traces::ReplayOp& op = ops[i];
       const uint64_t size = op.size();
       if (op.kind() == traces::ReplayOp::Alloc) {

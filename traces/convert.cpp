@@ -28,7 +28,7 @@ bool pass(const std::string& in, const std::string& out, const ConvertOptions& o
   for (; n; n = r->read(buf.data(), buf.size())) {
     for (size_t i = 0; i < n; i++, index++) {
       const Event& e = buf[i];
-      auto step = check.add(e, index);
+      auto step = check.add(buf.data(), n, i, index);
       if (step.skipped) continue;
       if (step.implicitFree) {
         Event f = Event::free(e.thread, e.id);

