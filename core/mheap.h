@@ -107,11 +107,13 @@ class MHeap {
   uint64_t heapRetained() const { return heapInUse.load() + heapFree.load(); }
 
   // --- state ---
-  Mutex lock;
-  AddressSpace mem;
-  PageAlloc pages;  // guarded by lock
+  // What spanOf reads on every free, on a cache line of its own: the lock's counters and the page allocator
+  // are written by whichever P holds the lock, and sharing a line with them made every free miss.
+  alignas(64) AddressSpace mem;
   std::vector<std::unique_ptr<HeapArena>> arenas;  // index: (addr - mem.base()) / arenaBytes
   size_t arenaShift = 26;
+  alignas(64) Mutex lock;
+  PageAlloc pages;  // guarded by lock
   uintptr_t curArenaBase = 0, curArenaEnd = 0;  // guarded by lock. Go: mheap.curArena
   std::atomic<uint32_t> sweepgen{0};
   std::atomic<uint64_t> cycle{0};  // completed GC cycles
@@ -132,7 +134,7 @@ class MHeap {
   alignas(64) std::atomic<int64_t> heapLive{0};
   uint64_t heapMarked = 0, heapGoal = 0, trigger = 0;
   uint64_t numGC = 0, numForcedGC = 0;
-  std::atomic<bool> gcRequested{false};
+  alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line
 
   // Proportional sweep (Go: mheap.pagesSwept etc. @ go1.19).
   alignas(64) std::atomic<uint64_t> pagesSwept{0}, pagesSweptBasis{0};
