@@ -121,16 +121,27 @@ void Heap::free(int p, void* ptr) {
   c.stats[s->spanclass.v].frees++;
   if (s->spanclass == h.tinySpanClass) {
     // A tiny block dies with its last sub-object (see MCache::dropTiny).
+    if (h.logsDeaths()) {
+      // Several Ps: the count needs an atomic update, a locked instruction that would wait for this P's
+      // pending stores; logged and counted down in bulk instead (the counts are a sum: order does not matter,
+      // and nothing reads them before the next cycle starts, when every log has been applied).
+      h.logDeath(p, PState::Death{s, idx, uint32_t(h.deadParity()), 1});
+      return;
+    }
     if (s->tinyRefAdd(idx, -1, h.cfg.procs > 1) != 0) return;
     s->tinyRefs[idx] = 1;  // dead: back to a free slot's count (nothing touches it until the slot is reused)
   }
   h.objectDied(s, idx, p);
 }
 
-void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
+void MHeap::countDeath(const MSpan* s, int p) {
   ClassStats& st = (p >= 0 ? allp[size_t(p)].mcache : stwStats).stats[s->spanclass.v];
   st.deaths++;
   if (s->large()) st.deadBytes += s->spanBytes();
+}
+
+void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
+  countDeath(s, p);
   if (cfg.freeMode == FreeMode::Deferred) {
     // Dead as of this cycle: the sweep after the next GC reclaims it. Nothing reads this cycle's dead bits
     // before the next cycle starts (sweeps read the previous cycle's), so with several Ps a death is logged
@@ -138,13 +149,11 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
     // the bits need atomic updates then, and one per free would cost a locked instruction while the P's
     // stores (zeroing, touching) are still draining.
     const uint32_t parity = uint32_t(cycle.load(std::memory_order_relaxed) & 1);
-    if (p < 0 || cfg.procs == 1) {
+    if (p < 0 || !logsDeaths()) {
       s->markDead(int(parity), idx);
       return;
     }
-    PState& pp = allp[size_t(p)];
-    pp.deathLog[pp.deaths++] = PState::Death{s, idx, parity};
-    if (pp.deaths == PState::kDeathLog) flushDeaths(pp);
+    logDeath(p, PState::Death{s, idx, parity, 0});
     return;
   }
   if (p >= 0 && s->cachedBy.load(std::memory_order_acquire) == p) {
@@ -156,13 +165,23 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
   central[s->spanclass.v].freeImmediate(s, idx, p);
 }
 
-void MHeap::flushDeaths(PState& pp) {
-  for (uint32_t i = 0; i < pp.deaths; i++) pp.deathLog[i].span->markDead(int(pp.deathLog[i].parity), pp.deathLog[i].idx);
+void MHeap::flushDeaths(int p) {
+  PState& pp = allp[size_t(p)];
+  const uint32_t n = pp.deaths;
   pp.deaths = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const PState::Death d = pp.deathLog[i];
+    if (d.tiny) {
+      if (d.span->tinyRefAdd(d.idx, -1, true) != 0) continue;
+      d.span->tinyRefs[d.idx] = 1;  // the block died: back to a free slot's count
+      countDeath(d.span, p);
+    }
+    d.span->markDead(int(d.parity), d.idx);
+  }
 }
 
 void MHeap::flushAllDeaths() {
-  for (PState& pp : allp) flushDeaths(pp);
+  for (size_t p = 0; p < allp.size(); p++) flushDeaths(int(p));
 }
 
 MemStats Heap::memStats() const {

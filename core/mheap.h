@@ -34,10 +34,13 @@ struct alignas(64) PState {
   MCache mcache;
   PageCache pcache;
   std::vector<MSpan*> mspancache;  // free mspan structs, at most 128
-  // Deaths not yet in their spans' dead bitmaps (deferred mode, several Ps; see MHeap::objectDied).
+  // Deaths not yet in their spans' dead bitmaps, and frees of tiny sub-objects not yet counted down in their
+  // blocks (deferred mode, several Ps; see MHeap::objectDied and Heap::free).
   struct Death {
     MSpan* span;
-    uint32_t idx, parity;
+    uint32_t idx;
+    uint32_t parity : 1;  // the dead bitmap (the cycle's parity)
+    uint32_t tiny : 1;    // a tiny sub-object's free: count its block down; the block dies at 0
   };
   static constexpr uint32_t kDeathLog = 256;
   uint32_t deaths = 0;
@@ -88,9 +91,16 @@ class MHeap {
 
   // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
   void objectDied(MSpan* s, uint32_t idx, int p);
-  // Moves logged deaths into the dead bitmaps: one P's when its log is full, every P's with the world stopped
-  // (a GC cycle, the verifier).
-  void flushDeaths(PState& pp);
+  void countDeath(const MSpan* s, int p);  // objectDied's statistics
+  // Deferred mode with several Ps: deaths (and tiny sub-objects' frees) are logged per P, and flushDeaths
+  // applies a P's log when it is full and every P's with the world stopped (a GC cycle, the verifier).
+  bool logsDeaths() const { return cfg.freeMode == FreeMode::Deferred && cfg.procs > 1; }
+  void logDeath(int p, const PState::Death& d) {
+    PState& pp = allp[size_t(p)];
+    pp.deathLog[pp.deaths++] = d;
+    if (pp.deaths == PState::kDeathLog) flushDeaths(p);
+  }
+  void flushDeaths(int p);
   void flushAllDeaths();
 
   // Statistics summed over the Ps (and the stop-the-world work), with the derived fields filled in.

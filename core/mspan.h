@@ -26,27 +26,29 @@ inline constexpr size_t kBitmapWords = kMaxObjsPerSpan / 64;
 
 enum class SpanState : uint8_t { Dead = 0, InUse = 1 };
 
-struct MSpan {
-  // Links for the lists that hold a span: the locked mcentral's nonempty/empty lists, the free-struct list.
-  MSpan* next = nullptr;
-  MSpan* prev = nullptr;
-  void* list = nullptr;  // which list holds it (locked mcentral design), or nullptr
-
+// Two cache lines up front: what stays fixed while the span is in use (read by every free, on any P), then
+// what the P allocating from it writes on every allocation. Sharing one line made frees on other Ps miss.
+struct alignas(64) MSpan {
   uintptr_t startAddr = 0;
   size_t npages = 0;
-  uint32_t freeindex = 0;
   uint32_t nelems = 0;
-  uint64_t allocCache = 0;
-  uint32_t allocCount = 0;
   uint32_t elemsize = 0;   // class size (small); for large spans see largeSize()
   uint32_t divMul = 0;
   SpanClass spanclass{};
   SpanState state = SpanState::Dead;
   uint8_t needzero = 0;
+  uintptr_t limit = 0;
+  // Links for the lists that hold a span: the locked mcentral's nonempty/empty lists, the free-struct list.
+  MSpan* next = nullptr;
+  MSpan* prev = nullptr;
+  void* list = nullptr;  // which list holds it (locked mcentral design), or nullptr
+
+  alignas(64) uint32_t freeindex = 0;
+  uint32_t allocCount = 0;
+  uint64_t allocCache = 0;
   std::atomic<uint32_t> sweepgen{0};
   std::atomic<int32_t> cachedBy{-1};      // P whose mcache holds the span, -1 if none (immediate mode)
   std::atomic<uint32_t> pendingFrees{0};  // immediate mode: frees recorded in dead[0] but not yet applied
-  uintptr_t limit = 0;
 
   uint64_t allocBits[kBitmapWords] = {};
   uint64_t dead[2][kBitmapWords] = {};  // through markDead/takeDead (atomic when several Ps share the heap)
