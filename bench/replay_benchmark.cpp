@@ -1,6 +1,7 @@
 // ns per event of the replay engine with the null, system and go backends, on programs generated in-process
 // (replay/synth.h): a 1M-event steady program on one P, and a shared-nothing program on one and two Ps.
-// Counters: ns_per_event (wall time of the replay / events) and events_per_second.
+// Counters: ns_per_event (wall time of the replay / events), events_per_second, and where the Ps' time went
+// besides running ops: barrier_ns and dependency_ns (summed over Ps, per event), gc_per_run (pacer cycles).
 //
 //   build-replay/bench/replay_benchmark --benchmark_counters_tabular=true
 #include <benchmark/benchmark.h>
@@ -31,17 +32,25 @@ void replayBench(benchmark::State& state, const traces::ReplayProgram& prog, int
   opt.procs = procs;
   opt.touch = touch;
   opt.rssIntervalMs = 0;
-  double wall = 0;
-  uint64_t events = 0;
+  double wall = 0, barrier = 0, dependency = 0;
+  uint64_t events = 0, stops = 0, runs = 0;
   for (auto _ : state) {
     auto backend = make(procs);
     Result r = run(prog, *backend, opt);
     wall += r.wallSeconds;
     events += r.events;
+    stops += r.pacerStops;
+    runs++;
+    for (const ProcStats& p : r.procStats) barrier += p.barrierSeconds, dependency += p.dependencySeconds;
     state.SetIterationTime(r.wallSeconds);
   }
-  state.counters["ns_per_event"] = events ? wall * 1e9 / double(events) : 0;
+  const double perEvent = events ? 1e9 / double(events) : 0;
+  state.counters["ns_per_event"] = wall * perEvent;
   state.counters["events_per_second"] = wall > 0 ? double(events) / wall : 0;
+  // Where a P's time went besides running ops (summed over Ps, per event), and the pacer's cycles per run.
+  state.counters["barrier_ns"] = barrier * perEvent;
+  state.counters["dependency_ns"] = dependency * perEvent;
+  state.counters["gc_per_run"] = runs ? double(stops) / double(runs) : 0;
 }
 
 auto null = [](int procs) { return std::make_unique<NullBackend>(procs); };
