@@ -7,11 +7,15 @@
 //
 //	/usr/lib/go-1.19/bin/go build -o /tmp/goreplay bench/go/replay.go
 //	gomalloc convert steady10m.gmt steady10m.jsonl && GOMAXPROCS=1 /tmp/goreplay steady10m.jsonl
+//
+// -noscan allocates every object pointer-free, which leaves the GC almost nothing to mark (the model does
+// not model marking).
 package main
 
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"os"
 	"runtime"
@@ -119,11 +123,14 @@ func offHeap(ops []op) []op {
 }
 
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: replay TRACE.jsonl")
+	noscan := flag.Bool("noscan", false, "allocate every object pointer-free (the GC then has almost nothing to mark: "+
+		"what is left is closer to what the model models)")
+	flag.Parse()
+	if flag.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: replay [-noscan] TRACE.jsonl")
 		os.Exit(2)
 	}
-	ops, nslots, err := load(os.Args[1])
+	ops, nslots, err := load(flag.Arg(0))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
@@ -141,7 +148,7 @@ func main() {
 			var p unsafe.Pointer
 			if o.size == 0 {
 				p = unsafe.Pointer(&struct{}{})
-			} else if o.scan {
+			} else if o.scan && !*noscan {
 				s := make([]unsafe.Pointer, (o.size+7)/8)
 				p = unsafe.Pointer(&s[0])
 			} else {
