@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -139,11 +140,13 @@ int runReplay(const ReplayOpts& o) {
   if (o.allocator == "go") cfg = o.heap.resolve();
 
   traces::ReplayProgram program;
+  const auto loadStart = std::chrono::steady_clock::now();
   try {
     program = traces::loadProgram(o.trace, traces::LoadOptions{o.lenient});
   } catch (const traces::TraceError& e) {
     throw UsageError(e.what(), 2);
   }
+  const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
   if (!o.quiet && !program.warnings.empty()) {
     for (size_t i = 0; i < program.warnings.size() && i < 5; i++)
       std::fprintf(stderr, "gomalloc: %s\n", program.warnings[i].c_str());
@@ -183,6 +186,7 @@ int runReplay(const ReplayOpts& o) {
     throw;
   }
   bar.clear();
+  result.loadSeconds = loadSeconds;
   return finish(o, reports::build(result, toolInfo()));
 }
 

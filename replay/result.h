@@ -96,6 +96,7 @@ struct Result {
 
   // Timing.
   double wallSeconds = 0;
+  double loadSeconds = 0;  // loading the trace, before the replay: set by whoever loaded it (0: not measured)
   std::vector<ProcStats> procStats;  // one per P
 
   // Memory from the kernel.

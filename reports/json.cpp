@@ -188,6 +188,7 @@ Json toJson(const Report& r) {
            {"wall_seconds", s.wallSeconds},
            {"ns_per_event", s.nsPerEvent},
            {"events_per_second", s.eventsPerSecond},
+           {"load_seconds", s.loadSeconds},
            {"peak_rss_bytes", s.peakRssBytes},
            {"peak_rss_scope", s.peakRssScope},
            {"rss_start_bytes", s.rssStartBytes},
@@ -298,6 +299,7 @@ Report fromJson(const Json& j) {
   m.wallSeconds = s.num("wall_seconds");
   m.nsPerEvent = s.num("ns_per_event");
   m.eventsPerSecond = s.num("events_per_second");
+  if (s.has("load_seconds")) m.loadSeconds = s.num("load_seconds");  // (reports of version 1 before it existed)
   m.peakRssBytes = s.u64("peak_rss_bytes");
   m.peakRssScope = s.str("peak_rss_scope");
   m.rssStartBytes = s.u64("rss_start_bytes");
@@ -373,8 +375,8 @@ std::string renderJson(const Report& r) { return toJson(r).dump(2) + "\n"; }
 
 void stripVolatile(Json& j) {
   if (j.contains("summary"))
-    for (const char* k : {"wall_seconds", "ns_per_event", "events_per_second", "peak_rss_bytes", "peak_rss_scope",
-                          "rss_start_bytes", "rss_end_bytes"})
+    for (const char* k : {"wall_seconds", "ns_per_event", "events_per_second", "load_seconds", "peak_rss_bytes",
+                          "peak_rss_scope", "rss_start_bytes", "rss_end_bytes"})
       j["summary"].erase(k);
   if (j.contains("procs"))
     for (auto& p : j["procs"])

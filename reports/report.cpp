@@ -108,6 +108,7 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
   s.liveBytesRequested = r.liveBytesRequested;
   s.zeroSizeAllocs = r.zeroSizeAllocs;
   s.wallSeconds = r.wallSeconds;
+  s.loadSeconds = r.loadSeconds;
   s.nsPerEvent = r.events ? r.wallSeconds * 1e9 / double(r.events) : 0;
   s.eventsPerSecond = r.wallSeconds > 0 ? double(r.events) / r.wallSeconds : 0;
   s.peakRssBytes = r.peakRssBytes;

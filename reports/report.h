@@ -42,6 +42,7 @@ struct Summary {
   uint64_t gcCycles = 0, forcedGcCycles = 0, pacerStops = 0;
   uint64_t bytesRequested = 0, liveObjects = 0, liveBytesRequested = 0, zeroSizeAllocs = 0;
   double wallSeconds = 0, nsPerEvent = 0, eventsPerSecond = 0;
+  double loadSeconds = 0;  // loading the trace before the replay (not in wallSeconds); 0 if not measured
   uint64_t peakRssBytes = 0, rssStartBytes = 0, rssEndBytes = 0;
   std::string peakRssScope;                  // "replay" or "process"
   std::optional<std::string> addressDigest;  // deterministic mode, 16 hex digits

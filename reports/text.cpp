@@ -148,8 +148,10 @@ std::string renderTable(const Report& r) {
   if (r.interrupted)
     out += fmt::format("INTERRUPTED after {} of {} events: the figures cover the part replayed\n", count(s.events),
                        count(r.trace.events));
-  out += fmt::format("time      wall {}, {:.2f} ns/event, {}events/s\n", seconds(s.wallSeconds), s.nsPerEvent,
+  out += fmt::format("time      wall {}, {:.2f} ns/event, {}events/s", seconds(s.wallSeconds), s.nsPerEvent,
                      rate(s.eventsPerSecond));
+  if (s.loadSeconds > 0) out += fmt::format(" (loading the trace before it: {})", seconds(s.loadSeconds));
+  out += "\n";
   out += fmt::format("events    {} allocs ({} requested), {} frees, {} gc events", count(s.allocs),
                      bytes(s.bytesRequested), count(s.frees), count(s.gcEvents));
   if (r.heap)
