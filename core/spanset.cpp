@@ -16,6 +16,20 @@ SpanSet::~SpanSet() {
     delete[] r->blocks;
     delete r;
   }
+  for (Block* b : spare_) delete b;
+}
+
+SpanSet::Block* SpanSet::newBlock() {
+  if (spare_.empty()) return new Block();
+  Block* b = spare_.back();  // every entry is nullptr (popped), popped was reset by retire
+  spare_.pop_back();
+  return b;
+}
+
+void SpanSet::retire(Block* b) {
+  b->popped.store(0, std::memory_order_relaxed);
+  std::lock_guard<Mutex> g(spineLock);
+  spare_.push_back(b);
 }
 
 void SpanSet::push(MSpan* s) {
@@ -39,7 +53,7 @@ void SpanSet::push(MSpan* s) {
         spine_.store(nsp, std::memory_order_release);
         sp = nsp;
       }
-      block = new Block();
+      block = newBlock();
       sp->blocks[top].store(block, std::memory_order_release);
       if (top >= len) spineLen_.store(top + 1, std::memory_order_release);
     }
@@ -71,7 +85,7 @@ MSpan* SpanSet::pop() {
     if (spins > 64) std::this_thread::yield();
   if (block->popped.fetch_add(1, std::memory_order_acq_rel) + 1 == kBlockEntries) {
     spine_.load(std::memory_order_acquire)->blocks[top].store(nullptr, std::memory_order_release);
-    delete block;
+    retire(block);
   }
   return s;
 }
@@ -82,7 +96,7 @@ void SpanSet::reset() {
   Spine* sp = spine_.load();
   if (sp)
     for (size_t i = 0; i < spineLen_.load(); i++) {
-      delete sp->blocks[i].load();
+      if (Block* b = sp->blocks[i].load()) retire(b);  // drained: its pushed entries were all popped
       sp->blocks[i].store(nullptr);
     }
   spineLen_.store(0);
