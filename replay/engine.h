@@ -234,6 +234,7 @@ inline constexpr size_t kPrefetchAhead = 32;
 // A worker looks for a pending stop (a pacer cycle, Ctrl-C, a failure) before every 8th op: a stop then waits
 // for at most 7 more ops of each worker, well under a microsecond.
 inline constexpr size_t kAttentionEvery = 8;
+static_assert(1024 % kAttentionEvery == 0, "progress is published every 1024 ops, at a stop check");
 // The op stream is read in order, but the hardware prefetcher alone falls behind it.
 inline constexpr size_t kPrefetchOpsAhead = 256;
 // For writing (prefetchw: the line comes exclusive, so the store that follows needs no second trip; CPUs
@@ -269,9 +270,11 @@ void workerLoop(B& b, Run& r, int p) {
       for (; i < count; i++) {
         if (i + kPrefetchAhead < count) prefetchSlot(r, ops[i + kPrefetchAhead]);
         __builtin_prefetch(&ops[i + kPrefetchOpsAhead], 0, 3);  // (past the end is harmless: a hint)
-        if ((i & (kAttentionEvery - 1)) == 0 && r.attention() && !r.attend(p)) [[unlikely]] break;
+        if ((i & (kAttentionEvery - 1)) == 0) {
+          if (r.attention() && !r.attend(p)) [[unlikely]] break;
+          if ((i & 1023) == 0) s.progress.store(i, std::memory_order_relaxed);
+        }
         if (!step<B, true, kTouch>(b, r, s, p, ops[i])) [[unlikely]] break;
-        if (((i + 1) & 1023) == 0) s.progress.store(i + 1, std::memory_order_relaxed);
       }
     } else if (threads.size() > 1) {
       const std::vector<uint16_t>& sched = r.schedules[p];
