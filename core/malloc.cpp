@@ -148,7 +148,7 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
     // per P and the log moved into the bitmaps in bulk (flushDeaths), at the latest when the next cycle starts:
     // the bits need atomic updates then, and one per free would cost a locked instruction while the P's
     // stores (zeroing, touching) are still draining.
-    const uint32_t parity = uint32_t(cycle.load(std::memory_order_relaxed) & 1);
+    const uint32_t parity = uint32_t(deadParity());
     if (p < 0 || !logsDeaths()) {
       s->markDead(int(parity), idx);
       return;
