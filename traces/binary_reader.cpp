@@ -176,11 +176,13 @@ class BinaryReader final : public TraceReader {
  private:
   bool memory() const { return input_ == nullptr; }
 
+  // After an input error (inputError()), every error is that one (the data ended where take() failed), at the
+  // byte where the data ended.
   [[noreturn]] void failAt(uint64_t offset, bool inEvent, const std::string& msg) const {
     Where w;
     if (inEvent) w.event = events_;
-    w.offset = offset;
-    throw TraceError(path_, w, msg);
+    w.offset = inputError().empty() ? offset : pos_;
+    throw TraceError(path_, w, inputError().empty() ? msg : inputError());
   }
   // An error in the index-th event of this fill, the block's next one: the offset is its kind byte's.
   [[noreturn]] void corrupt(size_t index, const std::string& msg) const {
@@ -201,16 +203,13 @@ class BinaryReader final : public TraceReader {
     }
     buf.resize(n);
     size_t have = 0;
-    try {
-      while (have < n) {
-        size_t got = input_->read(buf.data() + have, n - have);
-        if (got == 0) return false;
-        have += got;
+    while (have < n) {
+      size_t got = readInput(buf.data() + have, n - have);
+      if (got == 0) {
+        if (!inputError().empty()) pos_ += have;  // where the data ended, for failAt
+        return false;
       }
-    } catch (const TraceError&) {
-      throw;
-    } catch (const std::exception& e) {
-      failAt(pos_, true, e.what());
+      have += got;
     }
     pos_ += n;
     where = buf.data();
@@ -220,19 +219,26 @@ class BinaryReader final : public TraceReader {
   void readFileHeader() {
     const char* h;
     if (!take(16, scratch_, h)) failAt(0, false, "unexpected end of file (truncated?) in the .gmt file header");
-    if (std::memcmp(h, kGmtMagic, 8) != 0) failAt(0, false, "not a .gmt file (bad magic number)");
-    uint16_t version = getU16(h + 8), flags = getU16(h + 10);
-    uint32_t len = getU32(h + 12);
+    char fixed[16];
+    std::memcpy(fixed, h, 16);
+    if (std::memcmp(fixed, kGmtMagic, 8) != 0) failAt(0, false, "not a .gmt file (bad magic number)");
+    uint16_t version = getU16(fixed + 8), flags = getU16(fixed + 10);
+    uint32_t len = getU32(fixed + 12);
     if (version == 1)
       failAt(8, false, fmt::format("unsupported .gmt version 1; convert it again (from JSON, or with the gomalloc "
-                                   "that wrote it to JSON): this reader reads version {}",
-                                   kGmtVersion));
-    if (version != kGmtVersion)
-      failAt(8, false, fmt::format("unsupported .gmt version {}: this reader reads version {}", version, kGmtVersion));
+                                   "that wrote it to JSON): this reader reads versions {} and {}",
+                                   kGmtOldestVersion, kGmtVersion));
+    if (version < kGmtOldestVersion || version > kGmtVersion)
+      failAt(8, false, fmt::format("unsupported .gmt version {}: this reader reads versions {} and {}", version,
+                                   kGmtOldestVersion, kGmtVersion));
+    checksums_ = version >= 3;
+    crc_ = crc32cImpl();  // (GOMALLOC_GMT_PORTABLE selects the decoder only: CPUs without AVX-512 have SSE4.2)
     if (flags != 0) failAt(10, false, fmt::format("unsupported .gmt flags 0x{:04x}", flags));
     if (len > kGmtHeaderMax) failAt(12, false, fmt::format("corrupt .gmt file: header length {} is too large", len));
     const char* j;
-    if (!take(len, scratch_, j)) failAt(16, false, "unexpected end of file (truncated?) in the .gmt header");
+    if (!take(len + checkBytes(), scratch_, j)) failAt(16, false, "unexpected end of file (truncated?) in the .gmt header");
+    if (checksums_ && getU32(j + len) != crc32c(j, len, crc32c(fixed, 16, 0, crc_), crc_))
+      failAt(0, false, "corrupt .gmt file: header checksum mismatch");
     nlohmann::ordered_json hdr;
     try {
       hdr = nlohmann::ordered_json::parse(std::string_view(j, len));
@@ -264,29 +270,51 @@ class BinaryReader final : public TraceReader {
     offset_ = pos_;
   }
 
+  size_t checkBytes() const { return checksums_ ? kGmtChecksum : 0; }
+  // Version 3: whether the checksum after the n bytes at p (the rest of what it covers) matches, crc being the
+  // CRC-32C of the 8-byte block header before them.
+  bool checksumOk(const char* p, size_t n, uint32_t crc) const {
+    return !checksums_ || getU32(p + n) == crc32c(p, n, crc, crc_);
+  }
+
   bool nextBlock() {
     const char* h;
     uint64_t at = pos_;
     if (!take(8, scratch_, h)) failAt(at, true, "unexpected end of file (truncated?): expected a block or the end marker");
-    uint32_t count = getU32(h), len = getU32(h + 4);
-    if (count == 0) {
+    char head[8];
+    std::memcpy(head, h, 8);
+    uint32_t count = getU32(head), len = getU32(head + 4);
+    ++blocks_;
+    if (count == 0 && (len == 8 || !checksums_)) {
       if (len != 8) failAt(at, true, fmt::format("corrupt .gmt file: end marker with length {}, expected 8", len));
       const char* t;
-      if (!take(8, scratch_, t)) failAt(at + 8, true, "unexpected end of file (truncated?) in the end marker");
+      if (!take(8 + checkBytes(), scratch_, t))
+        failAt(at + 8, true, "unexpected end of file (truncated?) in the end marker");
+      if (!checksumOk(t, 8, crc32c(head, 8, 0, crc_))) failAt(at, true, "corrupt .gmt file: end marker checksum mismatch");
       uint64_t total = getU64(t);
       if (total != events_)
         failAt(at + 8, true, fmt::format("corrupt .gmt file: the end marker counts {} events, the blocks hold {}",
                                          total, events_));
-      bool trailing = memory() ? pos_ < data_.size() : input_->read(scratch_.data(), 1) > 0;
+      bool trailing = memory() ? pos_ < data_.size() : readInput(scratch_.data(), 1) > 0;
       if (trailing) failAt(pos_, true, "corrupt .gmt file: data after the end marker");
+      if (!inputError().empty()) failAt(pos_, true, inputError());  // e.g. bytes after the compressed stream
       offset_ = pos_;
       done_ = true;
       return false;
     }
+    // Version 3 checks the checksum first (whatever the lengths say, if it can be found), so that a damaged
+    // block header is reported as what it is.
+    const char* p = nullptr;
+    bool taken = false;
+    if (checksums_ && len <= kGmtMaxPayload) {
+      if (!take(len + kGmtChecksum, block_, p)) failAt(at + 8, true, "unexpected end of file (truncated?) inside a block");
+      if (!checksumOk(p, len, crc32c(head, 8, 0, crc_)))
+        failAt(at, true, fmt::format("corrupt .gmt file: block {} checksum mismatch", blocks_));
+      taken = true;
+    }
     if (count > kGmtMaxBlockEvents || len > kGmtMaxPayload || len < kGmtBlockHeader + uint64_t(count))
       failAt(at, true, fmt::format("corrupt .gmt file: block of {} events in {} bytes", count, len));
-    const char* p;
-    if (!take(len, block_, p)) failAt(at + 8, true, "unexpected end of file (truncated?) inside a block");
+    if (!taken && !take(len, block_, p)) failAt(at + 8, true, "unexpected end of file (truncated?) inside a block");
     if (map_) map_->consumed(size_t(at));
     offset_ = at + 8;
     Block b;
@@ -640,7 +668,10 @@ class BinaryReader final : public TraceReader {
   uint64_t kindsOffset_ = 0;  // file offset of b_.kinds
   RunKind runKinds_[16];
   uint32_t left_ = 0;
+  uint64_t blocks_ = 0;  // blocks (and end marker) begun, counting from 1 in messages
   bool inBlock_ = false, done_ = false, groups_ = false;
+  bool checksums_ = false;  // version 3
+  Crc32cFn crc_ = crc32cPortable;
   std::vector<uint64_t> threadTs_;  // each thread's last ts, then a slot for the group decoder's spare lanes
   uint64_t tsBound_ = 0;            // no thread's last ts is above it
   uint32_t limit_ = kMaxThreads;

@@ -12,6 +12,7 @@
 #include <cstring>
 #include <filesystem>
 #include <stdexcept>
+#include <utility>
 #include <vector>
 
 namespace gomalloc::traces {
@@ -73,6 +74,17 @@ class CodecInput : public Input {
   uint64_t rawBytes() const override { return inner_->rawBytes(); }
 
  protected:
+  // An error found after some bytes of this read were decoded: those are returned first, and the error by the
+  // next read, so that the reader sees every byte before it (and reports the error where they end).
+  size_t failAfter(size_t decoded, std::string why) {
+    if (decoded == 0) throw std::runtime_error(why);
+    pending_ = std::move(why);
+    return decoded;
+  }
+  void throwPending() {
+    if (!pending_.empty()) throw std::runtime_error(std::exchange(pending_, std::string()));
+  }
+  std::string pending_;
   // Makes sure some compressed input is pending; returns false at the end of the inner stream.
   bool fillIn() {
     if (inPos_ < inLen_) return true;
@@ -96,24 +108,37 @@ class ZstdInput : public CodecInput {
   }
   ~ZstdInput() override { ZSTD_freeDStream(ds_); }
   size_t read(char* dst, size_t n) override {
+    throwPending();
     ZSTD_outBuffer out{dst, n, 0};
     while (out.pos == 0) {
       if (!fillIn()) {
-        if (!frameDone_) throw std::runtime_error("unexpected end of file: the zstd stream is truncated");
+        if (!frameDone_) {
+          if (trailing()) throw std::runtime_error(kTrailing + std::string("an incomplete zstd frame header"));
+          throw std::runtime_error("unexpected end of file: the zstd stream is truncated");
+        }
         return 0;
       }
+      if (frameDone_) frameOut_ = 0;  // a further frame (concatenated frames are one stream)
       ZSTD_inBuffer in{in_.data(), inLen_, inPos_};
       size_t r = ZSTD_decompressStream(ds_, &out, &in);
-      if (ZSTD_isError(r)) throw std::runtime_error(std::string("corrupt zstd data: ") + ZSTD_getErrorName(r));
+      if (ZSTD_isError(r))
+        return failAfter(out.pos, (trailing() ? kTrailing : "corrupt zstd data: ") + std::string(ZSTD_getErrorName(r)));
       inPos_ = in.pos;
+      frameOut_ += out.pos;
+      if (r == 0) frames_++;
       frameDone_ = r == 0;
     }
     return out.pos;
   }
 
  private:
+  static constexpr const char* kTrailing = "data after the end of the zstd stream that is not a zstd frame: ";
+  // Bytes after a complete frame that do not start another one with data (a frame that decodes to nothing is
+  // a complete frame, so only garbage can fail here before any output).
+  bool trailing() const { return frames_ > 0 && frameOut_ == 0; }
   ZSTD_DStream* ds_;
   bool frameDone_ = true;
+  uint64_t frames_ = 0, frameOut_ = 0;  // complete frames; bytes out of the current one
 };
 
 class GzipInput : public CodecInput {
@@ -123,34 +148,46 @@ class GzipInput : public CodecInput {
   }
   ~GzipInput() override { inflateEnd(&zs_); }
   size_t read(char* dst, size_t n) override {
+    throwPending();
     zs_.next_out = reinterpret_cast<Bytef*>(dst);
     zs_.avail_out = uInt(std::min<size_t>(n, 1u << 30));
     size_t want = zs_.avail_out;
     while (zs_.avail_out == want) {
       if (!fillIn()) {
-        if (inMember_) throw std::runtime_error("unexpected end of file: the gzip stream is truncated");
+        if (inMember_) {
+          if (trailing()) throw std::runtime_error(kTrailing + std::string("an incomplete gzip header"));
+          throw std::runtime_error("unexpected end of file: the gzip stream is truncated");
+        }
         return 0;
       }
       if (!inMember_) {  // a further gzip member (concatenated .gz files are one stream)
         inflateReset(&zs_);
         inMember_ = true;
+        memberOut_ = 0;
       }
       zs_.next_in = reinterpret_cast<Bytef*>(in_.data() + inPos_);
       zs_.avail_in = uInt(inLen_ - inPos_);
+      uInt before = zs_.avail_out;
       int r = inflate(&zs_, Z_NO_FLUSH);
       inPos_ = inLen_ - zs_.avail_in;
+      memberOut_ += before - zs_.avail_out;
       if (r == Z_STREAM_END) {
         inMember_ = false;
+        members_++;
       } else if (r != Z_OK && r != Z_BUF_ERROR) {
-        throw std::runtime_error(std::string("corrupt gzip data: ") + (zs_.msg ? zs_.msg : "inflate failed"));
+        std::string why = zs_.msg ? zs_.msg : "inflate failed";
+        return failAfter(want - zs_.avail_out, (trailing() ? kTrailing : "corrupt gzip data: ") + why);
       }
     }
     return want - zs_.avail_out;
   }
 
  private:
+  static constexpr const char* kTrailing = "data after the end of the gzip stream that is not a gzip member: ";
+  bool trailing() const { return members_ > 0 && memberOut_ == 0; }
   z_stream zs_{};
   bool inMember_ = true;
+  uint64_t members_ = 0, memberOut_ = 0;  // complete members; bytes out of the current one
 };
 
 class FileSink : public Sink {

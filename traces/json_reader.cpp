@@ -6,6 +6,7 @@
 // scanned again from its start. Lines are counted in whitespace only (JSON strings cannot hold a raw newline).
 #include <fmt/format.h>
 
+#include <cstddef>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -19,6 +20,7 @@ constexpr size_t kWindow = size_t{1} << 20;  // bytes read per refill
 constexpr size_t kEventSlack = 4096;         // an event object shorter than this never needs a mid-token refill
 constexpr uint64_t kNone = ~uint64_t{0};
 constexpr size_t kMaxDepth = 1000;           // nesting in ignored values
+constexpr ptrdiff_t kNearEnd = 8;            // an error this close to the end of truncated data is the truncation
 
 // Field bits for the keys of an event object.
 enum : unsigned { kOp = 1, kThread = 2, kId = 4, kSize = 8, kScan = 16, kTs = 32 };
@@ -97,22 +99,13 @@ class JsonReader final : public TraceReader {
     base_ = from;
     size_t have = keep;
     size_t room = cap_;
-    try {
-      while (have < room) {
-        size_t got = input_->read(buf_.get() + have, room - have);
-        if (got == 0) {
-          eof_ = true;
-          break;
-        }
-        have += got;
+    while (have < room) {
+      size_t got = readInput(buf_.get() + have, room - have);  // an input error ends the data (failAt says so)
+      if (got == 0) {
+        eof_ = true;
+        break;
       }
-    } catch (const TraceError&) {
-      throw;
-    } catch (const std::exception& e) {
-      end_ = buf_.get() + have;
-      *end_ = 0;
-      p_ = at(pAbs);
-      failHere(e.what());
+      have += got;
     }
     end_ = buf_.get() + have;
     *end_ = 0;
@@ -137,7 +130,23 @@ class JsonReader final : public TraceReader {
     }
     return w;
   }
-  [[noreturn]] void failAt(const char* q, const std::string& msg) const { throw TraceError(path_, whereAt(q), msg); }
+  // After an input error (inputError()), an error where the data ended is that error (the data ended early or
+  // went on with corrupt bytes); one before it keeps its message and adds the input's.
+  [[noreturn]] void failAt(const char* q, const std::string& msg) const {
+    if (inputError().empty()) throw TraceError(path_, whereAt(q), msg);
+    if (end_ - q <= kNearEnd) {  // at the end of the data (the last bytes of a token, on the same line)
+      if (!std::memchr(q, '\n', size_t(end_ - q))) q = end_;
+      throw TraceError(path_, whereAt(q), inputError());
+    }
+    throw TraceError(path_, whereAt(q), msg + " (and then: " + inputError() + ")");
+  }
+  // The data ended where a complete trace may end: an input error there is still an error (a truncated stream
+  // or data after a complete one), at the next event.
+  void checkEnd() {
+    if (inputError().empty()) return;
+    inEvent_ = true;
+    failHere(inputError());
+  }
   [[noreturn]] void failHere(const std::string& msg) const { failAt(p_, msg); }
   [[noreturn]] void failObject(const std::string& msg) const {
     Where w;
@@ -778,6 +787,7 @@ size_t JsonReader::fill(Event* out, size_t n) {
           }
           headerChecks();
           if (ws() != 0 || !atEnd()) failHere("unexpected content after the JSON document");
+          checkEnd();
           state_ = State::Done;
           break;
         }
@@ -797,6 +807,7 @@ size_t JsonReader::fill(Event* out, size_t n) {
       case State::Lines: {
         char c = ws();
         if (atEnd()) {
+          checkEnd();
           state_ = State::Done;
           break;
         }

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
+#include <exception>
+#include <utility>
 
 #include "traces/binary_format.h"
 #include "traces/reader_impl.h"
@@ -151,6 +153,19 @@ void TraceReader::checkSlow(const Event& e, uint64_t index, uint64_t* lastTs) {
   lastTs[e.thread] = e.ts;
 }
 
+size_t TraceReader::readInput(char* dst, size_t n) {
+  if (!inputError_.empty()) return 0;
+  try {
+    return input_->read(dst, n);
+  } catch (const TraceError&) {
+    throw;
+  } catch (const std::exception& e) {
+    inputError_ = e.what();
+    if (inputError_.empty()) inputError_ = "read error";
+    return 0;
+  }
+}
+
 void TraceReader::finalChecks() {
   setHeaderComplete();
   if (!header_.threads) return;
@@ -188,10 +203,12 @@ std::vector<Event> readAll(TraceReader& r) {
 
 namespace {
 
-// An input that first returns bytes already read (the sniffed head), then the rest of inner.
+// An input that first returns bytes already read (the sniffed head), then the rest of inner; or, if reading the
+// head failed, that error (the reader then reports it where the head ends, as any error of its input).
 class PrefixInput : public Input {
  public:
-  PrefixInput(std::string head, std::unique_ptr<Input> inner) : head_(std::move(head)), inner_(std::move(inner)) {}
+  PrefixInput(std::string head, std::unique_ptr<Input> inner, std::exception_ptr error)
+      : head_(std::move(head)), inner_(std::move(inner)), error_(std::move(error)) {}
   size_t read(char* dst, size_t n) override {
     if (pos_ < head_.size()) {
       size_t k = std::min(n, head_.size() - pos_);
@@ -199,6 +216,7 @@ class PrefixInput : public Input {
       pos_ += k;
       return k;
     }
+    if (error_) std::rethrow_exception(std::exchange(error_, nullptr));
     return inner_->read(dst, n);
   }
   uint64_t rawBytes() const override { return inner_->rawBytes(); }
@@ -207,17 +225,25 @@ class PrefixInput : public Input {
   std::string head_;
   size_t pos_ = 0;
   std::unique_ptr<Input> inner_;
+  std::exception_ptr error_;
 };
 
-std::string readHead(Input& in, size_t n) {
+// Reads up to n bytes of in to sniff them, then puts them back: in becomes an input that returns them first.
+std::string peekHead(std::unique_ptr<Input>& in, size_t n) {
   std::string head(n, '\0');
   size_t have = 0;
-  while (have < n) {
-    size_t got = in.read(head.data() + have, n - have);
-    if (got == 0) break;
-    have += got;
+  std::exception_ptr error;
+  try {
+    while (have < n) {
+      size_t got = in->read(head.data() + have, n - have);
+      if (got == 0) break;
+      have += got;
+    }
+  } catch (const std::exception&) {
+    error = std::current_exception();
   }
   head.resize(have);
+  in = std::make_unique<PrefixInput>(head, std::move(in), std::move(error));
   return head;
 }
 
@@ -236,22 +262,30 @@ bool isBinary(std::string_view head) {
   return !head.empty() && std::memcmp(head.data(), detail::kGmtMagic, std::min<size_t>(head.size(), 8)) == 0;
 }
 
+// Whether a trace named .gmt (by its suffix) whose head is not the .gmt magic is still read as .gmt: unless it
+// looks like JSON, so that a damaged or truncated .gmt file gets the .gmt reader's messages.
+bool binaryBySuffix(const std::string& path, std::string_view head) {
+  auto f = formatFromSuffix(path);
+  if (!f || f->encoding != Encoding::Binary) return false;
+  size_t i = head.find_first_not_of(" \t\r\n");
+  return i == std::string_view::npos || (head[i] != '{' && uint8_t(head[i]) != 0xef);  // 0xef: a UTF-8 BOM
+}
+
 // Opens raw (a file's or memory's bytes): decompression, then the encoding.
 std::unique_ptr<TraceReader> openInput(const std::string& path, const ReadOptions& o, std::unique_ptr<Input> raw,
                                        std::string_view whole, std::shared_ptr<MappedFile> map) {
   try {
-    std::string head = readHead(*raw, 8);
+    std::unique_ptr<Input> in = std::move(raw);
+    std::string head = peekHead(in, 8);
     Compression c = sniffCompression(head);
-    std::unique_ptr<Input> in = std::make_unique<PrefixInput>(head, std::move(raw));
     if (c == Compression::None) {
       if (isBinary(head) && !whole.empty() && (!o.encoding || *o.encoding == Encoding::Binary))
         return detail::makeBinaryReader(path, o, whole, std::move(map));
     } else {
       in = decompress(std::move(in), c);
-      head = readHead(*in, 8);
-      in = std::make_unique<PrefixInput>(head, std::move(in));
+      head = peekHead(in, 8);
     }
-    if (o.encoding ? *o.encoding == Encoding::Binary : isBinary(head))
+    if (o.encoding ? *o.encoding == Encoding::Binary : isBinary(head) || binaryBySuffix(path, head))
       return detail::makeBinaryStreamReader(path, c, o, std::move(in));
     return detail::makeJsonReader(path, c, jsonMode(path, o), o, std::move(in));
   } catch (const TraceError&) {
@@ -265,10 +299,9 @@ std::unique_ptr<TraceReader> openInput(const std::string& path, const ReadOption
 
 std::unique_ptr<TraceReader> openTrace(const std::string& path, const ReadOptions& opts) {
   std::unique_ptr<Input> raw;
-  std::string head;
   try {
     raw = fileInput(path);
-    head = readHead(*raw, 8);
+    std::string head = peekHead(raw, 8);
     if (sniffCompression(head) == Compression::None && isBinary(head) &&
         (!opts.encoding || *opts.encoding == Encoding::Binary)) {
       auto map = std::make_shared<MappedFile>(path);
@@ -280,7 +313,7 @@ std::unique_ptr<TraceReader> openTrace(const std::string& path, const ReadOption
   } catch (const std::exception& e) {
     throw TraceError(e.what());
   }
-  return openInput(path, opts, std::make_unique<PrefixInput>(head, std::move(raw)), {}, nullptr);
+  return openInput(path, opts, std::move(raw), {}, nullptr);
 }
 
 std::unique_ptr<TraceReader> openTraceMemory(const std::string& name, std::string_view data,

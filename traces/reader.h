@@ -64,6 +64,14 @@ class TraceReader {
   // last one: it throws, or (lenient) counts the ts, then updates lastTs[thread].
   bool checksEvents_ = false;
   void checkSlow(const Event& e, uint64_t index, uint64_t* lastTs);
+  // Every reader reads input_ through this, so that errors of the input (a truncated or corrupt compressed
+  // stream, data after its end, an I/O error) take one path whatever the encoding: such an error ends the data
+  // as the end of the file would (0 from then on), and inputError() holds its message, which the reader reports
+  // where its data ended, in place of its own "unexpected end of file", naming the event and line or byte as
+  // for any other error. A reader that reaches the end of a complete trace checks inputError() too (data after
+  // a complete compressed stream that is not another stream of it is an error).
+  size_t readInput(char* dst, size_t n);
+  const std::string& inputError() const { return inputError_; }
 
   std::string path_;
   Format format_;
@@ -86,6 +94,7 @@ class TraceReader {
   std::vector<Seen> firstSeen_;   // per thread: its first event, kept while "threads" is unknown
   uint64_t tsBackwards_ = 0;
   std::string firstTsBackwards_;
+  std::string inputError_;
   bool finished_ = false;
 };
 

@@ -56,7 +56,7 @@ class JsonWriter final : public TraceWriter {
 };
 
 // Collects a block's events as columns (docs/trace-format.md, "Binary encoding"), written when the block is
-// full or the trace ends.
+// full or the trace ends. Version 3: the header, each block and the end marker are followed by their CRC-32C.
 class BinaryWriter final : public TraceWriter {
  public:
   BinaryWriter(std::unique_ptr<Sink> sink, const TraceHeader& h) : sink_(std::move(sink)) {
@@ -66,8 +66,11 @@ class BinaryWriter final : public TraceWriter {
     detail::putU16(fixed + 8, detail::kGmtVersion);
     detail::putU16(fixed + 10, 0);
     detail::putU32(fixed + 12, uint32_t(head.size()));
+    char crc[detail::kGmtChecksum];
+    detail::putU32(crc, detail::crc32c(head.data(), head.size(), detail::crc32c(fixed, 16)));
     sink_->write(fixed, 16);
     sink_->write(head.data(), head.size());
+    sink_->write(crc, sizeof crc);
     for (auto& c : cols_) c.reserve(detail::kGmtMaxBlockEvents);
     kinds_.reserve(detail::kGmtMaxBlockEvents);
   }
@@ -90,11 +93,12 @@ class BinaryWriter final : public TraceWriter {
   }
   void finish() override {
     flush();
-    char end[16];
+    char end[16 + detail::kGmtChecksum];
     detail::putU32(end, 0);
     detail::putU32(end + 4, 8);
     detail::putU64(end + 8, events_);
-    sink_->write(end, 16);
+    detail::putU32(end + 16, detail::crc32c(end, 16));
+    sink_->write(end, sizeof end);
     sink_->finish();
   }
 
@@ -137,7 +141,7 @@ class BinaryWriter final : public TraceWriter {
       width[c] = bytesFor(all);
       len += width[c] * cols_[c].size();
     }
-    out_.assign(8 + len + 8, '\0');  // 8 more: fields are stored as 8-byte words
+    out_.assign(8 + len + 8, '\0');  // 8 more: fields are stored as 8-byte words; then the checksum
     char* p = out_.data();
     putU32(p, uint32_t(kinds_.size()));
     putU32(p + 4, uint32_t(len));
@@ -153,7 +157,8 @@ class BinaryWriter final : public TraceWriter {
       for (uint64_t v : cols_[c]) put64(p, v), p += width[c];
       cols_[c].clear();
     }
-    sink_->write(out_.data(), 8 + len);
+    putU32(out_.data() + 8 + len, crc32c(out_.data(), 8 + len));
+    sink_->write(out_.data(), 8 + len + kGmtChecksum);
     kinds_.clear();
   }
   std::unique_ptr<Sink> sink_;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/traces/trace_test_util.h"
+#include "traces/binary_format.h"
 
 namespace gomalloc::traces {
 namespace {
@@ -13,6 +14,16 @@ using namespace testing;
 
 const std::string kA1 = R"({"op": "alloc", "thread": 0, "id": 1, "size": 16})";
 const std::string kF1 = R"({"op": "free", "thread": 0, "id": 1})";
+
+// The first block's kinds in a version 3 file (gmtKinds gives a version 2 file's: the header's checksum comes
+// before them now).
+size_t kindsV3(const std::string& bin) { return gmtKinds(bin) + detail::kGmtChecksum; }
+
+// bin with its checksums made to match its bytes, so that the checks behind them meet the change.
+std::string sealed(std::string bin) {
+  EXPECT_TRUE(detail::gmtSeal(bin.data(), bin.size()));
+  return bin;
+}
 
 // Both modes must fail with a message that starts with prefix and contains text.
 void expectErrorBothModes(const std::string& name, const std::string& trace, const std::string& prefix,
@@ -70,13 +81,13 @@ TEST(TraceBadInputTruncated, AfterAnEvent) {
 
 TEST(TraceBadInputTruncated, Binary) {
   std::string bin = encode({Event::alloc(0, 1, 16), Event::free(0, 1)}, {Encoding::Binary, Compression::None});
-  for (size_t cut : {size_t{4}, size_t{20}, bin.size() - 20, bin.size() - 3}) {
+  for (size_t cut : {size_t{4}, size_t{20}, bin.size() - 24, bin.size() - 3}) {
     SCOPED_TRACE(cut);
     std::string msg = errorOf("t.gmt", bin.substr(0, cut));
     EXPECT_EQ(msg.rfind("t.gmt: ", 0), 0u) << msg;
     EXPECT_NE(msg.find("truncated"), std::string::npos) << msg;
   }
-  std::string msg = errorOf("t.gmt", bin.substr(0, bin.size() - 20));
+  std::string msg = errorOf("t.gmt", bin.substr(0, bin.size() - 24));  // inside the block's checksum
   EXPECT_NE(msg.find("event 0 (byte "), std::string::npos) << msg;
 }
 
@@ -99,9 +110,9 @@ TEST(TraceBadInputWrongVersion, TwoAndMissing) {
   expectErrorBothModes("t.json", R"({"format": "gomalloc-trace", "events": []})",
                        "t.json: header, after the events (line 1, column 42): ", "missing \"version\"");
   std::string bin = encode({}, {Encoding::Binary, Compression::None});
-  bin[8] = 3;
+  bin[8] = 4;
   expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ",
-                       "unsupported .gmt version 3: this reader reads version 2");
+                       "unsupported .gmt version 4: this reader reads versions 2 and 3");
   bin[8] = 1;  // the row-oriented layout of earlier gomallocs
   expectErrorBothModes("t.gmt", bin, "t.gmt: header (byte 8): ", "unsupported .gmt version 1; convert it again");
 }
@@ -115,11 +126,11 @@ TEST(TraceBadInputUnknownOp, Document) {
 
 TEST(TraceBadInputUnknownOp, Binary) {
   std::string bin = encode({Event::alloc(0, 1, 16), Event::gc()}, {Encoding::Binary, Compression::None});
-  size_t kinds = gmtKinds(bin);
+  size_t kinds = kindsV3(bin);
   bin[kinds + 1] = 3;  // the gc's kind
-  expectErrorBothModes("t.gmt", bin, fmt::format("t.gmt: event 1 (byte {}): ", kinds + 1), "invalid op 3");
+  expectErrorBothModes("t.gmt", sealed(bin), fmt::format("t.gmt: event 1 (byte {}): ", kinds + 1), "invalid op 3");
   bin[kinds + 1] = 5;  // a free with the flag
-  expectErrorBothModes("t.gmt", bin, "t.gmt: event 1 (byte ", "invalid free kind 0x05");
+  expectErrorBothModes("t.gmt", sealed(bin), "t.gmt: event 1 (byte ", "invalid free kind 0x05");
 }
 
 TEST(TraceBadInputMissingField, EachRequiredField) {
@@ -369,44 +380,45 @@ TEST(TraceBadInput, BinaryBlockContents) {
   for (uint64_t i = 1; i <= 100; i++) ev.push_back(Event::alloc(uint16_t(i % 3), i, 16).at(i));
   for (uint64_t i = 1; i <= 100; i++) ev.push_back(Event::free(uint16_t(i % 3), i).at(100 + i));
   std::string bin = encode(ev, {Encoding::Binary, Compression::None});
-  size_t kinds = gmtKinds(bin), header = kinds - 32;
+  size_t kinds = kindsV3(bin), header = kinds - 32;
   withBothGmtDecoders([&] {
     for (size_t at : {size_t{0}, size_t{37}, size_t{99}, size_t{150}, size_t{199}}) {
       SCOPED_TRACE(at);
       std::string bad = bin;
       bad[kinds + at] = 0x13;
-      expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event {} (byte {}): ", at, kinds + at), "invalid op 3");
+      expectErrorBothModes("t.gmt", sealed(bad), fmt::format("t.gmt: event {} (byte {}): ", at, kinds + at),
+                           "invalid op 3");
     }
     std::string bad = bin;
     bad[kinds + 150] = 0x08;  // an alloc among the frees: the allocs' columns run out there
-    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+    EXPECT_EQ(errorOf("t.gmt", sealed(bad), false, false),
               fmt::format("t.gmt: event 150 (byte {}): corrupt .gmt file: an event runs past the end of its block "
                           "(more allocs than announced)",
                           kinds + 150));
     bad = bin;
     bad[kinds + 37] = 0x09;  // a free among the allocs: the frees' column runs out at the last event
-    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+    EXPECT_EQ(errorOf("t.gmt", sealed(bad), false, false),
               fmt::format("t.gmt: event 199 (byte {}): corrupt .gmt file: an event runs past the end of its block "
                           "(more frees than announced)",
                           kinds + 199));
     bad = bin;
     bad[kinds + 150] = 0x0a;  // a gc instead of a free: a free announced in the header is left over
-    EXPECT_EQ(errorOf("t.gmt", bad, false, false),
+    EXPECT_EQ(errorOf("t.gmt", sealed(bad), false, false),
               fmt::format("t.gmt: event 200 (byte {}): corrupt .gmt file: the block header counts 100 allocs and 100 "
                           "frees, its events 100 and 99",
                           header));
   });
   std::string bad = bin;
   bad[header] = 3;  // thread width
-  expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event 0 (byte {}): ", header),
+  expectErrorBothModes("t.gmt", sealed(bad), fmt::format("t.gmt: event 0 (byte {}): ", header),
                        "a field width of 3 bytes in a block header (at most 2)");
   bad = bin;
   bad[header + 8]++;  // one more alloc than the payload holds
-  expectErrorBothModes("t.gmt", bad, fmt::format("t.gmt: event 0 (byte {}): ", header - 8),
+  expectErrorBothModes("t.gmt", sealed(bad), fmt::format("t.gmt: event 0 (byte {}): ", header - 8),
                        "block of 200 events (101 allocs, 100 frees) in ");
   bad = bin;
   bad[header + 6] = 1;
-  expectErrorBothModes("t.gmt", bad, "t.gmt: event 0 (byte ", "nonzero reserved bytes in a block header");
+  expectErrorBothModes("t.gmt", sealed(bad), "t.gmt: event 0 (byte ", "nonzero reserved bytes in a block header");
 }
 
 }  // namespace
