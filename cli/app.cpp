@@ -1,14 +1,30 @@
 #include "cli/app.h"
 
-#include <cstdio>
-#include <filesystem>
-#include <fstream>
-#include <iostream>
 #include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "traces/output.h"
 
 namespace gomalloc::cli {
 
-int run(int argc, char** argv) {
+namespace {
+
+// Every command's output ends here: flushes stdout and turns a lost write into exit 1 (unless the command
+// already failed with a more specific code).
+int checkedExit(int code) {
+  std::cout.flush();
+  try {
+    traces::checkStdout();
+  } catch (const traces::OutputError& e) {
+    std::cerr << "gomalloc: " << e.what() << "\n";
+    return code == 0 ? 1 : code;
+  }
+  return code;
+}
+
+int runParsed(int argc, char** argv) {
   CLI::App app{"gomalloc: replays allocation traces through a model of Go 1.19's memory allocator"};
   app.set_version_flag("--version", std::string("gomalloc ") + GOMALLOC_VERSION + " (Go model: go1.19.8)");
   app.require_subcommand(1);
@@ -36,20 +52,30 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-namespace {
 std::atomic<bool> gSigint{false};
 static_assert(std::atomic<bool>::is_always_lock_free, "the SIGINT handler needs a lock-free flag");
-extern "C" void onSigint(int) { gSigint.store(true, std::memory_order_relaxed); }
+std::atomic<bool> gResetHand{true};
+// The first Ctrl-C is noted; with resetHand a second one ends the process (temporary files removed first).
+extern "C" void onSigint(int sig) {
+  if (gSigint.exchange(true, std::memory_order_relaxed) && gResetHand.load(std::memory_order_relaxed))
+    traces::dieBySignal(sig);
+}
+
 }  // namespace
+
+int run(int argc, char** argv) {
+  traces::installTempCleanup();
+  return checkedExit(runParsed(argc, argv));
+}
 
 std::atomic<bool>& sigintFlag() { return gSigint; }
 
 SigintGuard::SigintGuard(bool resetHand) {
   gSigint.store(false);
+  gResetHand.store(resetHand);
   struct sigaction sa {};
   sa.sa_handler = onSigint;
   sigemptyset(&sa.sa_mask);
-  sa.sa_flags = resetHand ? SA_RESETHAND : 0;
   installed_ = ::sigaction(SIGINT, &sa, &old_) == 0;
 }
 
@@ -65,31 +91,18 @@ std::string selfExe() {
 }
 
 void writeOutput(const std::string& path, const std::string& text) {
-  if (path.empty() || path == "-") {
-    std::fwrite(text.data(), 1, text.size(), stdout);
-    std::fflush(stdout);
-    return;
+  try {
+    traces::writeFile(path, text);
+  } catch (const traces::OutputError& e) {
+    throw UsageError(e.what(), 1);
   }
-  namespace fs = std::filesystem;
-  fs::path target(path);
-  fs::path tmp = target;
-  tmp += ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw UsageError("cannot write " + path + ": cannot create " + tmp.string(), 1);
-    out.write(text.data(), std::streamsize(text.size()));
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      fs::remove(tmp, ec);
-      throw UsageError("cannot write " + path, 1);
-    }
-  }
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    fs::remove(tmp, ec);
-    throw UsageError("cannot write " + path + ": " + ec.message(), 1);
+}
+
+void checkOutputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs) {
+  try {
+    traces::checkOutputs(outputs, inputs);
+  } catch (const traces::OutputError& e) {
+    throw UsageError(e.what(), 2);
   }
 }
 

@@ -36,7 +36,8 @@ void registerCompare(Registry& r);        // cmd_compare.cpp: compare
 void registerGate(Registry& r);           // cmd_gate.cpp: gate
 
 // While alive, SIGINT sets sigintFlag() instead of ending the process. With resetHand the first Ctrl-C is
-// caught and a second one ends the process at once (SA_RESETHAND); without, every Ctrl-C is only noted.
+// caught and a second one ends the process at once (its temporary files removed); without, every Ctrl-C is
+// only noted.
 class SigintGuard {
  public:
   explicit SigintGuard(bool resetHand = true);
@@ -56,7 +57,11 @@ std::string selfExe();
 // gomalloc's main, callable from tests.
 int run(int argc, char** argv);
 
-// Writes text to path atomically (a temporary file in the same directory, then rename); "-" = stdout.
+// Writes text to path ("-": stdout, checked) as traces/output.h describes: atomically for a new path or a
+// regular file, in place for a device or a FIFO. Throws UsageError (exit 1) when the write fails.
 void writeOutput(const std::string& path, const std::string& text);
+// Checks, before any work, that the outputs can be written and name none of the inputs (traces/output.h).
+// Throws UsageError (exit 2).
+void checkOutputs(const std::vector<std::string>& outputs, const std::vector<std::string>& inputs);
 
 }  // namespace gomalloc::cli

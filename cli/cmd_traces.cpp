@@ -260,6 +260,7 @@ void registerTraceCommands(Registry& r) {
     sub->add_option("--seed", o->seed, "Random seed (same seed, same trace)")->capture_default_str();
     auto* gc = sub->add_option("--gc-every", *gcEvery, "A gc event every N events, 0 for none (default: the kind's)");
     r.add(sub, [o, out, threads, gcEvery, th, gc] {
+      checkOutputs({*out}, {});
       if (th->count()) o->threads = *threads;
       if (gc->count()) o->gcEvery = *gcEvery;
       try {
@@ -287,6 +288,7 @@ void registerTraceCommands(Registry& r) {
     sub->add_option("out", o->out, "Output trace (.json, .jsonl, .ndjson, .gmt; optionally .zst or .gz)")->required();
     sub->add_flag("--lenient", o->lenient, "Repair instead of failing: drop frees of dead ids, free re-allocated ids");
     r.add(sub, [o] {
+      checkOutputs({o->out}, {o->in});
       traces::ConvertResult res;
       try {
         res = traces::convertTrace(o->in, o->out, traces::ConvertOptions{o->lenient});

@@ -36,6 +36,8 @@ struct TraceInfo {
   std::string path, digest;
   uint64_t events = 0, slots = 0, gcEvents = 0, liveAtEnd = 0, skippedFrees = 0, implicitFrees = 0;
   uint32_t threads = 0;
+  uint64_t tsBackwards = 0;           // lenient: events whose ts went backwards on their thread (repaired)
+  std::vector<std::string> warnings;  // what loading skipped or repaired, one line each
 };
 
 // One point of the RSS/heap timeline. Heap figures exist only where the world was stopped.

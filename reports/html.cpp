@@ -411,6 +411,7 @@ std::string footer(const ToolInfo& t) {
 std::string renderHtml(const Report& r) {
   std::string b = "<header><h1>gomalloc replay</h1><p class=\"sub\">" + subtitle(r) + "</p>";
   if (r.interrupted) b += "<p class=\"worse\">Interrupted: the figures cover the events replayed before Ctrl-C.</p>";
+  for (const std::string& w : r.trace.warnings) b += "<p class=\"worse\">" + esc(w) + "</p>";
   b += "</header>\n<section class=\"cards\">";
   auto metric = [&](const char* name) -> std::optional<std::string> {
     auto m = findMetric(name);

@@ -89,7 +89,7 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
   rep.interrupted = r.interrupted;
   rep.trace = TraceSection{r.trace.path,      r.trace.digest,   r.trace.events,       r.trace.threads,
                            r.trace.slots,     r.trace.gcEvents, r.trace.liveAtEnd,    r.trace.skippedFrees,
-                           r.trace.implicitFrees};
+                           r.trace.implicitFrees, r.trace.tsBackwards, r.trace.warnings};
   rep.config = ConfigSection{r.backend, "", r.procs, r.deterministic, replay::touchModeName(r.touch),
                              r.rssIntervalMs, r.settings};
 

@@ -25,6 +25,8 @@ struct ToolInfo {
 struct TraceSection {
   std::string path, digest;
   uint64_t events = 0, threads = 0, slots = 0, gcEvents = 0, liveAtEnd = 0, skippedFrees = 0, implicitFrees = 0;
+  uint64_t tsBackwards = 0;           // lenient: ts that went backwards on their thread
+  std::vector<std::string> warnings;  // what lenient loading skipped or repaired
 };
 
 struct ConfigSection {

@@ -145,6 +145,7 @@ std::string renderTable(const Report& r) {
                      c.library.empty() ? "" : " (" + c.library + ")", c.procs, c.procs == 1 ? "" : "s",
                      c.deterministic ? "deterministic" : "concurrent", c.touch);
   if (!settings.empty()) out += fmt::format("settings  {}\n", settings);
+  for (const std::string& w : r.trace.warnings) out += fmt::format("warning   {}\n", w);
   if (r.interrupted)
     out += fmt::format("INTERRUPTED after {} of {} events: the figures cover the part replayed\n", count(s.events),
                        count(r.trace.events));
@@ -217,6 +218,8 @@ std::string csvField(const Json& v) {
 void flatten(const Json& j, const std::string& prefix, std::vector<std::pair<std::string, Json>>& out) {
   for (auto& [k, v] : j.items()) {
     if (v.is_object()) flatten(v, prefix + k + ".", out);
+    else if (v.is_array())
+      for (size_t i = 0; i < v.size(); i++) out.emplace_back(prefix + k + "." + std::to_string(i), v[i]);
     else out.emplace_back(prefix + k, v);
   }
 }

@@ -245,9 +245,12 @@ ReplayProgram loadProgram(TraceReader& reader, const LoadOptions& opts) {
   constexpr size_t kBatch = 1024;
   std::vector<Event> buf(kBatch);
   uint64_t index = 0;
-  while (size_t n = reader.read(buf.data(), kBatch))
+  while (size_t n = reader.read(buf.data(), kBatch)) {
+    if (opts.cancel && opts.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
     for (size_t i = 0; i < n; i++) b.add(buf.data(), n, i, index++);
+  }
   ReplayProgram p = b.finish();
+  p.tsBackwards = reader.tsBackwards();
   for (auto& w : reader.warnings()) p.warnings.push_back(w);
   return p;
 }

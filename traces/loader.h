@@ -10,9 +10,11 @@
 // object first when an alloc names a live id, counting both (skippedFrees, implicitFrees, warnings).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -25,6 +27,12 @@ namespace gomalloc::traces {
 
 struct LoadOptions {
   bool lenient = false;
+  // When set, loading checks it every 1024 events and throws LoadCancelled once it is true (Ctrl-C).
+  const std::atomic<bool>* cancel = nullptr;
+};
+// Loading stopped because LoadOptions::cancel was set: nothing was loaded.
+struct LoadCancelled : std::runtime_error {
+  LoadCancelled() : std::runtime_error("interrupted while loading the trace") {}
 };
 inline ReadOptions readOptionsFor(const LoadOptions& o) { return ReadOptions{o.lenient, {}}; }
 

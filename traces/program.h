@@ -61,6 +61,7 @@ struct ReplayProgram {
   uint64_t liveAtEnd = 0;                      // objects still live at the end of the trace
   uint64_t skippedFrees = 0;                   // lenient: frees of ids that were not live
   uint64_t implicitFrees = 0;                  // lenient: allocs of a live id (old object freed first)
+  uint64_t tsBackwards = 0;                    // lenient: events whose ts went backwards on their thread
   std::vector<uint32_t> threadIds;             // threads[i] holds the trace's thread threadIds[i] (loader.h)
   std::vector<std::string> warnings;           // lenient loading: what was skipped or repaired, one line each
 };
