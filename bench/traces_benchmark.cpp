@@ -1,6 +1,7 @@
 // Trace reading throughput on a generated in-memory trace (steady kind, 1M events): JSON document, JSON
 // Lines and binary .gmt readers (bytes/s is of the encoded trace; BM_ReadBinaryPortable is the .gmt reader
-// without its AVX-512 decoder, as on CPUs that lack it), the binary writer, and loading a ReplayProgram.
+// without its AVX-512 decoder, as on CPUs that lack it), the binary writer, loading a ReplayProgram, and the
+// CRC-32C that .gmt version 3 checks every block with (SSE4.2 and portable), over the same .gmt bytes.
 // Targets (issue 3): JSON >= 300 MB/s, binary >= 2 GB/s.
 #include <benchmark/benchmark.h>
 
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "traces/binary_format.h"
 #include "traces/generate.h"
 #include "traces/loader.h"
 #include "traces/reader.h"
@@ -86,12 +88,22 @@ void BM_LoadProgramBinary(benchmark::State& state) {
   state.SetItemsProcessed(int64_t(kEvents) * state.iterations());
 }
 
+void crc(benchmark::State& state, gomalloc::traces::detail::Crc32cFn f) {
+  const std::string& t = trace(Encoding::Binary);
+  for (auto _ : state) benchmark::DoNotOptimize(gomalloc::traces::detail::crc32c(t.data(), t.size(), 0, f));
+  state.SetBytesProcessed(int64_t(t.size()) * state.iterations());
+}
+void BM_Crc32c(benchmark::State& s) { crc(s, gomalloc::traces::detail::crc32cImpl()); }
+void BM_Crc32cPortable(benchmark::State& s) { crc(s, gomalloc::traces::detail::crc32cPortable); }
+
 BENCHMARK(BM_ReadJson)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadJsonLines)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadBinary)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_ReadBinaryPortable)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_WriteBinary)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_LoadProgramBinary)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Crc32c)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Crc32cPortable)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 

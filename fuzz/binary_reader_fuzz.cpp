@@ -1,11 +1,14 @@
-// Fuzzes the binary .gmt reader with the loader behind it: a well-formed header is kept in front of the
-// fuzzer's bytes half of the time so that mutations reach the blocks. Seeds: fuzz/corpus/binary_reader/.
+// Fuzzes the binary .gmt reader with the loader behind it: the fuzzer's bytes as they are (the checksums of
+// version 3 then turn away almost every change), and behind a well-formed header, of version 2 (no checksums)
+// and of version 3 with the checksums made to match wherever the blocks' lengths lead (detail::gmtSeal), so
+// that mutations reach the blocks' decoding. Seeds: fuzz/corpus/binary_reader/.
 // The reader's two decoders (AVX-512 groups, where the CPU has them, and the portable one) must give the same
 // events and the same error for every input, strict and lenient.
 #include <cstdlib>
 #include <string>
 
 #include "fuzz/fuzz_common.h"
+#include "traces/binary_format.h"
 #include "traces/writer.h"
 
 namespace {
@@ -50,5 +53,19 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string withHeader = header + std::string(d);
   fuzz::readAndLoad("fuzz.gmt", withHeader);
   compareDecoders(withHeader);
+  // The same as version 3: the header's checksum (written by gmtSeal), then the blocks, sealed.
+  std::string sealed = withHeader.substr(0, header.size()) + std::string(4, '\0') + std::string(d);
+  sealed[8] = 3;
+  gomalloc::traces::detail::gmtSeal(sealed.data(), sealed.size());
+  fuzz::readAndLoad("fuzz.gmt", sealed);
+  compareDecoders(sealed);
+  // A version 3 input of the fuzzer's own, sealed.
+  if (size >= 16 && d.substr(0, 8) == std::string_view(gomalloc::traces::detail::kGmtMagic, 8) && d[8] == 3) {
+    std::string own(d);
+    if (gomalloc::traces::detail::gmtSeal(own.data(), own.size())) {
+      fuzz::readAndLoad("fuzz.gmt", own);
+      compareDecoders(own);
+    }
+  }
   return 0;
 }

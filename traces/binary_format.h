@@ -1,11 +1,14 @@
 // Internal: the .gmt binary encoding's constants and primitives (docs/trace-format.md, "Binary encoding").
 //
-//   file    = magic[8] version:u16 flags:u16 headerLen:u32 header[headerLen] block* end
+//   file    = magic[8] version:u16 flags:u16 headerLen:u32 header[headerLen] headerSum:u32 block* end
 //   magic   = 89 47 4d 54 0d 0a 1a 0a            ("\x89GMT\r\n\x1a\n")
 //   header  = the JSON header object (format, version, meta, threads), UTF-8, no events
-//   block   = count:u32 (1..65536) payloadLen:u32 payload[payloadLen]   (count events)
-//   end     = count:u32 = 0, payloadLen:u32 = 8, totalEvents:u64
-// All integers little-endian. Version 2 stores a block's events as columns of fixed-width fields:
+//   block   = count:u32 (1..65536) payloadLen:u32 payload[payloadLen] blockSum:u32   (count events)
+//   end     = count:u32 = 0, payloadLen:u32 = 8, totalEvents:u64, endSum:u32
+// All integers little-endian. Version 3 (written) adds the checksums, each the CRC-32C of everything of its
+// part before it: headerSum of the 16 fixed bytes and the header, blockSum of count, payloadLen and the
+// payload, endSum of the end marker's 16 bytes. Version 2 (still read) is the same without them. A block's
+// events are stored as columns of fixed-width fields:
 //   payload = widths[8] nAlloc:u32 nFree:u32 baseId:u64 baseTs:u64          (the 32-byte block header)
 //             kinds[count] threads[count][wThread] ts[count][wTs]             (one entry per event)
 //             allocIds[nAlloc][wAllocId] sizes[nAlloc][wSize] freeIds[nFree][wFreeId]   (per alloc, per free)
