@@ -12,6 +12,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "traces/output.h"
+
 extern char** environ;
 
 namespace gomalloc::reports {
@@ -89,6 +91,7 @@ ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>&
     ::close(fds[0]);
     throw std::runtime_error("cannot start " + exe + ": " + std::strerror(rc));
   }
+  traces::forwardSignalsTo(pid);  // a fatal signal ends the child before us (docs/reliability.md)
   ChildOutput result;
   char buf[65536];
   bool forwarded = false;
@@ -108,6 +111,7 @@ ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>&
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  traces::forwardSignalsTo(0);
   result.exitCode = WIFEXITED(status) ? WEXITSTATUS(status) : WIFSIGNALED(status) ? 128 + WTERMSIG(status) : 1;
   return result;
 }

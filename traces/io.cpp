@@ -190,38 +190,6 @@ class GzipInput : public CodecInput {
   uint64_t members_ = 0, memberOut_ = 0;  // complete members; bytes out of the current one
 };
 
-class FileSink : public Sink {
- public:
-  explicit FileSink(const std::string& path) : path_(path), tmp_(path + ".tmp." + std::to_string(::getpid())) {
-    f_ = std::fopen(tmp_.c_str(), "wb");
-    if (!f_) throw std::runtime_error("cannot write " + path + ": " + errnoText());
-    std::setvbuf(f_, nullptr, _IOFBF, size_t{1} << 20);
-  }
-  ~FileSink() override {
-    if (f_) {
-      std::fclose(f_);
-      std::remove(tmp_.c_str());
-    }
-  }
-  void write(const char* data, size_t n) override {
-    if (n && std::fwrite(data, 1, n, f_) != n) throw std::runtime_error("cannot write " + path_ + ": " + errnoText());
-  }
-  void finish() override {
-    bool ok = std::fflush(f_) == 0;
-    ok = std::fclose(f_) == 0 && ok;
-    f_ = nullptr;
-    if (!ok || std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-      std::string why = errnoText();
-      std::remove(tmp_.c_str());
-      throw std::runtime_error("cannot write " + path_ + ": " + why);
-    }
-  }
-
- private:
-  std::string path_, tmp_;
-  std::FILE* f_ = nullptr;
-};
-
 class StringSink : public Sink {
  public:
   explicit StringSink(std::string& out) : out_(out) {}
@@ -237,7 +205,10 @@ class ZstdSink : public Sink {
   ZstdSink(std::unique_ptr<Sink> inner, int level)
       : inner_(std::move(inner)), cs_(ZSTD_createCStream()), out_(ZSTD_CStreamOutSize()) {
     if (!cs_) throw std::runtime_error("out of memory (zstd)");
-    ZSTD_initCStream(cs_, level ? level : 3);
+    // The frame carries a checksum of its content, so a changed byte in a .json.zst or .jsonl.zst is found
+    // (a .gmt has its own block checksums; gzip always has a CRC).
+    ZSTD_CCtx_setParameter(cs_, ZSTD_c_compressionLevel, level ? level : 3);
+    ZSTD_CCtx_setParameter(cs_, ZSTD_c_checksumFlag, 1);
   }
   ~ZstdSink() override { ZSTD_freeCStream(cs_); }
   void write(const char* data, size_t n) override {
@@ -363,7 +334,6 @@ std::unique_ptr<Input> decompress(std::unique_ptr<Input> inner, Compression c) {
   return inner;
 }
 
-std::unique_ptr<Sink> fileSink(const std::string& path) { return std::make_unique<FileSink>(path); }
 std::unique_ptr<Sink> stringSink(std::string& out) { return std::make_unique<StringSink>(out); }
 
 std::unique_ptr<Sink> compress(std::unique_ptr<Sink> inner, Compression c, int level) {

@@ -54,6 +54,7 @@ std::unique_ptr<Input> decompress(std::unique_ptr<Input> inner, Compression c);
 
 // A destination for bytes. finish() completes the output (flushes codecs; for a file, renames the temporary
 // file into place, so a failed write never leaves a partial file). Destroying an unfinished sink discards.
+// Errors throw std::runtime_error in the user's terms ("cannot write out.gmt: No space left on device").
 class Sink {
  public:
   virtual ~Sink() = default;
@@ -61,7 +62,8 @@ class Sink {
   virtual void finish() = 0;
 };
 
-std::unique_ptr<Sink> fileSink(const std::string& path);   // atomic: PATH.tmp.PID, renamed by finish()
+// A file or "-" (stdout), written safely: atomically for a regular file (traces/output.h says how).
+std::unique_ptr<Sink> fileSink(const std::string& path);
 std::unique_ptr<Sink> stringSink(std::string& out);        // appends to out
 std::unique_ptr<Sink> compress(std::unique_ptr<Sink> inner, Compression c, int level = 0);  // 0: default
 

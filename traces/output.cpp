@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -43,27 +45,35 @@ std::string followLinks(const std::string& path) {
 // ---- temporaries, removable from a signal handler ----
 
 struct TempSlot {
-  std::atomic<int> state{0};  // 0 free, 1 being filled in, 2 a temporary file that exists
+  std::atomic<int> state{0};  // 0 free, 1 being filled in, 2 a temporary file, 3 a temporary directory
   char path[4096];
 };
 constexpr size_t kTempSlots = 64;
 TempSlot gTemps[kTempSlots];
 static_assert(std::atomic<int>::is_always_lock_free, "signal handlers read the slots");
 
-int registerTemp(const std::string& path) {
-  if (path.size() >= sizeof(TempSlot::path)) return -1;
-  for (size_t i = 0; i < kTempSlots; i++) {
-    int free = 0;
-    if (!gTemps[i].state.compare_exchange_strong(free, 1)) continue;
-    std::memcpy(gTemps[i].path, path.c_str(), path.size() + 1);
-    gTemps[i].state.store(2);
-    return int(i);
-  }
-  return -1;  // more than kTempSlots outputs at once: this one is still removed by its sink, not by signals
-}
+std::atomic<int> gChild{0};
 
-void unregisterTemp(int slot) {
-  if (slot >= 0) gTemps[slot].state.store(0);
+// Removes the files of a flat directory, then the directory, with system calls only (async-signal-safe).
+void removeFlatDirectory(const char* path) noexcept {
+  const int fd = ::open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    alignas(8) char buf[4096];
+    for (;;) {
+      const long n = ::syscall(SYS_getdents64, fd, buf, sizeof buf);
+      if (n <= 0) break;
+      for (long at = 0; at < n;) {
+        // struct linux_dirent64: d_ino u64, d_off s64, d_reclen u16, d_type u8, d_name[]
+        unsigned short reclen;
+        std::memcpy(&reclen, buf + at + 16, sizeof reclen);
+        const char* name = buf + at + 19;
+        if (std::strcmp(name, ".") != 0 && std::strcmp(name, "..") != 0) ::unlinkat(fd, name, 0);
+        at += reclen;
+      }
+    }
+    ::close(fd);
+  }
+  ::rmdir(path);
 }
 
 extern "C" void onFatalSignal(int sig) { dieBySignal(sig); }
@@ -75,7 +85,7 @@ class FdSink : public Sink {
  public:
   FdSink(int fd, std::string shown, std::string tmp, std::string target)
       : fd_(fd), shown_(std::move(shown)), tmp_(std::move(tmp)), target_(std::move(target)) {
-    if (!tmp_.empty()) slot_ = registerTemp(tmp_);
+    if (!tmp_.empty()) slot_ = registerTemporary(tmp_);
     buf_.reserve(kBuffer);
   }
   ~FdSink() override {
@@ -96,7 +106,7 @@ class FdSink : public Sink {
     if (::close(fd) != 0) fail(errno);
     if (!tmp_.empty()) {
       if (::rename(tmp_.c_str(), target_.c_str()) != 0) fail(errno);
-      unregisterTemp(slot_);
+      unregisterTemporary(slot_);
       tmp_.clear();
     }
   }
@@ -122,7 +132,7 @@ class FdSink : public Sink {
   void discardTemp() {
     if (tmp_.empty()) return;
     ::unlink(tmp_.c_str());
-    unregisterTemp(slot_);
+    unregisterTemporary(slot_);
     tmp_.clear();
   }
   int fd_;
@@ -237,12 +247,39 @@ void checkStdout() {
   }
 }
 
+int registerTemporary(const std::string& path, bool directory) {
+  if (path.size() >= sizeof(TempSlot::path)) return -1;
+  for (size_t i = 0; i < kTempSlots; i++) {
+    int free = 0;
+    if (!gTemps[i].state.compare_exchange_strong(free, 1)) continue;
+    std::memcpy(gTemps[i].path, path.c_str(), path.size() + 1);
+    gTemps[i].state.store(directory ? 3 : 2);
+    return int(i);
+  }
+  return -1;  // more than kTempSlots at once: this one is still removed on the normal paths, not by signals
+}
+
+void unregisterTemporary(int handle) {
+  if (handle >= 0 && size_t(handle) < kTempSlots) gTemps[handle].state.store(0);
+}
+
+void forwardSignalsTo(int pid) { gChild.store(pid); }
+
 void removeTemporaries() noexcept {
-  for (auto& t : gTemps)
-    if (t.state.load() == 2) ::unlink(t.path);
+  for (auto& t : gTemps) {
+    const int state = t.state.load();
+    if (state == 2) ::unlink(t.path);
+    if (state == 3) removeFlatDirectory(t.path);
+  }
 }
 
 void dieBySignal(int sig) noexcept {
+  if (const int child = gChild.exchange(0); child > 0) {  // it ends (and cleans up) before we remove its files
+    ::kill(child, sig);
+    int status;
+    while (::waitpid(child, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
   removeTemporaries();
   struct sigaction sa {};
   sa.sa_handler = SIG_DFL;

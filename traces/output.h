@@ -43,7 +43,15 @@ void checkStdout();
 // files, then let the signal end the process as it would have. SIGXFSZ is ignored instead, so a write past
 // the file size limit fails with a message rather than killing the process. fileSink calls this itself.
 void installTempCleanup();
-// Removes every registered temporary file. Async-signal-safe: for signal handlers of the caller's own.
+// Registers a temporary file, or a directory of files, for removal by the fatal-signal handlers (fileSink's
+// temporaries are registered by fileSink). Returns a handle for unregister (-1: not registered, the path is
+// too long or too many are registered). The caller still removes it on the normal paths.
+int registerTemporary(const std::string& path, bool directory = false);
+void unregisterTemporary(int handle);
+// While pid is not 0, a fatal signal is passed on to that child process (and waited for) before the
+// temporaries are removed: a command that runs one child at a time (compare) sets it around each.
+void forwardSignalsTo(int pid);
+// Removes every registered temporary. Async-signal-safe: for signal handlers of the caller's own.
 void removeTemporaries() noexcept;
 // Removes the temporaries, restores sig's default action and raises it: the process ends by sig.
 // Async-signal-safe.

@@ -220,6 +220,33 @@ TEST(Reliability, NoTemporaryFileSurvivesASignal) {
   }
 }
 
+TEST(Reliability, SigtermToCompareEndsItsChildAndRemovesItsScratchDirectory) {
+  ScratchDir dir("rel-compare");
+  const fs::path scratch = dir / "tmp";
+  fs::create_directory(scratch);
+  ASSERT_EQ(gomalloc("gen steady --events 3000000 --seed 1 -o " + (dir / "sigterm-compare.gmt").string(), dir).code, 0);
+  // TMPDIR points compare's scratch directory (gomalloc-compare-XXXXXX) into the test's own.
+  ::setenv("TMPDIR", scratch.c_str(), 1);
+  const pid_t pid = spawn({"compare", "sigterm-compare.gmt", "--allocator", "null", "--allocator", "system", "--repeat", "50", "--quiet"}, dir);
+  ::unsetenv("TMPDIR");
+  ASSERT_GT(pid, 0);
+  bool started = false;  // the scratch directory exists and a child is at work
+  for (int i = 0; i < 2000 && !started; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    started = !fs::is_empty(scratch);
+  }
+  ASSERT_TRUE(started);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  ::kill(pid, SIGTERM);
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGTERM) << status;
+  EXPECT_TRUE(fs::is_empty(scratch)) << fs::directory_iterator(scratch)->path();
+  // No child outlives it: no gomalloc process still reads the trace ([g] keeps pgrep's own shell out).
+  RunResult ps = runShell("(pgrep -f '[g]omalloc (compare|replay) sigterm-compare.gmt' || true)", dir);
+  EXPECT_TRUE(ps.out.empty()) << ps.out;
+}
+
 TEST(Reliability, AFileSizeLimitIsAnErrorNotASignal) {
   ScratchDir dir("rel-fsize");
   // ulimit -f counts 1024-byte blocks in bash and 512-byte ones in some shells: either way far below the trace.
