@@ -1,7 +1,10 @@
 #include "core/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <stdexcept>
+
+#include "core/pagealloc.h"
 
 namespace gomalloc::core {
 namespace {
@@ -47,6 +50,19 @@ std::string bytesText(size_t b) {
   return std::to_string(b);
 }
 
+// "64 MiB", "22 GiB", "1.5 GiB": for messages.
+std::string humanBytes(size_t b) {
+  constexpr size_t kMiB = size_t{1} << 20, kGiB = size_t{1} << 30;
+  auto tenths = [](size_t x, size_t unit) {
+    const size_t t = (x * 10 + unit / 2) / unit;
+    return std::to_string(t / 10) + (t % 10 ? "." + std::to_string(t % 10) : "");
+  };
+  if (b >= kGiB) return tenths(b, kGiB) + " GiB";
+  return tenths(b, kMiB) + " MiB";
+}
+
+constexpr size_t kChunkBytes = kPallocChunkBytes;  // the heap grows by multiples of it
+
 }  // namespace
 
 const std::vector<std::string>& Config::keys() {
@@ -88,7 +104,7 @@ void Config::apply(const std::string& key, const std::string& v) {
   } else if (key == "arena_bytes") {
     arenaBytes = parseBytes(key, v);
   } else if (key == "max_heap_bytes") {
-    maxHeapBytes = parseBytes(key, v);
+    maxHeapBytes = v == "auto" ? 0 : parseBytes(key, v);
   } else if (key == "page_cache") {
     pageCache = parseBool(key, v);
   } else if (key == "scavenger") {
@@ -135,8 +151,8 @@ void Config::validate() const {
     bad("mcentral", "spanset", "free_mode=immediate needs mcentral=locked (a span set cannot give back a span from its middle)");
   if (arenaBytes < (size_t{4} << 20) || (arenaBytes & (arenaBytes - 1)) != 0)
     bad("arena_bytes", bytesText(arenaBytes), "must be a power of two of at least 4MiB");
-  if (maxHeapBytes < arenaBytes || maxHeapBytes % arenaBytes != 0)
-    bad("max_heap_bytes", bytesText(maxHeapBytes), "must be a multiple of arena_bytes");
+  if (maxHeapBytes % kChunkBytes != 0)  // (0 is auto)
+    bad("max_heap_bytes", bytesText(maxHeapBytes), "must be auto or a multiple of 4MiB (the heap grows 4 MiB at a time)");
 }
 
 std::vector<std::pair<std::string, std::string>> Config::entries() const {
@@ -149,7 +165,7 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gogc", gogc < 0 ? "off" : std::to_string(gogc)},
           {"procs", std::to_string(procs)},
           {"arena_bytes", bytesText(arenaBytes)},
-          {"max_heap_bytes", bytesText(maxHeapBytes)},
+          {"max_heap_bytes", maxHeapBytes == 0 ? "auto" : bytesText(maxHeapBytes)},
           {"page_cache", pageCache ? "true" : "false"},
           {"scavenger", scavenger ? "true" : "false"},
           {"scavenger_pace", std::to_string(scavengerPace)},
@@ -158,6 +174,22 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"free_mode", freeMode == FreeMode::Deferred ? "deferred" : "immediate"},
           {"mcentral", mcentral == McentralDesign::SpanSet ? "spanset" : "locked"},
           {"size_classes", classes}};
+}
+
+size_t Config::heapLimitBytes() const {
+  const size_t b = maxHeapBytes ? maxHeapBytes : autoMaxHeapBytes;
+  return std::max(b / kChunkBytes * kChunkBytes, kChunkBytes);
+}
+
+size_t Config::heapWindowBytes() const {
+  const size_t b = heapLimitBytes();
+  return (b + arenaBytes - 1) / arenaBytes * arenaBytes;
+}
+
+std::string Config::maxHeapText() const {
+  std::string t = "max_heap_bytes (" + humanBytes(heapLimitBytes());
+  if (maxHeapBytes == 0) t += ", " + (autoMaxHeapOrigin.empty() ? std::string("auto") : autoMaxHeapOrigin);
+  return t + ")";
 }
 
 SizeClassTable Config::sizeClassTable() const {

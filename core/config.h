@@ -26,7 +26,9 @@ struct Config {
   int gogc = 100;                       // GOGC; negative = off
   int procs = 1;                        // number of Ps (GOMAXPROCS)
   size_t arenaBytes = size_t{64} << 20; // heapArenaBytes; a power of two, at least 4 MiB
-  size_t maxHeapBytes = size_t{64} << 30; // address space reserved for arenas (PROT_NONE until used)
+  // The most arena memory the heap may map (HeapSys), and the address space it reserves for its arenas
+  // (rounded up to arenaBytes, PROT_NONE until used). 0 = auto: autoMaxHeapBytes.
+  size_t maxHeapBytes = 0;
   bool pageCache = true;                // per-P 64-page cache (Go 1.14+)
   bool scavenger = true;                // return free pages with madvise(MADV_DONTNEED)
   int scavengerPace = 64;               // per cycle, release at most 1/N of the bytes allocated in it (0: all)
@@ -36,12 +38,24 @@ struct Config {
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 
+  // Not keys (never printed; max_heap_bytes=auto prints "auto"): what auto stands for, set by whoever builds
+  // the heap (replay: its memory limit, which follows the machine; replay/limits.h), and where that figure
+  // came from, for the error when the heap would grow past it ("the machine's memory: cgroup limit").
+  size_t autoMaxHeapBytes = size_t{64} << 30;
+  std::string autoMaxHeapOrigin;
+
   // The presets: "go1.19" (the default) and "go1.13" (67 classes without 24 B, locked mcentral, no page cache).
   static Config preset_(const std::string& name);
   // Sets one key from text ("gogc", "100"). Throws std::invalid_argument with a clear message.
   void set(const std::string& key, const std::string& value);
   // Every effective setting as key/value text, in a fixed order (printed into every report).
   std::vector<std::pair<std::string, std::string>> entries() const;
+  // The effective max_heap_bytes (explicit, or what auto stands for), a multiple of 4 MiB, at least 4 MiB.
+  size_t heapLimitBytes() const;
+  // The address window the heap reserves: heapLimitBytes() rounded up to arenaBytes.
+  size_t heapWindowBytes() const;
+  // "max_heap_bytes (64 MiB, from --memory-limit)": the setting, its value and where it came from.
+  std::string maxHeapText() const;
   // The effective size-class table (custom or the preset's).
   SizeClassTable sizeClassTable() const;
   // Throws std::invalid_argument if settings contradict each other.

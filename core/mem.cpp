@@ -17,7 +17,7 @@
 
 namespace gomalloc::core {
 
-AddressSpace::AddressSpace(size_t windowBytes, size_t align) {
+AddressSpace::AddressSpace(size_t windowBytes, size_t align, const std::string& setting) {
   // Go's arena hints on linux/amd64 (malloc.go mallocinit @ go1.19): 0x00c0<<32, then 0x01c0<<32, ... Taking
   // the first free one makes heap addresses the same from run to run (deterministic replays); if none is
   // free (sanitizers reserve some of these ranges), let the kernel choose.
@@ -44,9 +44,12 @@ AddressSpace::AddressSpace(size_t windowBytes, size_t align) {
   }
   mappingSize_ = windowBytes + align;
   void* p = ::mmap(nullptr, mappingSize_, prot, flags, -1, 0);
-  if (p == MAP_FAILED)
+  if (p == MAP_FAILED) {
+    const int err = errno;
     throw std::runtime_error("cannot reserve " + std::to_string(windowBytes >> 20) +
-                             " MiB of address space for the heap: " + std::strerror(errno));
+                             " MiB of address space for the heap's arenas: " + std::strerror(err) + "; lower " +
+                             setting + " or raise the address-space limit (ulimit -v)");
+  }
   mapping_ = reinterpret_cast<uintptr_t>(p);
   base_ = (mapping_ + align - 1) & ~(uintptr_t(align) - 1);
   size_ = windowBytes;

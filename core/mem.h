@@ -12,13 +12,15 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace gomalloc::core {
 
 class AddressSpace {
  public:
-  // Reserves windowBytes of address space aligned to align. Throws std::runtime_error if mmap fails.
-  AddressSpace(size_t windowBytes, size_t align);
+  // Reserves windowBytes of address space aligned to align. Throws std::runtime_error if mmap fails (an
+  // address-space limit, ulimit -v), naming setting: what sets the window's size ("max_heap_bytes (64 GiB)").
+  AddressSpace(size_t windowBytes, size_t align, const std::string& setting = "max_heap_bytes");
   ~AddressSpace();
   AddressSpace(const AddressSpace&) = delete;
   AddressSpace& operator=(const AddressSpace&) = delete;

@@ -21,7 +21,7 @@ MHeap::MHeap(const Config& c)
     : cfg(c),
       classes(c.sizeClassTable()),
       tinySpanClass(SpanClass::make(classes.tinySizeClass(), true)),
-      mem(c.maxHeapBytes, c.arenaBytes),
+      mem(c.heapWindowBytes(), c.arenaBytes, c.maxHeapText()),
       pages(mem.base(), mem.size()),
       spansInUse(classes.numSpanClasses()),
       spansPeak(classes.numSpanClasses()) {
@@ -105,11 +105,18 @@ MSpan* MHeap::allocMSpanLocked(int p) {
 size_t MHeap::grow(size_t npage) {
   // Go grows in whole palloc chunks (4 MiB) carved from the current arena reservation.
   size_t ask = ((npage + kPallocChunkPages - 1) / kPallocChunkPages) * kPallocChunkBytes;
+  // The limit on mapped arena memory (not Go's: see HeapLimitError), on the growth path only.
+  const size_t mapped = curArenaBase - mem.base(), limit = cfg.heapLimitBytes();
+  if (ask > limit - mapped)
+    throw HeapLimitError("the heap would grow past " + cfg.maxHeapText() + ": it has mapped " +
+                         std::to_string(mapped >> 20) + " MiB and needs " + std::to_string(ask >> 20) +
+                         " MiB more; raise it with --set max_heap_bytes=SIZE or replay fewer live objects");
   if (curArenaEnd - curArenaBase < ask) {
     // Reserve more arenas (address order, contiguous with the current one: Go's sysAlloc with hints).
     size_t need = ask - (curArenaEnd - curArenaBase);
     size_t n = (need + cfg.arenaBytes - 1) & ~(cfg.arenaBytes - 1);
-    if (curArenaEnd + n > mem.base() + mem.size() || curArenaEnd + n < curArenaEnd) return 0;
+    if (curArenaEnd + n > mem.base() + mem.size() || curArenaEnd + n < curArenaEnd)
+      throw std::logic_error("mheap: the address window is smaller than max_heap_bytes");
     for (uintptr_t a = curArenaEnd; a < curArenaEnd + n; a += cfg.arenaBytes) {
       auto ha = std::make_unique<HeapArena>();
       ha->spans = std::make_unique<MSpan*[]>(cfg.arenaBytes >> kPageShift);
@@ -151,8 +158,6 @@ MSpan* MHeap::allocSpan(size_t npages, SpanClass spc, int p) {
       std::tie(base, scav) = pages.alloc(npages);
       if (!base) {
         growth = grow(npages);
-        if (growth == 0)
-          throw std::runtime_error("out of memory: the heap's address window (max_heap_bytes) is exhausted");
         std::tie(base, scav) = pages.alloc(npages);
         if (!base) throw std::logic_error("mheap: no pages after growing the heap");
       }

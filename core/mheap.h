@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <memory>
+#include <stdexcept>
 #include <vector>
 
 #include "core/config.h"
@@ -22,6 +23,12 @@
 #include "core/sizeclasses.h"
 
 namespace gomalloc::core {
+
+// The heap would map more arena memory than max_heap_bytes allows (Config::heapLimitBytes). Go has no such
+// limit (GOMEMLIMIT only paces the GC); the model stops here rather than take the machine's memory.
+struct HeapLimitError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
 
 // Per-arena metadata. Go: heapArena (mheap.go) @ go1.19
 struct HeapArena {
@@ -158,7 +165,7 @@ class MHeap {
   uint64_t lastTotalAlloc = 0;  // TotalAlloc at the last cycle: what was allocated since paces the scavenger
 
  private:
-  // Go: mheap.grow @ go1.19. Heap lock held. Returns bytes grown, 0 if out of address space.
+  // Go: mheap.grow @ go1.19. Heap lock held. Returns bytes grown; throws HeapLimitError past max_heap_bytes.
   size_t grow(size_t npages);
   MSpan* allocMSpanLocked(int p);
   // Go: allocNeedsZero @ go1.19

@@ -6,6 +6,7 @@
 #include <thread>
 
 #include "core/malloc.h"
+#include "core/mheap.h"
 
 using namespace gomalloc::core;
 
@@ -364,5 +365,72 @@ TEST(Heap, ReusedMemoryIsZeroedUnlessZeroingIsOff) {
     const unsigned char want = std::strcmp(zeroing, "true") == 0 ? 0x00 : 0xAB;
     for (unsigned char b : bytes) ASSERT_EQ(b, want);
     expectVerified(h);
+  }
+}
+
+// max_heap_bytes: the most arena memory the heap maps, and the address window it reserves. auto stands for
+// autoMaxHeapBytes, which replay sets from its memory limit.
+TEST(HeapLimit, GrowthStopsAtMaxHeapBytesWithAMessageNamingIt) {
+  Heap h(cfgWith({{"max_heap_bytes", "64MiB"}}));
+  void* a = h.malloc(0, size_t{40} << 20, false);
+  ASSERT_NE(a, nullptr);
+  try {
+    h.malloc(0, size_t{40} << 20, false);
+    ADD_FAILURE() << "no error past max_heap_bytes";
+  } catch (const HeapLimitError& e) {
+    EXPECT_STREQ(e.what(), "the heap would grow past max_heap_bytes (64 MiB): it has mapped 40 MiB and needs 40 MiB "
+                           "more; raise it with --set max_heap_bytes=SIZE or replay fewer live objects");
+  }
+  // The heap is intact: small objects and what still fits are allocated, freed memory is reused.
+  void* b = h.malloc(0, size_t{20} << 20, false);
+  for (int i = 0; i < 1000; i++) ASSERT_NE(h.malloc(0, 64, true), nullptr);
+  h.free(0, a);
+  h.gc(true);
+  h.gc(true);
+  EXPECT_NE(h.malloc(0, size_t{40} << 20, false), nullptr);
+  EXPECT_LE(h.memStats().HeapSys, size_t{64} << 20);
+  (void)b;
+  expectVerified(h);
+}
+
+TEST(HeapLimit, AutoStandsForWhatTheBuilderSetsAndPrintsAsAuto) {
+  Config c;
+  EXPECT_EQ(c.maxHeapBytes, 0u);  // auto
+  EXPECT_EQ(c.heapLimitBytes(), size_t{64} << 30);
+  c.autoMaxHeapBytes = (size_t{100} << 20) + 12345;  // rounded down to 4 MiB; the window up to an arena
+  c.autoMaxHeapOrigin = "the machine's memory: cgroup limit";
+  EXPECT_EQ(c.heapLimitBytes(), size_t{100} << 20);
+  EXPECT_EQ(c.heapWindowBytes(), size_t{128} << 20);
+  EXPECT_EQ(c.maxHeapText(), "max_heap_bytes (100 MiB, the machine's memory: cgroup limit)");
+  for (auto& [k, v] : c.entries()) {
+    if (k == "max_heap_bytes") {
+      EXPECT_EQ(v, "auto");
+    }
+  }
+  Heap h(c);
+  EXPECT_THROW(h.malloc(0, size_t{101} << 20, false), HeapLimitError);
+  EXPECT_NE(h.malloc(0, size_t{100} << 20, false), nullptr);
+
+  c.set("max_heap_bytes", "8MiB");
+  EXPECT_EQ(c.heapLimitBytes(), size_t{8} << 20);
+  EXPECT_EQ(c.maxHeapText(), "max_heap_bytes (8 MiB)");
+  c.set("max_heap_bytes", "auto");
+  EXPECT_EQ(c.maxHeapBytes, 0u);
+  EXPECT_THROW(c.set("max_heap_bytes", "6MiB"), std::invalid_argument);  // not a multiple of 4 MiB
+  EXPECT_THROW(c.set("max_heap_bytes", "lots"), std::invalid_argument);
+}
+
+TEST(HeapLimit, AWindowTheAddressSpaceCannotHoldNamesTheSetting) {
+  // 2^50 bytes of address space is more than x86-64's 47-bit user space.
+  Config c;
+  c.set("max_heap_bytes", "1048576GiB");
+  try {
+    Heap h(c);
+    ADD_FAILURE() << "a 1 PiB window was reserved";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("of address space for the heap's arenas"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("lower max_heap_bytes (1048576 GiB) or raise the address-space limit"),
+              std::string::npos)
+        << e.what();
   }
 }
