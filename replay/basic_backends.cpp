@@ -19,18 +19,18 @@ namespace {
 void* mapBytes(size_t n, bool populate = false) {
   void* p = ::mmap(nullptr, n, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | (populate ? MAP_POPULATE : 0), -1, 0);
-  if (p == MAP_FAILED) throw std::bad_alloc();
-  return p;
+  return p == MAP_FAILED ? nullptr : p;
 }
 
 }  // namespace
 
-NullBackend::NullBackend(int procs, size_t smallRegionBytes, size_t largeRegionBytes)
+NullBackend::NullBackend(int procs, size_t smallRegionBytes, size_t largeRegionBytes, MemoryLimit limit)
     : small_(new Region[size_t(std::max(procs, 1))]),
       large_(new Region[size_t(std::max(procs, 1))]),
       procs_(procs),
       smallBytes_(smallRegionBytes),
-      largeBytes_(largeRegionBytes) {
+      largeBytes_(largeRegionBytes),
+      guard_(std::move(limit)) {
   if (procs < 1) throw std::invalid_argument("null backend: needs at least one P");
   if (smallRegionBytes < 4 * kSmallObjectMax || largeRegionBytes < smallRegionBytes || smallRegionBytes % 4096 ||
       largeRegionBytes % 4096)
@@ -40,6 +40,7 @@ NullBackend::NullBackend(int procs, size_t smallRegionBytes, size_t largeRegionB
   // not depend on the process's other mappings.
   const size_t per = smallRegionBytes + largeRegionBytes, total = size_t(procs) * per;
   base_ = static_cast<char*>(mapBytes(total, total <= (size_t{1} << 30)));
+  if (!base_) guard_.outOfMemory("null backend: mapping the regions", total);
   for (int p = 0; p < procs; p++) {
     char* b = base_ + size_t(p) * per;
     small_[size_t(p)] = Region{b, b, b + smallRegionBytes};
@@ -55,7 +56,12 @@ std::vector<std::pair<std::string, std::string>> NullBackend::settings() const {
 }
 
 void* NullBackend::allocLarge(int p, size_t n) {
-  if (n > largeBytes_) return mapBytes(n);
+  if (n > largeBytes_) {
+    guard_.add(n);
+    if (void* q = mapBytes(n)) return q;
+    guard_.sub(n);
+    guard_.outOfMemory("mmap", n);
+  }
   Region& r = large_[size_t(p)];
   if (n > size_t(r.end - r.next)) r.next = r.begin;
   char* q = r.next;
@@ -64,10 +70,20 @@ void* NullBackend::allocLarge(int p, size_t n) {
 }
 
 void NullBackend::freeLarge(void* ptr, size_t n) {
-  if (n > largeBytes_) ::munmap(ptr, n);
+  if (n > largeBytes_) {
+    ::munmap(ptr, n);
+    guard_.sub(n);
+  }
 }
 
-SystemBackend::SystemBackend() : library_(detectMallocLibrary()) {}
+SystemBackend::SystemBackend(MemoryLimit limit) : library_(detectMallocLibrary()), guard_(std::move(limit)) {}
+
+void* SystemBackend::mallocTracked(size_t size) {
+  guard_.add(size);
+  if (void* p = std::malloc(size)) return p;
+  guard_.sub(size);
+  guard_.outOfMemory("malloc", size);
+}
 
 std::vector<std::pair<std::string, std::string>> SystemBackend::settings() const { return {{"malloc", library_}}; }
 

@@ -6,10 +6,10 @@
 #include <cstdint>
 #include <cstdlib>
 #include <memory>
-#include <new>
 #include <string>
 
 #include "replay/backend.h"
+#include "replay/limits.h"
 
 namespace gomalloc::replay {
 
@@ -21,6 +21,7 @@ namespace gomalloc::replay {
 // larger objects get a mapping of their own, unmapped when freed. The regions (one mapping) are pre-faulted
 // (MAP_POPULATE) when they total at most 1 GiB, so that the kernel's page faults do not count as harness time. RSS is procs x both regions plus the own-mapping objects live at a time.
 // Addresses are reproducible (deterministic mode) except those of the objects with mappings of their own.
+// The memory limit (replay/limits.h) counts the objects with mappings of their own: the rest reuses the regions.
 class NullBackend final : public BackendImpl<NullBackend> {
  public:
   static constexpr bool kHarnessClasses = true;
@@ -30,7 +31,7 @@ class NullBackend final : public BackendImpl<NullBackend> {
   static constexpr size_t kDefaultLargeRegionBytes = size_t{2} << 20;
 
   explicit NullBackend(int procs, size_t smallRegionBytes = kDefaultSmallRegionBytes,
-                       size_t largeRegionBytes = kDefaultLargeRegionBytes);
+                       size_t largeRegionBytes = kDefaultLargeRegionBytes, MemoryLimit limit = {});
   ~NullBackend() override;
 
   std::string name() const override { return "null"; }
@@ -67,33 +68,42 @@ class NullBackend final : public BackendImpl<NullBackend> {
   int procs_;
   size_t smallBytes_, largeBytes_;
   char* base_ = nullptr;
+  LiveBytesGuard guard_;  // the objects with mappings of their own
 };
 
 // malloc/free of this process. When LD_PRELOAD put another allocator in front of glibc's, the setting
 // "malloc" names the library (found in /proc/self/maps), so a report says which allocator really ran.
+// The memory limit (replay/limits.h) counts the live objects of kTrackedObjectBytes and more as they come and
+// go (one comparison per op; the trace's peak of live bytes was checked before the replay).
 class SystemBackend final : public BackendImpl<SystemBackend> {
  public:
   static constexpr bool kHarnessClasses = true;
   static constexpr bool kHasGc = false;
 
-  SystemBackend();
+  explicit SystemBackend(MemoryLimit limit = {});
   std::string name() const override { return "system"; }
   std::vector<std::pair<std::string, std::string>> settings() const override;
   void releaseLive(const LiveObjects& live) override;
 
   void* mallocFast(int, size_t size, bool) {
+    if (size >= kTrackedObjectBytes) [[unlikely]] return mallocTracked(size);
     void* p = std::malloc(size);
-    if (p == nullptr && size != 0) throw std::bad_alloc();
+    if (p == nullptr && size != 0) [[unlikely]] guard_.outOfMemory("malloc", size);
     return p;
   }
-  void freeFast(int, void* ptr, size_t) { std::free(ptr); }
+  void freeFast(int, void* ptr, size_t size) {
+    if (size >= kTrackedObjectBytes) [[unlikely]] guard_.sub(size);
+    std::free(ptr);
+  }
   bool gcRequestedFast() const { return false; }
 
   // The allocator library mapped into this process ("glibc" if none of jemalloc/tcmalloc/mimalloc is).
   static std::string detectMallocLibrary();
 
  private:
+  void* mallocTracked(size_t size);
   std::string library_;
+  LiveBytesGuard guard_;
 };
 
 extern template class BackendImpl<NullBackend>;

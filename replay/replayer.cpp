@@ -61,7 +61,7 @@ const char* kindName(ReplayOp::Kind k) {
 // random, and the table of a trace with many live objects is larger than the caches.
 constexpr size_t kSlotLookahead = 64;
 
-void validateProgram(const ReplayProgram& pr) {
+uint64_t validateProgram(const ReplayProgram& pr) {
   const size_t nthreads = pr.threads.size();
   if (nthreads > 65536) invalid(fmt::format("{} threads (at most 65536)", nthreads));
   size_t total = 0;
@@ -76,6 +76,7 @@ void validateProgram(const ReplayProgram& pr) {
   std::vector<SlotState> slots(pr.slots);  // (one record: one cache miss per op where two arrays took two)
   std::vector<size_t> pos(nthreads, 0);
   std::vector<uint32_t> threadGcs(nthreads, 0);
+  uint64_t liveBytes = 0, peak = 0;  // in trace order
   uint32_t gcNext = 0, gcCur = 0;  // next barrier ordinal; the current barrier
   size_t gcCopies = 0;             // copies of the current barrier seen so far
   std::vector<size_t> ahead = detail::aheadCursor(pr.order, nthreads, kSlotLookahead);
@@ -107,15 +108,21 @@ void validateProgram(const ReplayProgram& pr) {
         if (op.seq != s)
           invalid(fmt::format("{}: {} of slot {} expects sequence {} but in trace order the slot is at {}", where(),
                               kindName(op.kind()), op.slot, op.seq, s));
-        const bool live = s & 1;
-        if (op.kind() == ReplayOp::Alloc && live)
+        const bool isLive = s & 1;
+        if (op.kind() == ReplayOp::Alloc && isLive)
           invalid(fmt::format("{}: alloc into slot {} which still holds a live object", where(), op.slot));
-        if (op.kind() == ReplayOp::Free && !live)
+        if (op.kind() == ReplayOp::Free && !isLive)
           invalid(fmt::format("{}: free of slot {} which holds no live object", where(), op.slot));
-        if (op.kind() == ReplayOp::Alloc) st.size = op.size();
-        else if (op.size() != st.size)
+        if (op.kind() == ReplayOp::Alloc) {
+          st.size = op.size();
+          liveBytes += st.size;
+          peak = std::max(peak, liveBytes);
+        } else if (op.size() != st.size) {
           invalid(fmt::format("{}: free of {} bytes from slot {} which holds {}", where(), op.size(), op.slot,
                               st.size));
+        } else {
+          liveBytes -= st.size;
+        }
         if (s == UINT32_MAX) invalid(fmt::format("{}: slot {} sequence overflows", where(), op.slot));
         s++;
         break;
@@ -143,13 +150,15 @@ void validateProgram(const ReplayProgram& pr) {
     invalid(fmt::format("gc barrier {} is missing from {} thread(s)", gcCur, nthreads - gcCopies));
   if (gcNext != pr.gcBarriers)
     invalid(fmt::format("the program declares {} gc barriers but its streams hold {}", pr.gcBarriers, gcNext));
+  return peak;
 }
 
 int effectiveProcs(const ReplayProgram& program, const Options& opt) {
   if (opt.procs < 0) throw std::invalid_argument("--procs must be at least 1");
-  int n = opt.procs > 0 ? opt.procs : int(std::max<size_t>(1, program.threads.size()));
-  if (n > 1024) throw std::invalid_argument(fmt::format("{} Ps requested; at most 1024 are supported", n));
-  return n;
+  if (opt.procs > kMaxProcs)
+    throw std::invalid_argument(fmt::format("{} Ps requested; at most {} are supported", opt.procs, kMaxProcs));
+  // By default one P per trace thread, up to the maximum; further threads share Ps (thread t runs on P t mod N).
+  return opt.procs > 0 ? opt.procs : int(std::clamp<size_t>(program.threads.size(), 1, kMaxProcs));
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -434,14 +443,19 @@ class Sampler {
 }  // namespace
 
 Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
-  validateProgram(prog);
+  const uint64_t peakLive = validateProgram(prog);
   const int nprocs = effectiveProcs(prog, opt);
+  if (opt.memoryLimit.bytes != 0 && peakLive > opt.memoryLimit.bytes)
+    throw MemoryLimitError(opt.memoryLimit.exceeded(
+        fmt::format("the trace holds up to {} live at once", bytesText(peakLive))));
   detail::Run r(prog, backend, opt, nprocs);
 
   Result res;
   res.trace = TraceInfo{prog.path,     prog.digest,       prog.events,       prog.slots,
                         prog.gcBarriers, prog.liveAtEnd,  prog.skippedFrees, prog.implicitFrees,
                         uint32_t(prog.threads.size())};
+  res.trace.tsBackwards = prog.tsBackwards;
+  res.trace.warnings = prog.warnings;
   res.backend = backend.name();
   res.settings = backend.settings();
   res.procs = nprocs;

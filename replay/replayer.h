@@ -34,6 +34,7 @@
 #include <functional>
 
 #include "replay/backend.h"
+#include "replay/limits.h"
 #include "replay/result.h"
 #include "traces/program.h"
 
@@ -44,8 +45,11 @@ struct Progress {
   double elapsedSeconds = 0;
 };
 
+// The most Ps a replay runs (trace threads beyond it share Ps: thread t runs on P t mod N).
+inline constexpr int kMaxProcs = 1024;
+
 struct Options {
-  int procs = 0;  // Ps; 0 = the program's thread count (at least 1)
+  int procs = 0;  // Ps, 1..kMaxProcs; 0 = the program's thread count (at least 1, at most kMaxProcs)
   bool deterministic = false;
   TouchMode touch = TouchMode::Pages;
   unsigned rssIntervalMs = 10;  // 0 = no periodic RSS samples (GC barriers and start/end are still sampled)
@@ -55,19 +59,26 @@ struct Options {
   // Called from the sampler thread about every progressIntervalMs while the replay runs.
   std::function<void(const Progress&)> onProgress;
   unsigned progressIntervalMs = 100;
+  // The backend's memory limit (factory.h backendMemoryLimit; bytes 0: none). A program whose live objects
+  // would pass it in trace order is refused before the replay starts (MemoryLimitError); during the replay
+  // the backend guards it (replay/limits.h).
+  MemoryLimit memoryLimit;
 };
 
 // Checks that a program is consistent (slot and thread indices in range, order matching the streams, every
 // op's sequence number right in trace order, gc barriers complete and in order), which is what guarantees
 // that a concurrent replay cannot deadlock. Throws std::invalid_argument saying what is wrong and where.
-void validateProgram(const traces::ReplayProgram& program);
+// Returns the most bytes the program's objects hold live at once, in trace order.
+uint64_t validateProgram(const traces::ReplayProgram& program);
 
-// The number of Ps a replay of program uses under opt.
+// The number of Ps a replay of program uses under opt: opt.procs, or the program's thread count up to
+// kMaxProcs. Throws std::invalid_argument for an opt.procs out of range.
 int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
 
 // Replays program through backend. The backend must have been built for effectiveProcs() Ps. Validates the
-// program first (std::invalid_argument); a backend error stops the replay and is rethrown
-// (std::runtime_error). Fills everything in Result except what reports/ adds.
+// program first (std::invalid_argument) and its live bytes against opt.memoryLimit (MemoryLimitError); a
+// backend error stops the replay and is rethrown (std::runtime_error). Fills everything in Result except what
+// reports/ adds.
 Result run(const traces::ReplayProgram& program, Backend& backend, const Options& opt);
 
 }  // namespace gomalloc::replay
