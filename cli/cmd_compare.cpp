@@ -13,16 +13,16 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/app.h"
 #include "cli/heap_options.h"
 #include "reports/compare.h"
 #include "reports/html.h"
+#include "reports/json_input.h"
 #include "reports/render.h"
+#include "reports/schema.h"
 
 extern char** environ;
 
@@ -77,11 +77,11 @@ int runChild(const std::string& exe, const std::vector<std::string>& args) {
   return 1;
 }
 
-std::string readFile(const fs::path& p) {
-  std::ifstream in(p, std::ios::binary);
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+// A child's report: read as gate reads its inputs (size limit, duplicate keys), checked against the schema.
+reports::Report readChildReport(const fs::path& p) {
+  const nlohmann::ordered_json j = reports::readJsonFile(p.string(), reports::kReportInput);
+  reports::checkReportSchema(j);
+  return reports::fromJson(j);
 }
 
 // The variants in command-line order, whichever flag gave each.
@@ -99,13 +99,11 @@ std::vector<reports::VariantSpec> collectVariants(const CLI::App* sub, const CLI
     } else if (o == configOpt) {
       const std::string file = configOpt->results().at(ic++);
       core::Config probe;
-      applyConfigFile(probe, file);  // names the file if it is missing or wrong
+      const nlohmann::ordered_json j = applyConfigFile(probe, file);  // names the file if it is missing or wrong
       reports::VariantSpec v;
       v.configFile = file;
       v.name = fs::path(file).stem().string();
-      std::ifstream in(file);
-      nlohmann::json j = nlohmann::json::parse(in, nullptr, false);
-      if (j.is_object() && j.contains("name")) {
+      if (j.contains("name")) {
         if (!j["name"].is_string() || j["name"].get<std::string>().empty())
           throw UsageError("config file " + file + ": \"name\" must be a non-empty string (the variant's name)");
         v.name = j["name"].get<std::string>();
@@ -154,7 +152,7 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
       throw UsageError(fmt::format("variant {}: the replay failed (exit status {}; its message is above)", v.name, code),
                        code == 2 ? 2 : 1);
     try {
-      return reports::fromJson(nlohmann::ordered_json::parse(readFile(out)));
+      return readChildReport(out);
     } catch (const std::exception& e) {
       throw UsageError(fmt::format("variant {}: the replay wrote an unreadable report: {}", v.name, e.what()), 1);
     }

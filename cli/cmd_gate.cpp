@@ -2,15 +2,14 @@
 // (reports/gate.h; docs/compare.md). Exit 0 when every rule holds, 1 when any regresses, 2 on bad input.
 #include <fmt/format.h>
 
-#include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
-#include <sstream>
 
 #include "cli/app.h"
 #include "reports/compare.h"
 #include "reports/gate.h"
+#include "reports/json_input.h"
 
 namespace gomalloc::cli {
 namespace {
@@ -22,15 +21,12 @@ struct GateCliOptions {
   bool allowSettings = false, noDefaults = false;
 };
 
-nlohmann::ordered_json readJson(const std::string& file, const char* what) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw UsageError(fmt::format("cannot read {} {}: no such file or not readable", what, file));
-  std::ostringstream ss;
-  ss << in.rdbuf();
+// Reports and rules files: size-limited, duplicate keys refused, parse errors with the line and column.
+nlohmann::ordered_json readJson(const std::string& file, const reports::JsonInput& what) {
   try {
-    return nlohmann::ordered_json::parse(ss.str());
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError(fmt::format("{} {}: not valid JSON: {}", what, file, e.what()));
+    return reports::readJsonFile(file, what);
+  } catch (const reports::JsonInputError& e) {
+    throw UsageError(std::string("gate: ") + e.what(), 2);
   }
 }
 
@@ -40,10 +36,10 @@ bool isCompare(const nlohmann::ordered_json& j) {
 
 int runGate(const GateCliOptions& o) {
   try {
-    const nlohmann::ordered_json bj = readJson(o.baseline, "baseline");
-    const nlohmann::ordered_json cj = readJson(o.current, "current report");
+    const nlohmann::ordered_json bj = readJson(o.baseline, reports::kReportInput);
+    const nlohmann::ordered_json cj = readJson(o.current, reports::kReportInput);
     if (!o.variant.empty() && !isCompare(bj) && !isCompare(cj))
-      throw UsageError(fmt::format("--variant {}: neither {} nor {} is a compare report", o.variant, o.baseline, o.current));
+      throw UsageError(fmt::format("gate: --variant {}: neither {} nor {} is a compare report", o.variant, o.baseline, o.current));
     auto pick = [&](const nlohmann::ordered_json& j, const std::string& own) -> std::optional<std::string> {
       if (!own.empty()) return own;
       if (!o.variant.empty() && isCompare(j)) return o.variant;
@@ -51,19 +47,19 @@ int runGate(const GateCliOptions& o) {
     };
     reports::GateOptions opts;
     opts.allowSettings = o.allowSettings;
-    if (!o.rules.empty()) reports::parseRulesFile(readJson(o.rules, "rules file"), o.rules, opts);
+    if (!o.rules.empty()) reports::parseRulesFile(readJson(o.rules, reports::kRulesInput), o.rules, opts);
     if (o.noDefaults) opts.defaults = false;
     for (auto& m : o.max) opts.rules.push_back(reports::parseMaxFlag(m));
     const reports::GateSide base = reports::loadSide(bj, o.baseline, pick(bj, o.baselineVariant));
     const reports::GateSide cur = reports::loadSide(cj, o.current, pick(cj, o.currentVariant));
     reports::checkCompatible(base, cur, o.allowSettings);
     const reports::GateResult result = reports::evaluate(base, cur, opts);
-    if (result.checks.empty()) throw UsageError("no rules to check (the defaults are off and no --max or rules given)");
+    if (result.checks.empty()) throw UsageError("gate: no rules to check (the defaults are off and no --max or rules given)");
     writeOutput(o.output, o.format == "markdown" ? reports::renderGateMarkdown(result) : reports::renderGateTable(result));
     if (!o.junit.empty()) writeOutput(o.junit, reports::renderGateJunit(result));
     return result.failed() ? 1 : 0;
   } catch (const reports::GateInputError& e) {
-    throw UsageError(e.what(), 2);
+    throw UsageError(std::string("gate: ") + e.what(), 2);
   }
 }
 

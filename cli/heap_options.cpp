@@ -1,10 +1,9 @@
 #include "cli/heap_options.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "cli/app.h"
+#include "reports/json_input.h"
 
 namespace gomalloc::cli {
 
@@ -15,39 +14,43 @@ void HeapOptions::addTo(CLI::App* sub, bool withGogc) {
   if (withGogc) sub->add_option("--gogc", gogc, "GOGC (a percentage, or off); same as --set gogc=N");
 }
 
-void applyConfigFile(core::Config& cfg, const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw UsageError("cannot read config file " + path);
-  nlohmann::json j;
+nlohmann::ordered_json applyConfigFile(core::Config& cfg, const std::string& path) {
+  nlohmann::ordered_json file;
   try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw UsageError("config file " + path + ": not valid JSON: " + e.what());
+    file = reports::readJsonFile(path, reports::kConfigInput);
+  } catch (const reports::JsonInputError& e) {
+    throw UsageError(e.what());
   }
-  if (!j.is_object()) throw UsageError("config file " + path + ": expected a JSON object of settings");
+  if (!file.is_object()) throw UsageError("config file " + path + ": expected a JSON object of settings");
+  const nlohmann::json j = file;  // keys in sorted order, as they have always been applied
+  // 18446744073709551615 stays itself (as a long long it would be -1, i.e. gogc=off).
+  auto integer = [](const nlohmann::json& v) {
+    return v.is_number_unsigned() ? std::to_string(v.get<uint64_t>()) : std::to_string(v.get<int64_t>());
+  };
   // The preset goes first so that the other keys refine it.
   auto apply = [&](const std::string& key, const nlohmann::json& v) {
     std::string text;
     if (v.is_string()) text = v.get<std::string>();
     else if (v.is_boolean()) text = v.get<bool>() ? "true" : "false";
-    else if (v.is_number_integer()) text = std::to_string(v.get<long long>());
+    else if (v.is_number_integer()) text = integer(v);
     else if (v.is_array()) {
       for (auto& e : v) {
         if (!e.is_number_integer()) throw UsageError("config file " + path + ": " + key + " must hold integers");
-        text += (text.empty() ? "" : ",") + std::to_string(e.get<long long>());
+        text += (text.empty() ? "" : ",") + integer(e);
       }
     } else {
       throw UsageError("config file " + path + ": " + key + " has a value of the wrong type");
     }
     try {
       cfg.set(key, text);
-    } catch (const std::invalid_argument& e) {
+    } catch (const std::logic_error& e) {  // invalid_argument, out_of_range
       throw UsageError("config file " + path + ": " + e.what());
     }
   };
   if (j.contains("preset")) apply("preset", j["preset"]);
   for (auto& [k, v] : j.items())
     if (k != "preset" && k != "name") apply(k, v);
+  return file;
 }
 
 core::Config HeapOptions::resolve() const {

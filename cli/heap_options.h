@@ -3,6 +3,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,9 @@ struct HeapOptions {
   core::Config resolve() const;
 };
 
-// Applies a JSON config file ({"gogc": 50, "mcentral": "locked", "size_classes": [8, 16, ...]}).
-void applyConfigFile(core::Config& cfg, const std::string& path);
+// Applies a JSON config file ({"gogc": 50, "mcentral": "locked", "size_classes": [8, 16, ...]}) and returns it
+// (compare reads its "name"). Read with reports::readJsonFile (size limit, duplicate keys, line and column);
+// throws UsageError (exit 2) naming the file.
+nlohmann::ordered_json applyConfigFile(core::Config& cfg, const std::string& path);
 
 }  // namespace gomalloc::cli

@@ -9,6 +9,7 @@
 #include "reports/compare.h"
 #include "reports/grid.h"
 #include "reports/render.h"
+#include "reports/schema.h"
 
 namespace gomalloc::reports {
 
@@ -128,10 +129,24 @@ bool GateSide::deterministic() const {
   return !runs.empty();
 }
 
+namespace {
+
+// Gate reads the timing metrics from every report; a --no-timings report has none of them.
+void requireTimings(const Json& report, const std::string& where) {
+  if (!hasTimings(report))
+    throw GateInputError(fmt::format("{}: a --no-timings report, without summary.wall_seconds and the other time- and "
+                                     "kernel-dependent fields the gate reads; gate reports made without --no-timings",
+                                     where));
+}
+
+}  // namespace
+
 GateSide loadSide(const Json& j, const std::string& file, const std::optional<std::string>& variant) {
-  if (!j.is_object() || !j.contains("schema") || !j["schema"].is_string())
-    throw GateInputError(fmt::format("{}: not a gomalloc report (no \"schema\"; expected gomalloc-report or {})", file,
-                                     kCompareSchema));
+  try {
+    checkAnySchema(j);
+  } catch (const SchemaError& e) {
+    throw GateInputError(fmt::format("{}: {}", file, e.what()));
+  }
   const std::string schema = j["schema"].get<std::string>();
   GateSide side;
   side.file = file;
@@ -139,6 +154,7 @@ GateSide loadSide(const Json& j, const std::string& file, const std::optional<st
     if (variant)
       throw GateInputError(fmt::format("{}: a replay report has no variants (--variant {} applies to compare reports)",
                                        file, *variant));
+    requireTimings(j, file);
     try {
       side.runs.push_back(fromJson(j));
     } catch (const std::runtime_error& e) {
@@ -146,9 +162,9 @@ GateSide loadSide(const Json& j, const std::string& file, const std::optional<st
     }
     return side;
   }
-  if (schema != kCompareSchema)
-    throw GateInputError(
-        fmt::format("{}: schema '{}' is neither gomalloc-report nor {}", file, schema, kCompareSchema));
+  for (size_t i = 0; i < j["variants"].size(); i++)
+    for (size_t k = 0; k < j["variants"][i]["reports"].size(); k++)
+      requireTimings(j["variants"][i]["reports"][k], fmt::format("{}: variants[{}].reports[{}]", file, i, k));
   CompareResult c;
   try {
     c = compareFromJson(j);

@@ -85,6 +85,11 @@ TEST(CompareCli, EveryFormatAndAConfigFileVariant) {
 TEST(CompareCli, BadInputExitsTwoAndSaysWhy) {
   ScratchDir dir("compare-bad");
   spit(dir / "broken.json", "{\"gogc\": ");
+  spit(dir / "dup.json", R"({"gogc": 50, "gogc": 60})");
+  spit(dir / "huge.json", R"({"gogc": 1e400})");
+  spit(dir / "wrapped.json", R"({"gogc": 18446744073709551615})");
+  spit(dir / "type.json", R"({"gogc": 50.5})");
+  spit(dir / "name.json", R"({"name": 7, "gogc": 50})");
   struct Case {
     std::string args, message;
   };
@@ -94,7 +99,22 @@ TEST(CompareCli, BadInputExitsTwoAndSaysWhy) {
       {"compare examples/tiny.json --variant x:gogc=fast", "--variant x:gogc=fast"},
       {"compare examples/tiny.json --variant x:nosuch=1", "nosuch"},
       {"compare examples/tiny.json --config missing.json", "missing.json"},
-      {"compare examples/tiny.json --config " + (dir / "broken.json").string(), "broken.json: not valid JSON"},
+      {"compare examples/tiny.json --config " + (dir / "broken.json").string(),
+       "config file " + (dir / "broken.json").string() + ": not valid JSON: line 1, column 10"},
+      {"compare examples/tiny.json --config " + (dir / "dup.json").string(),
+       "config file " + (dir / "dup.json").string() + ": line 1, column 14: duplicate key \"gogc\" in the top-level object"},
+      {"compare examples/tiny.json --config " + (dir / "huge.json").string(),
+       "config file " + (dir / "huge.json").string() + ": not valid JSON: line 1, column 10: number 1e400 is out of range"},
+      {"compare examples/tiny.json --config " + (dir / "wrapped.json").string(),
+       "setting gogc=18446744073709551615: expected an integer"},  // not -1 (gogc=off)
+      {"compare examples/tiny.json --config " + (dir / "type.json").string(), "config file " + (dir / "type.json").string() +
+       ": gogc has a value of the wrong type"},
+      {"compare examples/tiny.json --config " + (dir / "name.json").string(), "\"name\" must be a non-empty string"},
+      {"compare examples/tiny.json --config /dev/zero", "config file /dev/zero: larger than 16 MiB, the size limit for config files"},
+      {"compare examples/tiny.json --config " + dir.path().string(), "config file " + dir.path().string() + ": is a directory"},
+      // replay reads --config the same way.
+      {"replay examples/tiny.json --config " + (dir / "dup.json").string(), "duplicate key \"gogc\""},
+      {"replay examples/tiny.json --config /dev/zero", "config file /dev/zero: larger than 16 MiB"},
       {"compare examples/tiny.json", "compare needs variants"},
       {"compare examples/tiny.json --allocator go --variant go:gogc=50", "two variants are named 'go'"},
       {"compare examples/tiny.json --allocator dlmalloc", "dlmalloc"},

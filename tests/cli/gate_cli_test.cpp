@@ -1,6 +1,8 @@
 // gomalloc gate, run as CI runs it: exit codes 0 / 1 / 2, the metric named, JUnit and markdown outputs.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_test_util.h"
@@ -107,7 +109,7 @@ TEST(GateCli, MalformedOrMismatchedReportsExitTwo) {
       {base + " " + (dir / "garbage.json").string(), "garbage.json: not valid JSON"},
       {base + " " + (dir / "missing.json").string(), "missing.json"},
       {(dir / "other.json").string() + " " + base, "other.json: not a gomalloc report"},
-      {base + " " + noField, "nofield.json: report JSON: summary.allocs: missing"},
+      {base + " " + noField, "gate: " + noField + ": summary.allocs: missing"},
       {base + " " + steady, "different traces"},
       {base + " " + gogc, "gogc: 100 vs 50"},
       {base + " " + concurrent, "--deterministic vs concurrent"},
@@ -123,6 +125,80 @@ TEST(GateCli, MalformedOrMismatchedReportsExitTwo) {
   }
   // Settings may differ when asked.
   EXPECT_NE(gomalloc("gate " + base + " " + gogc + " --allow-settings", dir).code, 2);
+}
+
+// Reports are checked against their schema (docs/report.md, "Schema") and read with a size limit: anything
+// wrong is exit 2 with the file and the field or the line and column.
+TEST(GateCli, InputsAreCheckedAgainstTheSchema) {
+  ScratchDir dir("gate-schema");
+  const std::string base = replayReport(dir, "base.json");
+  const std::string text = slurp(base);
+  auto edited = [&](const std::string& name, const std::string& from, const std::string& to) {
+    std::string t = text;
+    const size_t at = t.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) t.replace(at, from.size(), to);
+    spit(dir / name, t);
+    return (dir / name).string();
+  };
+  const std::string noHeap = changed(dir, base, "noheap.json", [](Json& j) { j.erase("heap"); });
+  const std::string noClasses = changed(dir, base, "noclasses.json", [](Json& j) { j["size_classes"] = Json::array(); });
+  const std::string noLocks = changed(dir, base, "nolocks.json", [](Json& j) { j.erase("locks"); });
+  const std::string events = changed(dir, base, "events.json", [](Json& j) { j["summary"]["events"] = "5000"; });
+  const std::string backend = changed(dir, base, "backend.json", [](Json& j) { j["config"]["backend"] = "glibc"; });
+  const std::string dup = edited("dup.json", "{", "{\n  \"heap\": {},");
+  const std::string overflow = edited("overflow.json", "\"events\": 5000,", "\"events\": 1e400,");
+  spit(dir / "duprules.json", R"({"rules": [], "rules": []})");
+  const std::string duprules = (dir / "duprules.json").string();
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {base + " " + noHeap, "gate: " + noHeap + ": heap: missing (required for the go backend)"},
+      {noClasses + " " + base, "gate: " + noClasses + ": size_classes: empty, but summary.allocs is"},
+      {base + " " + noLocks, "gate: " + noLocks + ": locks: missing (required for the go backend)"},
+      {base + " " + events, "gate: " + events + ": summary.events: expected a non-negative integer, found a string \"5000\""},
+      {base + " " + backend, "gate: " + backend + ": config.backend: 'glibc' is not one of go, system"},
+      {base + " " + dup, fmt::format("gate: {}: line {}, column 3: duplicate key \"heap\" in the top-level object", dup,
+                                     std::count(text.begin(), text.begin() + long(text.find("\n  \"heap\"")), '\n') + 3)},
+      {base + " " + overflow, "gate: " + overflow + ": not valid JSON: line 13, column 15: number 1e400 is out of range"},
+      {base + " /dev/zero", "gate: /dev/zero: larger than 256 MiB, the size limit for reports"},
+      {base + " " + dir.path().string(), "gate: " + dir.path().string() + ": is a directory"},
+      {base + " " + base + " --rules " + duprules, "gate: rules file " + duprules + ": line 1, column 15: duplicate key \"rules\""},
+      {base + " " + base + " --rules /dev/zero", "gate: rules file /dev/zero: larger than 16 MiB, the size limit for rules files"},
+  };
+  for (auto& c : cases) {
+    RunResult r = gomalloc("gate " + c.args, dir);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.out << r.err;
+    EXPECT_EQ(r.err.rfind("gomalloc: " + c.message, 0), 0u) << c.args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+  }
+  // A report through a pipe is read like a file.
+  RunResult r = runShell("cat '" + base + "' | '" GOMALLOC_BINARY "' gate " + base + " /dev/fd/4 4<&0", dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+}
+
+// Every backend's reports pass the schema: gate accepts each against itself; --no-timings reports pass it too,
+// and the gate then says it needs the timings they leave out.
+TEST(GateCli, EveryBackendsReportsPassTheSchema) {
+  ScratchDir dir("gate-backends");
+  for (const char* a : {"go", "system", "null", "mimalloc", "jemalloc", "tcmalloc"}) {
+    const bool preloaded = std::string(a) != "go" && std::string(a) != "system" && std::string(a) != "null";
+    if (preloaded && kSanitized) continue;
+    for (const char* mode : {"--deterministic", "", "--no-timings"}) {
+      const std::string out = (dir / fmt::format("{}{}.json", a, mode)).string();
+      RunResult rr = gomalloc(fmt::format("replay examples/web.json --allocator {} {} --format json --quiet -o {}", a, mode, out), dir);
+      if (preloaded && rr.code != 0 && rr.err.find("not installed") != std::string::npos) break;
+      ASSERT_EQ(rr.code, 0) << a << " " << mode << "\n" << rr.err;
+      RunResult g = gomalloc("gate " + out + " " + out, dir);
+      if (std::string(mode) == "--no-timings") {
+        EXPECT_EQ(g.code, 2) << a;
+        EXPECT_NE(g.err.find(": a --no-timings report"), std::string::npos) << a << "\n" << g.err;
+      } else {
+        EXPECT_EQ(g.code, 0) << a << " " << mode << "\n" << g.err;
+      }
+    }
+  }
 }
 
 TEST(GateCli, ReadsCompareReports) {

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <sstream>
 
 #include "reports/compare.h"
@@ -211,7 +212,7 @@ TEST(GateCompatible, DifferentConfigurationsSayWhy) {
 }
 
 TEST(GateInput, ReadsReplayAndCompareReports) {
-  const Report f = rep();
+  const Report f = rep([](Report& r) { r.procs = {ProcRow{0, {0}, 1000, 0, 0, {}, {}, {}}}; });
   const Json replay = toJson(f);
   GateSide s = loadSide(replay, "r.json", std::nullopt);
   EXPECT_EQ(s.runs.size(), 1u);
@@ -231,9 +232,34 @@ TEST(GateInput, ReadsReplayAndCompareReports) {
 
   EXPECT_NE(inputError([&] { loadSide(Json::parse(R"({"a": 1})"), "x.json", std::nullopt); }).find("x.json: not a gomalloc report"),
             std::string::npos);
-  Json broken = replay;
-  broken["summary"].erase("peak_rss_bytes");
-  EXPECT_NE(inputError([&] { loadSide(broken, "b.json", std::nullopt); }).find("b.json: report JSON: summary.peak_rss_bytes"),
+  // The schema (reports/schema.h), with the file named.
+  struct Case {
+    std::function<void(Json&)> change;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {[](Json& j) { j["summary"].erase("peak_rss_bytes"); },
+       "b.json: summary.peak_rss_bytes: missing (a report with timings has it"},
+      {[](Json& j) { j.erase("heap"); }, "b.json: heap: missing (required for the go backend)"},
+      {[](Json& j) { j["size_classes"] = Json::array(); }, "b.json: size_classes: empty"},
+      {[](Json& j) { j.erase("locks"); }, "b.json: locks: missing (required for the go backend)"},
+      {[](Json& j) { j["summary"]["events"] = "5"; }, "b.json: summary.events: expected a non-negative integer, found a string"},
+      // A --no-timings report is a valid report, but the gate reads timings.
+      {[](Json& j) { stripVolatile(j); }, "b.json: a --no-timings report, without summary.wall_seconds"},
+  };
+  for (auto& c : cases) {
+    Json broken = replay;
+    c.change(broken);
+    const std::string e = inputError([&] { loadSide(broken, "b.json", std::nullopt); });
+    EXPECT_NE(e.find(c.message), std::string::npos) << e;
+  }
+  Json strippedRun = cj;
+  stripVolatile(strippedRun["variants"][0]["reports"][1]);
+  EXPECT_NE(inputError([&] { loadSide(strippedRun, "c.json", std::nullopt); }).find("c.json: variants[0].reports[1]: a --no-timings report"),
+            std::string::npos);
+  Json badRun = cj;
+  badRun["variants"][1]["reports"][0].erase("heap");
+  EXPECT_NE(inputError([&] { loadSide(badRun, "c.json", std::nullopt); }).find("c.json: variants[1].reports[0].heap: missing"),
             std::string::npos);
 }
 
