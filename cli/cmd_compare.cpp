@@ -18,6 +18,7 @@
 
 #include "cli/app.h"
 #include "cli/heap_options.h"
+#include "replay/limits.h"
 #include "reports/compare.h"
 #include "reports/html.h"
 #include "reports/json_input.h"
@@ -36,6 +37,7 @@ struct CompareCliOptions {
   std::vector<std::string> variants, configs, allocators;
   std::string format = "table";
   std::string output = "-";
+  std::string memoryLimit;  // passed to every replay (empty: the replay's default, auto)
   bool quiet = false;
 };
 
@@ -126,6 +128,11 @@ std::vector<reports::VariantSpec> collectVariants(const CLI::App* sub, const CLI
 
 int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* variantOpt, const CLI::Option* configOpt,
                const CLI::Option* allocOpt) {
+  try {
+    if (!o.memoryLimit.empty()) replay::parseMemoryLimit(o.memoryLimit);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what());
+  }
   std::vector<reports::VariantSpec> variants = collectVariants(sub, variantOpt, configOpt, allocOpt);
   if (variants.empty())
     throw UsageError("compare needs variants: --variant NAME:key=value,..., --config FILE.json or --allocator NAME "
@@ -146,7 +153,9 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
       std::fprintf(stderr, "\rcompare: run %d/%d: %s (round %d/%d)\x1b[K", ++done, total, v.name.c_str(), round + 1,
                    o.run.repeat);
     const fs::path out = tmp.path() / fmt::format("{}-{}.json", vi, round);
-    const int code = runChild(exe, reports::replayArgs(o.run, v, out.string()));
+    std::vector<std::string> args = reports::replayArgs(o.run, v, out.string());
+    if (!o.memoryLimit.empty()) args.insert(args.end(), {"--memory-limit", o.memoryLimit});
+    const int code = runChild(exe, args);
     if (code == 130 || sigintFlag().load()) throw UsageError("interrupted", 130);
     if (code != 0)
       throw UsageError(fmt::format("variant {}: the replay failed (exit status {}; its message is above)", v.name, code),
@@ -200,6 +209,7 @@ void registerCompare(Registry& r) {
   sub->add_option("--touch", o->run.touch, "Writes into each object: none, first, pages (default) or full")
       ->check(CLI::IsMember({"none", "first", "pages", "full"}));
   sub->add_flag("--lenient", o->run.lenient, "Load the trace leniently (as replay --lenient)");
+  sub->add_option("--memory-limit", o->memoryLimit, "Most memory each replay may take: SIZE or auto (as replay's)");
   sub->add_option("--alpha", o->run.alpha, "Significance level of the Mann-Whitney U test (default 0.05)")
       ->check(CLI::Range(0.0001, 0.5));
   sub->add_option("--format", o->format, "table, json, csv, markdown or html")

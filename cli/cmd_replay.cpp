@@ -55,6 +55,7 @@ struct ReplayOpts {
   int procs = 0;
   bool deterministic = false;
   std::string touch = "pages";
+  std::string memoryLimit = "auto";
   unsigned rssIntervalMs = 10;
   bool verify = false;
   bool lenient = false;
@@ -63,6 +64,20 @@ struct ReplayOpts {
   bool noTimings = false;
   bool quiet = false;
 };
+
+// --memory-limit's values: auto or a size (replay/limits.h).
+CLI::Validator memoryLimitValidator() {
+  return CLI::Validator(
+      [](std::string& s) {
+        try {
+          replay::parseMemoryLimit(s);
+          return std::string();
+        } catch (const std::invalid_argument& e) {
+          return std::string(e.what());
+        }
+      },
+      "SIZE|auto");
+}
 
 reports::ToolInfo toolInfo() { return reports::ToolInfo{"gomalloc", GOMALLOC_VERSION, "go1.19.8"}; }
 
@@ -104,7 +119,8 @@ int runPreloaded(const ReplayOpts& o) {
     throw UsageError(e.what(), 1);
   }
   std::vector<std::string> args = {"replay",  o.trace, "--allocator",   "system", "--format", "json", "-o", "-",
-                                   "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs)};
+                                   "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs),
+                                   "--memory-limit", o.memoryLimit};
   if (o.procs > 0) args.insert(args.end(), {"--procs", std::to_string(o.procs)});
   if (o.deterministic) args.push_back("--deterministic");
   if (o.lenient) args.push_back("--lenient");
@@ -172,7 +188,9 @@ int runReplay(const ReplayOpts& o) {
   int procs = 0;
   try {
     procs = replay::effectiveProcs(program, ropt);
-    backend = replay::makeBackend(o.allocator, procs, cfg);
+    const replay::MemoryLimit limit = replay::resolveMemoryLimit(o.memoryLimit, procs, program.slots);
+    backend = replay::makeBackend(o.allocator, procs, cfg, limit);
+    ropt.memoryLimit = replay::backendMemoryLimit(o.allocator, cfg, limit);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what(), 2);
   }
@@ -198,10 +216,15 @@ void registerReplay(Registry& r) {
   sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz)")->required();
   sub->add_option("--allocator", o->allocator, "Backend: go, system, jemalloc, tcmalloc, mimalloc or null")
       ->check(CLI::IsMember(replay::backendNames()));
-  sub->add_option("--procs", o->procs, "Number of Ps (default: the trace's thread count)")->check(CLI::Range(1, 1024));
+  sub->add_option("--procs", o->procs, "Number of Ps (default: the trace's thread count, at most 1024)")
+      ->check(CLI::Range(1, replay::kMaxProcs));
   sub->add_flag("--deterministic", o->deterministic, "One OS thread interleaves every P in trace order");
   sub->add_option("--touch", o->touch, "Writes into each object: none, first, pages (default) or full")
       ->check(CLI::IsMember({"none", "first", "pages", "full"}));
+  sub->add_option("--memory-limit", o->memoryLimit,
+                  "Most memory the replay may take, every backend: SIZE (512MiB, 8GiB) or auto (default: the "
+                  "machine's memory, cgroup limit and ulimits); go's max_heap_bytes defaults to it")
+      ->check(memoryLimitValidator());
   sub->add_option("--rss-interval", o->rssIntervalMs, "RSS sampling period in ms (0: only at GC barriers)")
       ->check(CLI::Range(0u, 3'600'000u));
   sub->add_flag("--verify", o->verify, "Run the Go model's heap verifier after the last event");
