@@ -24,6 +24,7 @@
 #include "reports/json_input.h"
 #include "reports/render.h"
 #include "reports/schema.h"
+#include "traces/output.h"
 
 extern char** environ;
 
@@ -47,8 +48,10 @@ class TempDir {
     std::string tmpl = (fs::temp_directory_path() / "gomalloc-compare-XXXXXX").string();
     if (!::mkdtemp(tmpl.data())) throw UsageError(std::string("cannot create a temporary directory: ") + std::strerror(errno), 1);
     path_ = tmpl;
+    handle_ = traces::registerTemporary(path_.string(), true);  // a fatal signal removes it too
   }
   ~TempDir() {
+    traces::unregisterTemporary(handle_);
     std::error_code ec;
     fs::remove_all(path_, ec);
   }
@@ -58,6 +61,7 @@ class TempDir {
 
  private:
   fs::path path_;
+  int handle_ = -1;
 };
 
 // Runs exe with args; stdin, stdout and stderr inherited. Returns the exit status (128 + signal if killed).
@@ -71,9 +75,14 @@ int runChild(const std::string& exe, const std::vector<std::string>& args) {
   pid_t pid = 0;
   if (int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ))
     throw UsageError(fmt::format("cannot start {}: {}", exe, std::strerror(err)), 1);
+  traces::forwardSignalsTo(pid);  // SIGTERM and the like end the child first, then us (docs/reliability.md)
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) throw UsageError(std::string("waitpid: ") + std::strerror(errno), 1);
+    if (errno != EINTR) {
+      traces::forwardSignalsTo(0);
+      throw UsageError(std::string("waitpid: ") + std::strerror(errno), 1);
+    }
+  traces::forwardSignalsTo(0);
   if (WIFEXITED(status)) return WEXITSTATUS(status);
   if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
   return 1;
@@ -128,6 +137,11 @@ std::vector<reports::VariantSpec> collectVariants(const CLI::App* sub, const CLI
 
 int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* variantOpt, const CLI::Option* configOpt,
                const CLI::Option* allocOpt) {
+  {
+    std::vector<std::string> inputs = o.configs;
+    inputs.push_back(o.run.trace);
+    checkOutputs({o.output}, inputs);
+  }
   try {
     if (!o.memoryLimit.empty()) replay::parseMemoryLimit(o.memoryLimit);
   } catch (const std::invalid_argument& e) {

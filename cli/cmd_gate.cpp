@@ -19,6 +19,7 @@ struct GateCliOptions {
   std::vector<std::string> max;
   std::string variant, baselineVariant, currentVariant;
   bool allowSettings = false, noDefaults = false;
+  bool junitGiven = false;  // --junit was given (an empty path is then an error, not "no JUnit file")
 };
 
 // Reports and rules files: size-limited, duplicate keys refused, parse errors with the line and column.
@@ -35,6 +36,9 @@ bool isCompare(const nlohmann::ordered_json& j) {
 }
 
 int runGate(const GateCliOptions& o) {
+  std::vector<std::string> outputs = {o.output};
+  if (!o.junit.empty() || o.junitGiven) outputs.push_back(o.junit);
+  checkOutputs(outputs, {o.baseline, o.current, o.rules});
   try {
     const nlohmann::ordered_json bj = readJson(o.baseline, reports::kReportInput);
     const nlohmann::ordered_json cj = readJson(o.current, reports::kReportInput);
@@ -56,7 +60,7 @@ int runGate(const GateCliOptions& o) {
     const reports::GateResult result = reports::evaluate(base, cur, opts);
     if (result.checks.empty()) throw UsageError("gate: no rules to check (the defaults are off and no --max or rules given)");
     writeOutput(o.output, o.format == "markdown" ? reports::renderGateMarkdown(result) : reports::renderGateTable(result));
-    if (!o.junit.empty()) writeOutput(o.junit, reports::renderGateJunit(result));
+    if (o.junitGiven) writeOutput(o.junit, reports::renderGateJunit(result));
     return result.failed() ? 1 : 0;
   } catch (const reports::GateInputError& e) {
     throw UsageError(std::string("gate: ") + e.what(), 2);
@@ -82,8 +86,11 @@ void registerGate(Registry& r) {
   sub->add_option("--format", o->format, "table (default) or markdown (a CI job summary)")
       ->check(CLI::IsMember({"table", "markdown"}));
   sub->add_option("-o,--output", o->output, "Write the table to this file (atomically) instead of stdout");
-  sub->add_option("--junit", o->junit, "Also write JUnit XML (one test case per metric) to this file");
-  r.add(sub, [o] { return runGate(*o); });
+  auto* junit = sub->add_option("--junit", o->junit, "Also write JUnit XML (one test case per metric) to this file");
+  r.add(sub, [o, junit] {
+    o->junitGiven = junit->count() > 0;
+    return runGate(*o);
+  });
 }
 
 }  // namespace gomalloc::cli

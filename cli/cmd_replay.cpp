@@ -15,8 +15,10 @@
 #include "replay/factory.h"
 #include "replay/replayer.h"
 #include "reports/html.h"
+#include "reports/json_input.h"
 #include "reports/preload.h"
 #include "reports/render.h"
+#include "reports/schema.h"
 #include "traces/error.h"
 #include "traces/loader.h"
 
@@ -127,13 +129,15 @@ int runPreloaded(const ReplayOpts& o) {
   if (o.quiet) args.push_back("--quiet");
   SigintGuard guard;  // Ctrl-C is forwarded to the child, which writes its report and exits 130
   reports::ChildOutput child = reports::runPreloaded(selfExe(), args, library, &sigintFlag());
-  if (child.exitCode == 130 && child.out.empty()) throw UsageError("interrupted before the replay started", 130);
+  if (child.exitCode == 130 && child.out.empty()) throw UsageError("replay: interrupted before the replay started; nothing was replayed, no report written", 130);
   if (child.exitCode != 0 && child.exitCode != 130)
     throw UsageError(fmt::format("the replay under {} failed (exit status {})", o.allocator, child.exitCode),
                      child.exitCode == 2 ? 2 : 1);
   reports::Report rep;
   try {
-    rep = reports::fromJson(nlohmann::ordered_json::parse(child.out));
+    const nlohmann::ordered_json j = reports::parseJsonChecked(child.out, "the child's report");
+    reports::checkReportSchema(j);
+    rep = reports::fromJson(j);
   } catch (const std::exception& e) {
     throw UsageError(fmt::format("the replay under {} wrote an unreadable report: {}", o.allocator, e.what()), 1);
   }
@@ -146,6 +150,7 @@ int runPreloaded(const ReplayOpts& o) {
 }
 
 int runReplay(const ReplayOpts& o) {
+  checkOutputs({o.output}, {o.trace, o.heap.configFile});
   if (o.noTimings && o.format != "json") throw UsageError("--no-timings applies to --format json only");
   if (o.allocator != "go" && hasHeapOptions(o.heap))
     throw UsageError("--preset, --config, --set and --gogc apply to --allocator go only");
@@ -155,12 +160,19 @@ int runReplay(const ReplayOpts& o) {
   core::Config cfg;
   if (o.allocator == "go") cfg = o.heap.resolve();
 
+  // From here until the report is written, Ctrl-C stops the work (loading or replaying) and a late one does
+  // not cut the report short; a second Ctrl-C ends the process.
+  SigintGuard guard;
   traces::ReplayProgram program;
   const auto loadStart = std::chrono::steady_clock::now();
   try {
-    program = traces::loadProgram(o.trace, traces::LoadOptions{o.lenient});
+    traces::LoadOptions lo{o.lenient};
+    lo.cancel = &sigintFlag();
+    program = traces::loadProgram(o.trace, lo);
   } catch (const traces::TraceError& e) {
     throw UsageError(e.what(), 2);
+  } catch (const traces::LoadCancelled&) {
+    throw UsageError("replay: interrupted while loading the trace; nothing was replayed, no report written", 130);
   }
   const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
   if (!o.quiet && !program.warnings.empty()) {
@@ -195,7 +207,6 @@ int runReplay(const ReplayOpts& o) {
     throw UsageError(e.what(), 2);
   }
 
-  SigintGuard guard;  // until the report is written: a late Ctrl-C must not cut it short
   replay::Result result;
   try {
     result = replay::run(program, *backend, ropt);

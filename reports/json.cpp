@@ -160,7 +160,9 @@ Json toJson(const Report& r) {
                     {"gc_events", t.gcEvents},
                     {"live_at_end", t.liveAtEnd},
                     {"skipped_frees", t.skippedFrees},
-                    {"implicit_frees", t.implicitFrees}};
+                    {"implicit_frees", t.implicitFrees},
+                    {"ts_backwards", t.tsBackwards},
+                    {"warnings", t.warnings}};
   const ConfigSection& c = r.config;
   Json config{{"backend", c.backend}};
   if (!c.library.empty()) config["library"] = c.library;
@@ -272,6 +274,12 @@ Report fromJson(const Json& j) {
   r.trace = TraceSection{t.str("path"),          t.str("digest"),      t.u64("events"),
                          t.u64("threads"),       t.u64("slots"),       t.u64("gc_events"),
                          t.u64("live_at_end"),   t.u64("skipped_frees"), t.u64("implicit_frees")};
+  if (t.has("ts_backwards")) r.trace.tsBackwards = t.u64("ts_backwards");
+  if (t.has("warnings"))
+    for (auto& w : t.arr("warnings")) {
+      if (!w.is_string()) t.bad("warnings", "expected an array of strings");
+      r.trace.warnings.push_back(w.get<std::string>());
+    }
 
   In c = top.obj("config");
   r.config.backend = c.str("backend");
