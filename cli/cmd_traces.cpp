@@ -11,6 +11,7 @@
 #include "core/sizeclasses.h"
 #include "traces/convert.h"
 #include "traces/generate.h"
+#include "traces/import_go.h"
 #include "traces/loader.h"
 #include "traces/reader.h"
 #include "traces/stats.h"
@@ -125,6 +126,11 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
                              s.rawBytes != s.bytes ? fmt::format(" ({} decompressed)", s.bytes) : ""));
   if (s.header.meta.is_object() && s.header.meta.contains("source") && s.header.meta["source"].is_string())
     line("source", s.header.meta["source"].get<std::string>());
+  if (s.header.meta.is_object() && s.header.meta.contains("import") && s.header.meta["import"].is_object()) {
+    std::string counts;  // what an importer repaired and guessed, never silent
+    for (auto& [k, v] : s.header.meta["import"].items()) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", k, v.dump());
+    line("import", counts);
+  }
   line("digest", s.digest);
   line("events", fmt::format("{}: {} alloc, {} free, {} gc", s.events, s.allocs, s.frees, s.gcs));
   line("threads", fmt::format("{}{}", s.threads,
@@ -273,6 +279,39 @@ void registerTraceCommands(Registry& r) {
       } catch (const std::invalid_argument& e) {
         throw UsageError(e.what(), 2);
       }
+      return 0;
+    });
+  }
+  // import FORMAT
+  {
+    auto* imp = r.app.add_subcommand("import", "Import another tool's allocation trace. Formats:\n  go-allocfreetrace  "
+                                               "the stderr of a Go <= 1.22 program run with GODEBUG=allocfreetrace=1");
+    imp->require_subcommand(1);
+    struct Opts {
+      std::string in, out, threads = "single";
+    };
+    auto o = std::make_shared<Opts>();
+    auto* sub = imp->add_subcommand("go-allocfreetrace", "Import a Go program's GODEBUG=allocfreetrace=1 output "
+                                                         "(plain, .zst or .gz; - for stdin)");
+    sub->add_option("file", o->in, "The program's standard error (- for standard input)")->required();
+    sub->add_option("-o,--output", o->out, "Output trace (.json, .jsonl, .gmt; optionally .zst or .gz)")->required();
+    sub->add_option("--threads", o->threads, "single (default: one thread) or goroutine (one thread per goroutine)")
+        ->check(CLI::IsMember({"single", "goroutine"}));
+    r.add(sub, [o] {
+      checkOutputs({o->out}, {o->in});
+      traces::GoImportOptions io;
+      io.threads = o->threads == "goroutine" ? traces::GoImportOptions::Threads::Goroutine
+                                             : traces::GoImportOptions::Threads::Single;
+      traces::GoImportStats s;
+      try {
+        s = traces::importGoAllocFreeTrace(o->in, o->out, io);
+      } catch (const TraceError& e) {
+        throw UsageError(e.what(), 2);
+      }
+      std::cerr << fmt::format("imported {}: {} allocs, {} frees, {} gc to {} ({} untraced frees dropped, {} "
+                               "sizes rounded, {} scan guesses, {} foreign lines skipped)\n",
+                               o->in, s.allocs, s.frees, s.gcs, o->out, s.untracedFrees, s.roundedSize, s.scanGuessed,
+                               s.foreignLines);
       return 0;
     });
   }
