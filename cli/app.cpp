@@ -1,11 +1,21 @@
 #include "cli/app.h"
 
+#include <fmt/format.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <iostream>
 
+#include "reports/render.h"
+#include "reports/json_input.h"
+#include "reports/schema.h"
 #include "traces/output.h"
+
+extern char** environ;
 
 namespace gomalloc::cli {
 
@@ -34,6 +44,7 @@ int runParsed(int argc, char** argv) {
   registerReplay(reg);
   registerCompare(reg);
   registerGate(reg);
+  registerFidelity(reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -88,6 +99,49 @@ std::string selfExe() {
   ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
   if (n <= 0) throw UsageError("cannot find gomalloc's own executable (/proc/self/exe)", 1);
   return std::string(buf, size_t(n));
+}
+
+int runChild(const std::string& exe, const std::vector<std::string>& args) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  std::string arg0 = exe;
+  argv.push_back(arg0.data());
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ))
+    throw UsageError(fmt::format("cannot start {}: {}", exe, std::strerror(err)), 1);
+  traces::forwardSignalsTo(pid);  // SIGTERM and the like end the child first, then us (docs/reliability.md)
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) {
+      traces::forwardSignalsTo(0);
+      throw UsageError(std::string("waitpid: ") + std::strerror(errno), 1);
+    }
+  traces::forwardSignalsTo(0);
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+ScratchDirectory::ScratchDirectory(const std::string& name) {
+  std::string tmpl = (std::filesystem::temp_directory_path() / ("gomalloc-" + name + "-XXXXXX")).string();
+  if (!::mkdtemp(tmpl.data()))
+    throw UsageError(std::string("cannot create a temporary directory: ") + std::strerror(errno), 1);
+  path_ = tmpl;
+  handle_ = traces::registerTemporary(path_.string(), true);  // a fatal signal removes it too
+}
+
+ScratchDirectory::~ScratchDirectory() {
+  traces::unregisterTemporary(handle_);
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+reports::Report readChildReport(const std::filesystem::path& p) {
+  const nlohmann::ordered_json j = reports::readJsonFile(p.string(), reports::kReportInput);
+  reports::checkReportSchema(j);
+  return reports::fromJson(j);
 }
 
 void writeOutput(const std::string& path, const std::string& text) {

@@ -6,11 +6,14 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <filesystem>
 #include <functional>
 #include <stdexcept>
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "reports/report.h"
 
 namespace gomalloc::cli {
 
@@ -34,6 +37,7 @@ void registerTraceCommands(Registry& r);  // cmd_traces.cpp: validate, info, gen
 void registerReplay(Registry& r);         // cmd_replay.cpp: replay
 void registerCompare(Registry& r);        // cmd_compare.cpp: compare
 void registerGate(Registry& r);           // cmd_gate.cpp: gate
+void registerFidelity(Registry& r);       // cmd_fidelity.cpp: fidelity
 
 // While alive, SIGINT sets sigintFlag() instead of ending the process. With resetHand the first Ctrl-C is
 // caught and a second one ends the process at once (its temporary files removed); without, every Ctrl-C is
@@ -53,6 +57,29 @@ std::atomic<bool>& sigintFlag();
 
 // The path of the running gomalloc executable (for child processes).
 std::string selfExe();
+
+// Runs exe with args; stdin, stdout and stderr inherited; fatal signals are passed on to it
+// (traces::forwardSignalsTo). Returns the exit status (128 + signal if killed). Throws UsageError (exit 1)
+// when it cannot start.
+int runChild(const std::string& exe, const std::vector<std::string>& args);
+
+// A fresh directory under $TMPDIR (gomalloc-NAME-XXXXXX) for child processes' reports, removed with its files
+// at the end and by fatal signals.
+class ScratchDirectory {
+ public:
+  explicit ScratchDirectory(const std::string& name);
+  ~ScratchDirectory();
+  ScratchDirectory(const ScratchDirectory&) = delete;
+  ScratchDirectory& operator=(const ScratchDirectory&) = delete;
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+  int handle_ = -1;
+};
+
+// A child's JSON report: read as gate reads its inputs (size limit, duplicate keys), checked against the schema.
+reports::Report readChildReport(const std::filesystem::path& p);
 
 // gomalloc's main, callable from tests.
 int run(int argc, char** argv);

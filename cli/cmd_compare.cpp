@@ -18,6 +18,7 @@
 
 #include "cli/app.h"
 #include "cli/heap_options.h"
+#include "replay/factory.h"
 #include "replay/limits.h"
 #include "reports/compare.h"
 #include "reports/html.h"
@@ -42,58 +43,7 @@ struct CompareCliOptions {
   bool quiet = false;
 };
 
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (fs::temp_directory_path() / "gomalloc-compare-XXXXXX").string();
-    if (!::mkdtemp(tmpl.data())) throw UsageError(std::string("cannot create a temporary directory: ") + std::strerror(errno), 1);
-    path_ = tmpl;
-    handle_ = traces::registerTemporary(path_.string(), true);  // a fatal signal removes it too
-  }
-  ~TempDir() {
-    traces::unregisterTemporary(handle_);
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const fs::path& path() const { return path_; }
 
- private:
-  fs::path path_;
-  int handle_ = -1;
-};
-
-// Runs exe with args; stdin, stdout and stderr inherited. Returns the exit status (128 + signal if killed).
-int runChild(const std::string& exe, const std::vector<std::string>& args) {
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  std::string arg0 = exe;
-  argv.push_back(arg0.data());
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  pid_t pid = 0;
-  if (int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ))
-    throw UsageError(fmt::format("cannot start {}: {}", exe, std::strerror(err)), 1);
-  traces::forwardSignalsTo(pid);  // SIGTERM and the like end the child first, then us (docs/reliability.md)
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) {
-      traces::forwardSignalsTo(0);
-      throw UsageError(std::string("waitpid: ") + std::strerror(errno), 1);
-    }
-  traces::forwardSignalsTo(0);
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-  return 1;
-}
-
-// A child's report: read as gate reads its inputs (size limit, duplicate keys), checked against the schema.
-reports::Report readChildReport(const fs::path& p) {
-  const nlohmann::ordered_json j = reports::readJsonFile(p.string(), reports::kReportInput);
-  reports::checkReportSchema(j);
-  return reports::fromJson(j);
-}
 
 // The variants in command-line order, whichever flag gave each.
 std::vector<reports::VariantSpec> collectVariants(const CLI::App* sub, const CLI::Option* variantOpt,
@@ -156,7 +106,7 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
     if (!fs::is_regular_file(o.run.trace, ec)) throw UsageError("cannot read trace " + o.run.trace + ": no such file");
   }
   const std::string exe = selfExe();
-  TempDir tmp;
+  ScratchDirectory tmp("compare");
   SigintGuard sigint(false);  // children get Ctrl-C too (same process group) and write interrupted reports
   const int total = o.run.repeat * int(variants.size());
   const bool progress = !o.quiet && ::isatty(STDERR_FILENO);
@@ -212,9 +162,9 @@ void registerCompare(Registry& r) {
                                                              "the file's \"name\", else the file name)")
                         ->allow_extra_args(false);
   auto* allocOpt = sub->add_option("--allocator", o->allocators,
-                                   "A backend as a variant: go, system, jemalloc, tcmalloc, mimalloc or null")
+                                   "A backend as a variant: go, system, jemalloc, tcmalloc, mimalloc, null or go-runtime")
                        ->allow_extra_args(false)
-                       ->check(CLI::IsMember({"go", "system", "jemalloc", "tcmalloc", "mimalloc", "null"}));
+                       ->check(CLI::IsMember(replay::backendNames()));
   sub->add_option("--repeat", o->run.repeat, "Runs per variant, interleaved (A B C A B C ...); default 1")
       ->check(CLI::Range(1, 1000));
   sub->add_option("--procs", o->run.procs, "Number of Ps for every variant (default: the trace's thread count)")

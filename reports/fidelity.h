@@ -1,0 +1,50 @@
+// gomalloc fidelity: the Go model (`go`, deterministic, one P) against the real Go 1.19 runtime (`go-runtime`,
+// GOMAXPROCS=1, several runs because the runtime varies) on the same trace, figure by figure, with the bounds
+// docs/fidelity.md states. This file compares reports and renders the result; the command runs the replays.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "reports/report.h"
+
+namespace gomalloc::reports {
+
+// One figure at one point of the replay.
+struct FidelityRow {
+  std::string point;   // "gc 3" (the third gc event), "end", "run" (whole-replay figures), "class 48 B"
+  std::string metric;  // HeapObjects, HeapAlloc, HeapInuse, HeapInuse step, allocs, gc_cycles, peak HeapInuse
+  double model = 0;
+  double runtimeMin = 0, runtimeMedian = 0, runtimeMax = 0;  // over the runtime's runs, its baseline taken off
+  double diff = 0;                                           // model - runtime median
+  std::string bound;  // as docs/fidelity.md states it ("exact", "2 spans (16 KiB)", "runtime range +-1", "10%")
+  bool checked = false;  // a bound applies (else the row is information)
+  bool ok = true;
+};
+
+struct FidelityTrace {
+  std::string trace;
+  bool gcOff = false;       // GOGC=off: the gc events are the only collections
+  size_t runtimeRuns = 0;
+  replay::HeapFigures baseline;  // the runtime's own heap before the first event (median run), not in the rows
+  std::vector<FidelityRow> rows;
+  bool ok() const;
+  size_t failed() const;
+};
+
+// Compares the model's report with the runtime's reports of the same trace. gcOff: GOGC=off (the bounds for
+// forced collections apply); otherwise the pacer's bounds. Throws std::runtime_error when the reports do not
+// belong together (different traces, backends other than go and go-runtime).
+FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff);
+
+// The runtime's heap before the first event: the "start" timeline row's heap figures (zero when absent).
+replay::HeapFigures runtimeBaseline(const Report& r);
+
+std::string renderFidelityTable(const std::vector<FidelityTrace>& t);
+std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& t);
+std::string renderFidelityHtml(const std::vector<FidelityTrace>& t);
+nlohmann::ordered_json fidelityToJson(const std::vector<FidelityTrace>& t);
+
+}  // namespace gomalloc::reports

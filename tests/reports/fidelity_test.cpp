@@ -1,0 +1,95 @@
+// The fidelity comparison on hand-made reports: the baseline comes off the runtime's figures, each bound of
+// docs/fidelity.md passes at its edge and fails past it, and mismatched reports are refused.
+#include <gtest/gtest.h>
+
+#include "reports/fidelity.h"
+
+namespace gomalloc::reports {
+namespace {
+
+replay::HeapFigures figures(uint64_t objects, uint64_t alloc, uint64_t inuse) {
+  replay::HeapFigures h;
+  h.heapObjects = objects, h.heapAlloc = alloc, h.heapInuse = inuse;
+  return h;
+}
+
+Report report(const std::string& backend, const std::vector<replay::HeapFigures>& gcs, replay::HeapFigures start = {}) {
+  Report r;
+  r.config.backend = backend;
+  r.trace.path = "t.json";
+  r.trace.digest = "abc";
+  r.timeline.push_back(TimelineRow{0, 0, start, "start"});
+  for (auto& h : gcs) r.timeline.push_back(TimelineRow{1, 0, h, "gc"});
+  r.heap = HeapSection{};
+  r.heap->final = gcs.back();
+  r.heap->peak = gcs.back();
+  r.summary.gcCycles = gcs.size();
+  ClassRow c;
+  c.cls = 2, c.size = 16, c.allocs = 10;
+  r.sizeClasses.push_back(c);
+  return r;
+}
+
+const FidelityRow& row(const FidelityTrace& t, const std::string& point, const std::string& metric) {
+  for (auto& r : t.rows)
+    if (r.point == point && r.metric == metric) return r;
+  throw std::runtime_error("no row " + point + " " + metric);
+}
+
+TEST(Fidelity, TheRuntimesBaselineComesOffAndExactFiguresMatch) {
+  const replay::HeapFigures base = figures(180, 90'000, 400'000);
+  const Report model = report("go", {figures(10, 160, 8192), figures(4, 64, 8192)});
+  const Report rt = report("go-runtime", {figures(190, 90'160, 408'192), figures(184, 90'064, 408'192)}, base);
+  const FidelityTrace t = compareFidelity(model, {rt, rt, rt}, true);
+  EXPECT_TRUE(t.ok()) << renderFidelityTable({t});
+  EXPECT_EQ(row(t, "gc 1", "HeapObjects").runtimeMedian, 10);
+  EXPECT_EQ(row(t, "gc 2", "HeapAlloc").diff, 0);
+  EXPECT_EQ(row(t, "class 16 B", "allocs").diff, 0);
+  EXPECT_EQ(t.baseline.heapObjects, 180u);
+}
+
+TEST(Fidelity, EachBoundFailsPastItsEdge) {
+  const Report model = report("go", {figures(10, 160, 8192), figures(4, 64, 3 * 8192)});
+  // One object more, and a HeapInuse step of 3 spans where the model took 2.
+  const Report rt = report("go-runtime", {figures(11, 160, 8192), figures(4, 64, 4 * 8192)});
+  const FidelityTrace t = compareFidelity(model, {rt}, true);
+  EXPECT_FALSE(row(t, "gc 1", "HeapObjects").ok);
+  EXPECT_TRUE(row(t, "gc 2", "HeapInuse step").ok);  // one span apart: within the 2 spans allowed
+  EXPECT_GE(t.failed(), 1u);
+  const std::string md = renderFidelityMarkdown({t});
+  EXPECT_NE(md.find("EXCEEDED"), std::string::npos) << md;
+}
+
+TEST(Fidelity, ThePacersBoundsWidenTheRuntimesRange) {
+  Report model = report("go", {figures(1, 1, 100)});
+  model.summary.gcCycles = 14;
+  model.heap->peak.heapInuse = 1'050'000;
+  std::vector<Report> rts;
+  for (uint64_t cycles : {12, 13, 13}) {
+    Report r = report("go-runtime", {figures(1, 1, 100)});
+    r.summary.gcCycles = cycles;
+    r.heap->peak.heapInuse = 1'000'000;
+    rts.push_back(r);
+  }
+  FidelityTrace t = compareFidelity(model, rts, false);
+  EXPECT_TRUE(row(t, "run", "gc_cycles").ok);       // 14 is within 12..13 widened by one
+  EXPECT_TRUE(row(t, "run", "peak HeapInuse").ok);  // 5% over the median
+  model.summary.gcCycles = 15;
+  model.heap->peak.heapInuse = 1'200'000;
+  t = compareFidelity(model, rts, false);
+  EXPECT_FALSE(row(t, "run", "gc_cycles").ok);
+  EXPECT_FALSE(row(t, "run", "peak HeapInuse").ok);
+  EXPECT_EQ(fidelityToJson({t})["traces"][0]["failed"], 2);
+}
+
+TEST(Fidelity, ReportsThatDoNotBelongTogetherAreRefused) {
+  const Report model = report("go", {figures(1, 1, 1)});
+  Report other = report("go-runtime", {figures(1, 1, 1)});
+  other.trace.digest = "def";
+  EXPECT_THROW(compareFidelity(model, {other}, true), std::runtime_error);
+  EXPECT_THROW(compareFidelity(model, {report("system", {figures(1, 1, 1)})}, true), std::runtime_error);
+  EXPECT_THROW(compareFidelity(model, {}, true), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace gomalloc::reports
