@@ -13,6 +13,7 @@
 #include "cli/app.h"
 #include "cli/heap_options.h"
 #include "replay/factory.h"
+#include "replay/goruntime_backend.h"
 #include "replay/replayer.h"
 #include "reports/html.h"
 #include "reports/json_input.h"
@@ -149,16 +150,56 @@ int runPreloaded(const ReplayOpts& o) {
   return finish(o, rep);
 }
 
+// go-runtime: the loaded program replayed in the real Go runtime, in a child process (replay/goruntime_backend.h).
+reports::Report replayOnGoRuntime(const ReplayOpts& o, const traces::ReplayProgram& program, const std::string& exe,
+                                  int gogc) {
+  replay::GoRuntimeOptions g;
+  g.program = exe;
+  g.procs = o.procs;
+  g.gogc = replay::gogcText(gogc);
+  g.touch = *replay::parseTouchMode(o.touch);
+  g.rssIntervalMs = o.rssIntervalMs;
+  g.cancel = &sigintFlag();
+  replay::Result result;
+  try {
+    replay::Options ropt;
+    ropt.procs = o.procs;
+    g.memoryLimit = replay::resolveMemoryLimit(o.memoryLimit, replay::effectiveProcs(program, ropt), program.slots);
+    result = replay::runGoRuntime(program, g);
+  } catch (const std::invalid_argument& e) {
+    throw UsageError(e.what(), 2);
+  } catch (const replay::GoRuntimeError& e) {
+    throw UsageError(e.what(), 1);
+  }
+  return reports::build(result, toolInfo());
+}
+
 int runReplay(const ReplayOpts& o) {
   checkOutputs({o.output}, {o.trace, o.heap.configFile});
   if (o.noTimings && o.format != "json") throw UsageError("--no-timings applies to --format json only");
-  if (o.allocator != "go" && hasHeapOptions(o.heap))
-    throw UsageError("--preset, --config, --set and --gogc apply to --allocator go only");
+  const bool goRuntime = o.allocator == replay::kGoRuntimeBackend;
+  const bool onlyGogc = o.heap.preset.empty() && o.heap.configFile.empty() &&
+                        std::all_of(o.heap.sets.begin(), o.heap.sets.end(),
+                                    [](const std::string& s) { return s.rfind("gogc=", 0) == 0; });
+  if (o.allocator != "go" && hasHeapOptions(o.heap) && !(goRuntime && onlyGogc))
+    throw UsageError(goRuntime ? "--allocator go-runtime takes --gogc (or --set gogc=N) only"
+                               : "--preset, --config, --set and --gogc apply to --allocator go only");
+  if (goRuntime && o.deterministic)
+    throw UsageError("--deterministic does not apply to --allocator go-runtime: the real runtime's scheduling is not "
+                     "deterministic (--procs 1 on a one-thread trace keeps the trace's order)");
+  std::string goRuntimeExe;
+  if (goRuntime) {
+    try {
+      goRuntimeExe = replay::findGoRuntimeProgram(selfExe());
+    } catch (const replay::GoRuntimeError& e) {
+      throw UsageError(e.what(), 2);
+    }
+  }
   const auto touch = replay::parseTouchMode(o.touch);  // checked by CLI11 already
   if (reports::isPreloadBackend(o.allocator)) return runPreloaded(o);
 
   core::Config cfg;
-  if (o.allocator == "go") cfg = o.heap.resolve();
+  if (o.allocator == "go" || goRuntime) cfg = o.heap.resolve();
 
   // From here until the report is written, Ctrl-C stops the work (loading or replaying) and a late one does
   // not cut the report short; a second Ctrl-C ends the process.
@@ -180,6 +221,12 @@ int runReplay(const ReplayOpts& o) {
       std::fprintf(stderr, "gomalloc: %s\n", program.warnings[i].c_str());
     if (program.warnings.size() > 5)
       std::fprintf(stderr, "gomalloc: ... and %zu more warnings\n", program.warnings.size() - 5);
+  }
+
+  if (goRuntime) {
+    reports::Report rep = replayOnGoRuntime(o, program, goRuntimeExe, cfg.gogc);
+    rep.summary.loadSeconds = loadSeconds;
+    return finish(o, rep);
   }
 
   replay::Options ropt;
@@ -225,7 +272,7 @@ void registerReplay(Registry& r) {
   auto o = std::make_shared<ReplayOpts>();
   auto* sub = r.app.add_subcommand("replay", "Replay a trace through an allocator and report what happened");
   sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz)")->required();
-  sub->add_option("--allocator", o->allocator, "Backend: go, system, jemalloc, tcmalloc, mimalloc or null")
+  sub->add_option("--allocator", o->allocator, "Backend: go, system, jemalloc, tcmalloc, mimalloc, null or go-runtime")
       ->check(CLI::IsMember(replay::backendNames()));
   sub->add_option("--procs", o->procs, "Number of Ps (default: the trace's thread count, at most 1024)")
       ->check(CLI::Range(1, replay::kMaxProcs));

@@ -8,7 +8,8 @@
 namespace gomalloc::replay {
 
 const std::vector<std::string>& backendNames() {
-  static const std::vector<std::string> names = {"go", "system", "jemalloc", "tcmalloc", "mimalloc", "null"};
+  static const std::vector<std::string> names = {"go",       "system", "jemalloc", "tcmalloc",
+                                                 "mimalloc", "null",   "go-runtime"};
   return names;
 }
 

@@ -12,10 +12,11 @@
 
 namespace gomalloc::replay {
 
-// Every backend name: go, system, jemalloc, tcmalloc, mimalloc, null.
+// Every backend name: go, system, jemalloc, tcmalloc, mimalloc, null, go-runtime.
 const std::vector<std::string>& backendNames();
-// Backends that run in this process (go, system, null); the others run `system` in a child process with
-// their library preloaded (reports/preload.h).
+// Backends that run in this process (go, system, null). jemalloc, tcmalloc and mimalloc run `system` in a
+// child process with their library preloaded (reports/preload.h); go-runtime runs the trace in the real Go
+// runtime, in a child process (replay/goruntime_backend.h).
 bool isInProcessBackend(std::string_view name);
 // An in-process backend for procs Ps; goConfig is used by `go` only. limit: the replay's memory limit
 // (replay/limits.h; none by default), which is go's max_heap_bytes unless goConfig sets that. Throws

@@ -76,6 +76,23 @@ struct GoDetail {
   std::vector<core::SizeClass> classes;       // the effective size-class table (index 0 = large)
 };
 
+// What only the go-runtime backend knows: the real runtime's MemStats (replay/goruntime_backend.h).
+struct RuntimeDetail {
+  std::string goVersion;  // runtime.Version() in the child, e.g. go1.19.8
+  // The runtime's own heap after a runtime.GC() just before the first event: its own objects and the
+  // replay program's (slot table, goroutines, buffers). Reported beside the figures, never subtracted.
+  HeapFigures baseline;
+  uint64_t baselineNumGC = 0, baselineNumForcedGC = 0;
+  // MemStats after the last event (absolute, as the runtime reports them).
+  uint64_t totalAlloc = 0, mallocs = 0, frees = 0, nextGC = 0, numGC = 0, numForcedGC = 0;
+  // Collections the runtime's pacer started, each with the number of events done when the replay noticed it
+  // (after an alloc); collections that ended inside a runtime.GC() are counted in numGC but not listed.
+  std::vector<uint64_t> pacerGcEvents;
+  // MemStats.BySize (Go 1.19 size classes 0..67, index 0 unused): mallocs and frees since the baseline.
+  // Tiny allocations are not in it: the runtime counts the 16-byte blocks that hold them (class 2).
+  std::vector<ClassCount> bySize;
+};
+
 struct Result {
   TraceInfo trace;
   std::string backend;
@@ -114,6 +131,7 @@ struct Result {
   std::vector<uint32_t> classSizes;
 
   std::optional<GoDetail> go;
+  std::optional<RuntimeDetail> runtime;  // go-runtime backend
 
   // Deterministic mode: FNV-1a of every allocation's address relative to the first one, in replay order.
   std::optional<uint64_t> addressDigest;

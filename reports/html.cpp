@@ -314,10 +314,10 @@ std::string timelineSection(const Report& r) {
   for (auto& s : series) items.emplace_back(s.label, s.color);
   std::string out = "<h2>Memory over time</h2>\n";
   out += fmt::format(
-      "<p class=\"note\">RSS sampled {}; heap figures (Go model) where the world was stopped: the start, each GC "
+      "<p class=\"note\">RSS sampled {}; heap figures ({}) where the world was stopped: the start, each GC "
       "cycle and the end. Dashed lines: GC cycles ({}).</p>\n",
       r.config.rssIntervalMs ? fmt::format("every {} ms", r.config.rssIntervalMs) : std::string("at GC barriers only"),
-      gc.size());
+      r.heap && r.heap->baseline ? "the real Go runtime's MemStats, its own baseline included" : "Go model", gc.size());
   out += legend(items, !gc.empty());
   out += "<figure>" + lineChart("timeline", "memory", Unit::Bytes, series, gc) + "</figure>\n";
   return out;
@@ -350,7 +350,8 @@ std::string classSection(const Report& r) {
   const bool go = !rows.empty() && rows.front()->go.has_value();
   if (!go) {
     out += "<p class=\"note\">mcache hit rate, bytes in use and internal fragmentation are figures of the Go model "
-           "(backend go).</p>\n";
+           "(backend go)";
+    out += r.heap && r.heap->baseline ? "; the real runtime (go-runtime) does not count them.</p>\n" : ".</p>\n";
     return out;
   }
   chart("hit_rate", "mcache hit rate", "hit rate", Unit::Ratio, 2,

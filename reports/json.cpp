@@ -50,6 +50,8 @@ Json classJson(const ClassRow& c) {
     j["tail_waste_bytes_peak"] = c.tailWastePeakBytes();
     j["large_spans"] = g.largeSpans;
   }
+  if (c.runtimeMallocs) j["runtime_mallocs"] = *c.runtimeMallocs;
+  if (c.runtimeFrees) j["runtime_frees"] = *c.runtimeFrees;
   return j;
 }
 
@@ -136,6 +138,8 @@ ClassRow classFrom(const In& in) {
     g.largeSpans = in.u64("large_spans");
     c.go = g;
   }
+  if (in.has("runtime_mallocs")) c.runtimeMallocs = in.u64("runtime_mallocs");
+  if (in.has("runtime_frees")) c.runtimeFrees = in.u64("runtime_frees");
   return c;
 }
 
@@ -218,11 +222,15 @@ Json toJson(const Report& r) {
     heap["NextGC"] = h.nextGC;
     heap["NumGC"] = h.numGC;
     heap["NumForcedGC"] = h.numForcedGC;
-    heap["HeapLive"] = h.heapLive;
-    heap["HeapMarked"] = h.heapMarked;
-    heap["ArenaReserved"] = h.arenaReserved;
-    heap["ScavengedBytes"] = h.scavengedBytes;
+    if (!h.baseline) {  // the Go model's own figures; a go-runtime report (with a baseline) has none
+      heap["HeapLive"] = h.heapLive.value_or(0);
+      heap["HeapMarked"] = h.heapMarked.value_or(0);
+      heap["ArenaReserved"] = h.arenaReserved.value_or(0);
+      heap["ScavengedBytes"] = h.scavengedBytes.value_or(0);
+    }
     heap["peak"] = figures(h.peak);
+    if (h.baseline) heap["baseline"] = figures(*h.baseline);
+    if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
     j["heap"] = heap;
   }
 
@@ -342,10 +350,19 @@ Report fromJson(const Json& j) {
     heap.nextGC = h.u64("NextGC");
     heap.numGC = h.u64("NumGC");
     heap.numForcedGC = h.u64("NumForcedGC");
-    heap.heapLive = h.u64("HeapLive");
-    heap.heapMarked = h.u64("HeapMarked");
-    heap.arenaReserved = h.u64("ArenaReserved");
-    heap.scavengedBytes = h.u64("ScavengedBytes");
+    if (h.has("HeapLive")) heap.heapLive = h.u64("HeapLive");
+    if (h.has("HeapMarked")) heap.heapMarked = h.u64("HeapMarked");
+    if (h.has("ArenaReserved")) heap.arenaReserved = h.u64("ArenaReserved");
+    if (h.has("ScavengedBytes")) heap.scavengedBytes = h.u64("ScavengedBytes");
+    if (h.has("baseline")) heap.baseline = figuresFrom(h.obj("baseline"));
+    if (h.has("pacer_gc_events")) {
+      std::vector<uint64_t> events;
+      for (const Json& e : h.arr("pacer_gc_events")) {
+        if (!e.is_number_unsigned()) h.bad("pacer_gc_events", "expected non-negative integers");
+        events.push_back(e.get<uint64_t>());
+      }
+      heap.pacerGcEvents = std::move(events);
+    }
     r.heap = heap;
   }
 

@@ -1,12 +1,15 @@
 // The jemalloc, tcmalloc and mimalloc backends: the same replay, with the `system` backend, in a child
 // process that has the allocator's Debian library preloaded (LD_PRELOAD). The child writes its JSON report to
-// a pipe; the parent relabels it (report.h: relabel) and renders it like any other.
+// a pipe; the parent relabels it (report.h: relabel) and renders it like any other. Starting the child is
+// replay/child.h's.
 #pragma once
 
 #include <atomic>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "replay/child.h"
 
 namespace gomalloc::reports {
 
@@ -23,14 +26,10 @@ bool isPreloadBackend(std::string_view backend);
 // the package to install.
 std::string findPreloadLibrary(std::string_view backend, const std::vector<std::string>& dirs = {});
 
-struct ChildOutput {
-  int exitCode = 0;  // the child's exit status, or 128 + the signal that ended it
-  std::string out;   // everything it wrote to stdout
-};
-// Runs exe with args (argv[1..]) and LD_PRELOAD=library in front of any LD_PRELOAD already set; stdout is
-// captured, stdin and stderr are inherited. The child runs in a process group of its own, so a Ctrl-C reaches
-// it only through this process: once *interrupt is set, the child gets one SIGINT. Throws std::runtime_error
-// if the child cannot be started.
+using ChildOutput = replay::ChildOutput;
+// Runs exe with args (argv[1..]) and LD_PRELOAD=library in front of any LD_PRELOAD already set (replay::runChild:
+// stdout captured, Ctrl-C forwarded once *interrupt is set). Throws std::runtime_error if the child cannot be
+// started.
 ChildOutput runPreloaded(const std::string& exe, const std::vector<std::string>& args, const std::string& library,
                          const std::atomic<bool>* interrupt = nullptr);
 

@@ -103,6 +103,10 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
     s.gcCycles = r.go->mem.NumGC;
     s.forcedGcCycles = r.go->mem.NumForcedGC;
   }
+  if (r.runtime) {  // the cycles during the replay; the runtime's own before it are in heap.baseline's NumGC
+    s.gcCycles = r.runtime->numGC - r.runtime->baselineNumGC;
+    s.forcedGcCycles = r.runtime->numForcedGC - r.runtime->baselineNumForcedGC;
+  }
   s.bytesRequested = r.bytesRequested;
   s.liveObjects = r.liveObjects;
   s.liveBytesRequested = r.liveBytesRequested;
@@ -128,25 +132,33 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
     rep.procs.push_back(row);
   }
 
-  if (r.go && r.heapFinal) {
-    const core::MemStats& m = r.go->mem;
+  if (r.heapFinal && (r.go || r.runtime)) {
     HeapSection h;
     h.final = *r.heapFinal;
     h.peak = r.heapPeak.value_or(*r.heapFinal);
-    h.totalAlloc = m.TotalAlloc;
-    h.mallocs = m.Mallocs;
-    h.frees = m.Frees;
-    h.nextGC = m.NextGC;
-    h.numGC = m.NumGC;
-    h.numForcedGC = m.NumForcedGC;
-    h.heapLive = m.HeapLive;
-    h.heapMarked = m.HeapMarked;
-    h.arenaReserved = m.ArenaReserved;
-    h.scavengedBytes = m.ScavengedBytes;
+    if (r.go) {
+      const core::MemStats& m = r.go->mem;
+      h.totalAlloc = m.TotalAlloc, h.mallocs = m.Mallocs, h.frees = m.Frees, h.nextGC = m.NextGC;
+      h.numGC = m.NumGC, h.numForcedGC = m.NumForcedGC;
+      h.heapLive = m.HeapLive, h.heapMarked = m.HeapMarked;
+      h.arenaReserved = m.ArenaReserved, h.scavengedBytes = m.ScavengedBytes;
+    } else {
+      const replay::RuntimeDetail& m = *r.runtime;
+      h.totalAlloc = m.totalAlloc, h.mallocs = m.mallocs, h.frees = m.frees, h.nextGC = m.nextGC;
+      h.numGC = m.numGC, h.numForcedGC = m.numForcedGC;
+      h.baseline = m.baseline;
+      h.pacerGcEvents = m.pacerGcEvents;
+    }
     rep.heap = h;
   }
 
   std::vector<ClassRow> rows = r.go ? goClasses(*r.go) : harnessClasses(r);
+  if (r.runtime)
+    for (auto& row : rows)
+      if (row.cls != 0 && row.cls < r.runtime->bySize.size()) {
+        row.runtimeMallocs = r.runtime->bySize[row.cls].allocs;
+        row.runtimeFrees = r.runtime->bySize[row.cls].frees;
+      }
   for (auto& row : rows)
     if (row.cls != 0) rep.sizeClasses.push_back(row);
   for (auto& row : rows)

@@ -57,10 +57,17 @@ struct ProcRow {
   std::optional<double> busySeconds, barrierSeconds, dependencySeconds;  // concurrent mode only
 };
 
+// go and go-runtime reports. final, peak and the MemStats counts are the runtime's own figures (absolute: for
+// go-runtime they include its baseline).
 struct HeapSection {
   replay::HeapFigures final, peak;
   uint64_t totalAlloc = 0, mallocs = 0, frees = 0, nextGC = 0, numGC = 0, numForcedGC = 0;
-  uint64_t heapLive = 0, heapMarked = 0, arenaReserved = 0, scavengedBytes = 0;
+  // The Go model only (absent for go-runtime: runtime.MemStats does not have them).
+  std::optional<uint64_t> heapLive, heapMarked, arenaReserved, scavengedBytes;
+  // go-runtime only: the runtime's heap before the first event (after a runtime.GC()), and the replay events
+  // done when each collection the pacer started was noticed.
+  std::optional<replay::HeapFigures> baseline;
+  std::optional<std::vector<uint64_t>> pacerGcEvents;
 };
 
 inline constexpr std::array<const char*, 4> kRefillSourceKeys = {"partial_swept", "partial_unswept", "full_unswept",
@@ -80,6 +87,9 @@ struct ClassRow {
   uint64_t size = 0;  // object size of the class; 0 for the large row
   uint64_t allocs = 0, frees = 0, bytesRequested = 0;
   std::optional<GoClassFields> go;
+  // go-runtime: runtime.MemStats.BySize's mallocs and frees of the class since the baseline (no large row; tiny
+  // allocations are counted as the 16-byte blocks that hold them, in class 2).
+  std::optional<uint64_t> runtimeMallocs, runtimeFrees;
   // Derived.
   double hitRate() const { return go && allocs ? double(go->mcacheHits()) / double(allocs) : 0; }
   double internalFragmentation() const {
@@ -113,7 +123,7 @@ struct Report {
   ConfigSection config;
   Summary summary;
   std::vector<ProcRow> procs;
-  std::optional<HeapSection> heap;         // go backend only
+  std::optional<HeapSection> heap;         // go and go-runtime backends
   std::vector<ClassRow> sizeClasses;       // classes used, by size; the large row (class 0) last
   std::optional<std::vector<LockRow>> locks;  // go backend only
   std::vector<TimelineRow> timeline;

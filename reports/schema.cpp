@@ -22,6 +22,9 @@ enum class Type { String, Bool, Count, Number, Object, Array, Strings, Counts, C
 enum class Need {
   Always,        // required
   Go,            // required in go reports, absent from the others
+  Heap,          // required in go and go-runtime reports, absent from the others
+  Runtime,       // required in go-runtime reports, absent from the others
+  RuntimeOptional,  // may be in go-runtime reports, absent from the others
   Timed,         // required in a report with timings; left out by --no-timings
   TimedOptional, // left out by --no-timings, and not always written (concurrent mode only, older reports)
   Optional,      // may be absent
@@ -37,7 +40,8 @@ struct Shape {
   std::vector<Field> fields;
 };
 
-constexpr Need kGo = Need::Go, kTimed = Need::Timed, kTimedOpt = Need::TimedOptional, kOpt = Need::Optional;
+constexpr Need kGo = Need::Go, kHeap = Need::Heap, kRuntime = Need::Runtime, kRuntimeOpt = Need::RuntimeOptional,
+               kTimed = Need::Timed, kTimedOpt = Need::TimedOptional, kOpt = Need::Optional;
 
 struct Shapes {
   Shape tool, trace, config, summary, proc, figures, heap, refillsFrom, sizeClass, lock, timeline, verify, report;
@@ -84,10 +88,13 @@ struct Shapes {
     figures.fields = {{"HeapAlloc", Type::Count},    {"HeapInuse", Type::Count}, {"HeapIdle", Type::Count},
                       {"HeapReleased", Type::Count}, {"HeapSys", Type::Count},   {"HeapObjects", Type::Count}};
     heap.fields = figures.fields;
-    for (const char* k : {"TotalAlloc", "Mallocs", "Frees", "NextGC", "NumGC", "NumForcedGC", "HeapLive", "HeapMarked",
-                          "ArenaReserved", "ScavengedBytes"})
+    for (const char* k : {"TotalAlloc", "Mallocs", "Frees", "NextGC", "NumGC", "NumForcedGC"})
       heap.fields.push_back({k, Type::Count});
+    for (const char* k : {"HeapLive", "HeapMarked", "ArenaReserved", "ScavengedBytes"})  // the model's own
+      heap.fields.push_back({k, Type::Count, kGo});
     heap.fields.push_back({"peak", Type::Object, Need::Always, &figures});
+    heap.fields.push_back({"baseline", Type::Object, kRuntime, &figures});
+    heap.fields.push_back({"pacer_gc_events", Type::Counts, kRuntime});
     for (const char* k : kRefillSourceKeys) refillsFrom.fields.push_back({k, Type::Count});
     sizeClass.fields = {{"class", Type::Count},
                         {"size", Type::Count},
@@ -109,7 +116,9 @@ struct Shapes {
                         {"spans_in_use_peak", Type::Count, kGo},
                         {"tail_waste_per_span", Type::Count, kGo},
                         {"tail_waste_bytes_peak", Type::Count, kGo},
-                        {"large_spans", Type::Count, kGo}};
+                        {"large_spans", Type::Count, kGo},
+                        {"runtime_mallocs", Type::Count, kRuntimeOpt},
+                        {"runtime_frees", Type::Count, kRuntimeOpt}};
     lock.fields = {{"name", Type::String},
                    {"acquisitions", Type::Count},
                    {"contended", Type::Count},
@@ -136,7 +145,7 @@ struct Shapes {
                      {"config", Type::Object, Need::Always, &config},
                      {"summary", Type::Object, Need::Always, &summary},
                      {"procs", Type::Array, Need::Always, &proc},
-                     {"heap", Type::Object, kGo, &heap},
+                     {"heap", Type::Object, kHeap, &heap},
                      {"size_classes", Type::Array, Need::Always, &sizeClass},
                      {"locks", Type::Array, kGo, &lock},
                      {"timeline", Type::Array, kTimed, &timeline},
@@ -240,6 +249,8 @@ class Checker {
       if (it == j.end()) {
         if (f.need == Need::Always) fail(p, "missing");
         if (f.need == Need::Go && go_) fail(p, "missing (required for the go backend)");
+        if (f.need == Need::Heap && (go_ || runtime_)) fail(p, fmt::format("missing (required for the {} backend)", backend_));
+        if (f.need == Need::Runtime && runtime_) fail(p, "missing (required for the go-runtime backend)");
         if (f.need == Need::Timed && timed_)
           fail(p, "missing (a report with timings has it; only --no-timings reports leave out every time- and "
                   "kernel-dependent field)");
@@ -247,6 +258,10 @@ class Checker {
       }
       if (f.need == Need::Go && !go_)
         fail(p, fmt::format("unexpected in a report of the {} backend (only go reports have it)", backend_));
+      if (f.need == Need::Heap && !go_ && !runtime_)  // "go reports": go and go-runtime
+        fail(p, fmt::format("unexpected in a report of the {} backend (only go reports have it)", backend_));
+      if ((f.need == Need::Runtime || f.need == Need::RuntimeOptional) && !runtime_)
+        fail(p, fmt::format("unexpected in a report of the {} backend (only go-runtime reports have it)", backend_));
       value(*it, f, p);
     }
   }
@@ -318,6 +333,7 @@ class Checker {
     backend_ = backend->get<std::string>();
     oneOf("config.backend", backend_, replay::backendNames());
     go_ = backend_ == "go";
+    runtime_ = backend_ == "go-runtime";
     timed_ = hasTimings(j);
 
     object(j, shapes().report, "");
@@ -381,7 +397,7 @@ class Checker {
  private:
   std::string base_;
   std::string backend_;
-  bool go_ = false, timed_ = false;
+  bool go_ = false, runtime_ = false, timed_ = false;
 };
 
 // Whether any field of s that --no-timings leaves out is in j (types not yet checked).

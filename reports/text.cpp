@@ -68,20 +68,25 @@ std::string pct(double f) { return fmt::format("{:.1f}", 100 * f); }
 void classTable(std::string& out, const Report& r) {
   if (r.sizeClasses.empty()) return;
   const bool go = r.sizeClasses.front().go.has_value();
+  const bool runtime = r.heap && r.heap->baseline;  // go-runtime: MemStats.BySize beside the trace's counts
   out += "\nsize classes (used)\n";
   if (go) {
     out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>6} {:>9} {:>23} {:>7} {:>10} {:>10} {:>6} {:>10}\n", "class",
                        "size", "allocs", "frees", "hit%", "refills", "psw/pusw/fusw/grown", "spans^", "requested",
                        "handed out", "frag%", "tail^");
   } else {
-    out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}\n", "class", "size", "allocs", "frees", "requested");
+    out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}{}\n", "class", "size", "allocs", "frees", "requested",
+                       runtime ? fmt::format(" {:>12} {:>12}", "rt mallocs", "rt frees") : "");
   }
   for (const ClassRow& c : r.sizeClasses) {
     const std::string cls = c.cls == 0 ? "large" : std::to_string(c.cls);
     const std::string size = c.cls == 0 ? ">32K" : std::to_string(c.size);
     if (!go) {
-      out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}\n", cls, size, count(c.allocs), count(c.frees),
-                         bytes(c.bytesRequested));
+      out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}{}\n", cls, size, count(c.allocs), count(c.frees),
+                         bytes(c.bytesRequested),
+                         runtime ? fmt::format(" {:>12} {:>12}", c.runtimeMallocs ? count(*c.runtimeMallocs) : "-",
+                                               c.runtimeFrees ? count(*c.runtimeFrees) : "-")
+                                 : "");
       continue;
     }
     const GoClassFields& g = *c.go;
@@ -94,6 +99,9 @@ void classTable(std::string& out, const Report& r) {
                        bytes(g.bytesAllocated), pct(c.internalFragmentation()),
                        c.cls == 0 ? "-" : bytes(c.tailWastePeakBytes()));
   }
+  if (runtime)
+    out += "  rt = the runtime's MemStats.BySize since the baseline (tiny allocations counted as their 16-byte "
+           "blocks);\n  the runtime does not count cache-level hits, refills or locks\n";
   if (go)
     out += "  hit% = mcache fast path (tiny block or nextFreeFast) / allocs; refills by source: partial swept,\n"
            "  partial unswept, full unswept, heap growth; ^ = peak spans in use, and their tail waste\n";
@@ -170,6 +178,7 @@ std::string renderTable(const Report& r) {
     };
     line("heap", r.heap->final);
     line("peak", r.heap->peak);
+    if (r.heap->baseline) line("baseline", *r.heap->baseline);  // go-runtime: included in the figures above
   }
   classTable(out, r);
   lockTable(out, r);

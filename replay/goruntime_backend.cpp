@@ -1,0 +1,271 @@
+#include "replay/goruntime_backend.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "core/sizeclasses.h"
+#include "replay/child.h"
+#include "replay/replayer.h"
+#include "traces/output.h"
+
+namespace gomalloc::replay {
+
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr uint64_t kTinySize = 16;  // Go 1.19's maxTinySize
+
+// The op stream file, removed when it goes out of scope.
+class OpsFile {
+ public:
+  explicit OpsFile(const traces::ReplayProgram& prog) {
+    const char* dir = std::getenv("TMPDIR");
+    std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/gomalloc-goruntime-XXXXXX";
+    const int fd = ::mkstemp(tmpl.data());
+    if (fd < 0) throw GoRuntimeError(fmt::format("cannot create {}: {}", tmpl, std::strerror(errno)));
+    path_ = tmpl;
+    handle_ = traces::registerTemporary(path_);  // a fatal signal removes it too
+    FILE* f = ::fdopen(fd, "wb");
+    if (!f) {
+      ::close(fd);
+      throw GoRuntimeError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+    }
+    // Header: magic, threads, slots, gc events, reserved, ops; then (offset, count) per thread; then the ops.
+    unsigned char hdr[32] = {'G', 'M', 'R', 'T', 'O', 'P', 'S', '1'};
+    const uint32_t threads = uint32_t(prog.threads.size()), slots = prog.slots, gcs = prog.gcBarriers;
+    uint64_t total = 0;
+    for (auto& t : prog.threads) total += t.size();
+    std::memcpy(hdr + 8, &threads, 4);
+    std::memcpy(hdr + 12, &slots, 4);
+    std::memcpy(hdr + 16, &gcs, 4);
+    std::memcpy(hdr + 24, &total, 8);
+    bool ok = std::fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr;
+    uint64_t offset = sizeof hdr + 16 * uint64_t(threads);
+    for (auto& t : prog.threads) {
+      const uint64_t entry[2] = {offset, t.size()};
+      ok = ok && std::fwrite(entry, 8, 2, f) == 2;
+      offset += t.size() * sizeof(traces::ReplayOp);
+    }
+    for (auto& t : prog.threads)  // traces::ReplayOp is the record (little-endian hosts: x86-64, arm64)
+      ok = ok && (t.empty() || std::fwrite(t.data(), sizeof(traces::ReplayOp), t.size(), f) == t.size());
+    ok = std::fclose(f) == 0 && ok;
+    if (!ok) throw GoRuntimeError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
+  }
+  ~OpsFile() {
+    traces::unregisterTemporary(handle_);
+    ::unlink(path_.c_str());
+  }
+  OpsFile(const OpsFile&) = delete;
+  OpsFile& operator=(const OpsFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  int handle_ = -1;
+};
+
+uint64_t u64(const Json& j, const char* key) {
+  const auto it = j.find(key);
+  if (it == j.end() || !it->is_number_unsigned()) throw GoRuntimeError(fmt::format("no count \"{}\"", key));
+  return it->get<uint64_t>();
+}
+
+HeapFigures figures(const Json& j) {
+  return HeapFigures{u64(j, "HeapAlloc"),    u64(j, "HeapInuse"), u64(j, "HeapIdle"),
+                     u64(j, "HeapReleased"), u64(j, "HeapSys"),   u64(j, "HeapObjects")};
+}
+
+void notePeak(std::optional<HeapFigures>& peak, const HeapFigures& h) {
+  if (!peak) {
+    peak = h;
+    return;
+  }
+  peak->heapAlloc = std::max(peak->heapAlloc, h.heapAlloc);
+  peak->heapInuse = std::max(peak->heapInuse, h.heapInuse);
+  peak->heapIdle = std::max(peak->heapIdle, h.heapIdle);
+  peak->heapReleased = std::max(peak->heapReleased, h.heapReleased);
+  peak->heapSys = std::max(peak->heapSys, h.heapSys);
+  peak->heapObjects = std::max(peak->heapObjects, h.heapObjects);
+}
+
+// BySize of a point: [[size, mallocs, frees], ...] by class.
+std::vector<ClassCount> bySize(const Json& j) {
+  std::vector<ClassCount> out;
+  const auto it = j.find("BySize");
+  if (it == j.end() || !it->is_array()) throw GoRuntimeError("no \"BySize\"");
+  for (const Json& c : *it) {
+    if (!c.is_array() || c.size() != 3) throw GoRuntimeError("a \"BySize\" entry is not [size, mallocs, frees]");
+    out.push_back(ClassCount{c[1].get<uint64_t>(), c[2].get<uint64_t>(), 0});
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string findGoRuntimeProgram(const std::string& exe) {
+  const std::filesystem::path p = std::filesystem::path(exe).parent_path() / kGoRuntimeProgram;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(p, ec) && ::access(p.c_str(), X_OK) == 0) return p.string();
+  throw GoRuntimeError(fmt::format(
+      "the go-runtime backend needs {}, which is not built (looked for {}): it is built with Go 1.19; install the "
+      "Debian package {} (bash scripts/setup.sh does) and build again",
+      kGoRuntimeProgram, p.string(), kGoRuntimePackage));
+}
+
+std::string gogcText(int gogc) { return gogc < 0 ? "off" : std::to_string(gogc); }
+
+Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& opt) {
+  const uint64_t peakLive = validateProgram(prog);
+  Options ro;
+  ro.procs = opt.procs;
+  const int nprocs = effectiveProcs(prog, ro);
+  if (opt.memoryLimit.bytes != 0 && peakLive > opt.memoryLimit.bytes)
+    throw MemoryLimitError(
+        opt.memoryLimit.exceeded(fmt::format("the trace holds up to {} live at once", bytesText(peakLive))));
+
+  OpsFile ops(prog);
+  const std::vector<std::string> args = {"-ops",  ops.path(), "-gogc",         opt.gogc,
+                                         "-touch", touchModeName(opt.touch), "-rss-interval",
+                                         std::to_string(opt.rssIntervalMs)};
+  const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc};
+  ChildOutput child;
+  try {
+    child = runChild(opt.program, args, env, opt.cancel);
+  } catch (const std::runtime_error& e) {
+    throw GoRuntimeError(e.what());
+  }
+  if (child.exitCode != 0)
+    throw GoRuntimeError(fmt::format("{} failed (exit status {})", kGoRuntimeProgram, child.exitCode));
+
+  Result res;
+  res.trace = TraceInfo{prog.path,       prog.digest,     prog.events,       prog.slots,
+                        prog.gcBarriers, prog.liveAtEnd, prog.skippedFrees, prog.implicitFrees,
+                        uint32_t(prog.threads.size())};
+  res.trace.tsBackwards = prog.tsBackwards;
+  res.trace.warnings = prog.warnings;
+  res.backend = kGoRuntimeBackend;
+  res.procs = nprocs;
+  res.touch = opt.touch;
+  res.rssIntervalMs = opt.rssIntervalMs;
+  RuntimeDetail rt;
+  Json done;
+  std::optional<Json> start, end;
+  try {
+    size_t pos = 0;
+    for (size_t line = 1; pos < child.out.size(); line++) {
+      size_t nl = child.out.find('\n', pos);
+      if (nl == std::string::npos) nl = child.out.size();
+      Json j = Json::parse(child.out.begin() + long(pos), child.out.begin() + long(nl));
+      pos = nl + 1;
+      const std::string kind = j.at("kind").get<std::string>();
+      if (kind == "done") {
+        done = std::move(j);
+        continue;
+      }
+      TimelinePoint pt;
+      pt.tMs = double(u64(j, "t_ns")) / 1e6;
+      pt.rssBytes = u64(j, "rss");
+      if (kind == "sample") {
+        pt.kind = TimelinePoint::Kind::Sample;
+      } else {
+        pt.heap = figures(j);
+        pt.kind = kind == "start" ? TimelinePoint::Kind::Start
+                  : kind == "end" ? TimelinePoint::Kind::End
+                                  : TimelinePoint::Kind::Gc;
+        if (kind == "pacer") rt.pacerGcEvents.push_back(u64(j, "event"));
+        if (kind == "start") start = j;
+        if (kind == "end") end = j;
+        if (kind != "start") notePeak(res.heapPeak, *pt.heap);
+      }
+      res.timeline.push_back(pt);
+    }
+    if (!start || !end || done.is_null()) throw GoRuntimeError("the output stops before the end of the replay");
+    rt.goVersion = done.at("go_version").get<std::string>();
+    rt.baseline = figures(*start);
+    rt.baselineNumGC = u64(*start, "NumGC");
+    rt.baselineNumForcedGC = u64(*start, "NumForcedGC");
+    rt.totalAlloc = u64(*end, "TotalAlloc");
+    rt.mallocs = u64(*end, "Mallocs");
+    rt.frees = u64(*end, "Frees");
+    rt.nextGC = u64(*end, "NextGC");
+    rt.numGC = u64(*end, "NumGC");
+    rt.numForcedGC = u64(*end, "NumForcedGC");
+    const std::vector<ClassCount> before = bySize(*start), after = bySize(*end);
+    for (size_t c = 0; c < after.size() && c < before.size(); c++)
+      rt.bySize.push_back(ClassCount{after[c].allocs - before[c].allocs, after[c].frees - before[c].frees, 0});
+    res.heapFinal = figures(*end);
+    res.interrupted = done.at("interrupted").get<bool>();
+    res.wallSeconds = double(u64(done, "wall_ns")) / 1e9;
+    res.peakRssSinceStart = done.at("peak_rss_since_start").get<bool>();
+    res.rssStartBytes = u64(*start, "rss");
+    res.rssEndBytes = u64(*end, "rss");
+    res.peakRssBytes = u64(done, "peak_rss");
+    for (auto& pt : res.timeline) res.peakRssBytes = std::max(res.peakRssBytes, pt.rssBytes);
+    const Json& perThread = done.at("per_thread");
+    if (perThread.size() != prog.threads.size()) throw GoRuntimeError("per_thread does not have one entry per thread");
+
+    // What the trace determines, counted from the ops each thread got through (all of them unless interrupted).
+    const core::SizeClassTable table = core::SizeClassTable::go119();
+    for (auto& c : table.classes()) res.classSizes.push_back(c.size);
+    res.classCounts.assign(table.numClasses(), ClassCount{});
+    res.procStats.resize(size_t(nprocs));
+    uint64_t bytesFreed = 0;
+    for (size_t t = 0; t < prog.threads.size(); t++) {
+      ProcStats& ps = res.procStats[t % size_t(nprocs)];
+      ps.threads.push_back(prog.threadIds.size() == prog.threads.size() ? prog.threadIds[t] : uint32_t(t));
+      const uint64_t n = perThread[t].at(2).get<uint64_t>();
+      if (n > prog.threads[t].size()) throw GoRuntimeError("a thread did more ops than it has");
+      uint64_t allocs = 0, frees = 0;
+      for (uint64_t i = 0; i < n; i++) {
+        const traces::ReplayOp& op = prog.threads[t][i];
+        const uint64_t size = op.size();
+        // As mallocgc: pointer-free objects under 16 bytes go to the tiny allocator's 16-byte blocks (class 2).
+        const uint8_t cls = size > core::kMaxSmallSize                   ? uint8_t{0}
+                            : size < kTinySize && !op.scan() && size != 0 ? table.sizeToClass(kTinySize)
+                                                                          : table.sizeToClass(size);
+        if (op.kind() == traces::ReplayOp::Alloc) {
+          allocs++;
+          res.bytesRequested += size;
+          res.zeroSizeAllocs += size == 0;
+          if (size != 0) {
+            res.classCounts[cls].allocs++;
+            res.classCounts[cls].bytesRequested += size;
+          }
+        } else if (op.kind() == traces::ReplayOp::Free) {
+          frees++;
+          bytesFreed += size;
+          if (size != 0) res.classCounts[cls].frees++;
+        }
+      }
+      if (allocs != perThread[t].at(0).get<uint64_t>() || frees != perThread[t].at(1).get<uint64_t>())
+        throw GoRuntimeError(fmt::format("thread {}: the child's counts differ from the trace's", t));
+      ps.allocs += allocs;
+      ps.frees += frees;
+      res.allocs += allocs;
+      res.frees += frees;
+    }
+    res.gcEvents = u64(done, "gc_events");
+    res.events = res.allocs + res.frees + res.gcEvents;
+    res.liveObjects = res.allocs - res.frees;
+    res.liveBytesRequested = res.bytesRequested - bytesFreed;
+    const uint64_t cycles = rt.numGC - rt.baselineNumGC, forced = rt.numForcedGC - rt.baselineNumForcedGC;
+    res.pacerStops = cycles > forced ? cycles - forced : 0;
+  } catch (const std::exception& e) {
+    throw GoRuntimeError(fmt::format("{} wrote an unreadable report: {}", kGoRuntimeProgram, e.what()));
+  }
+  res.settings = {{"gogc", opt.gogc}, {"go_version", rt.goVersion}};
+  std::stable_sort(res.timeline.begin(), res.timeline.end(), [](auto& a, auto& b) { return a.tMs < b.tMs; });
+  res.runtime = std::move(rt);
+  return res;
+}
+
+}  // namespace gomalloc::replay
