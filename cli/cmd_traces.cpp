@@ -309,9 +309,9 @@ void registerTraceCommands(Registry& r) {
         throw UsageError(e.what(), 2);
       }
       std::cerr << fmt::format("imported {}: {} allocs, {} frees, {} gc to {} ({} untraced frees dropped, {} "
-                               "sizes rounded, {} scan guesses, {} foreign lines skipped)\n",
+                               "sizes rounded, {} scan guesses, {} foreign lines skipped, {} lines rejoined)\n",
                                o->in, s.allocs, s.frees, s.gcs, o->out, s.untracedFrees, s.roundedSize, s.scanGuessed,
-                               s.foreignLines);
+                               s.foreignLines, s.splicedLines);
       return 0;
     });
   }

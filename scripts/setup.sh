@@ -8,6 +8,7 @@ pkgs=(
   clang-14 libclang-rt-14-dev
   libjemalloc2 libgoogle-perftools4 libmimalloc2.0
   chromium
+  golang-1.19-go
 )
 missing=()
 for p in "${pkgs[@]}"; do

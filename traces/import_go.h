@@ -33,11 +33,21 @@ struct GoImportStats {
   uint64_t lines = 0, records = 0, allocs = 0, frees = 0, gcs = 0;
   uint64_t requestedFromFrame = 0;  // allocs whose requested size came from the mallocgc frame
   uint64_t roundedSize = 0;         // allocs given the rounded size (no usable mallocgc frame)
+  uint64_t requestedOtherClass = 0;  // of those: the frame's size is not in the rounded size's class (not its call)
+  uint64_t tinyBlocks = 0;          // pointer-free requests under 16 B: a new tiny block, written as 16 B
   uint64_t scanFromType = 0;        // pointer-free or not decided by the type string (or its absence)
-  uint64_t scanGuessed = 0;         // named types: taken to hold pointers (a guess)
+  uint64_t scanFromTinySize = 0;    // named types shown as a 16 B block for a request of at most 8 B: tiny
+  uint64_t scanFromSpan = 0;        // named types: the class of an earlier object of the same span
+  uint64_t scanSettledLater = 0;    // named types: the class of a later object of the same span (first pass)
+  uint64_t scanGuessed = 0;         // named types with nothing to go by: taken to hold pointers (a guess)
+  uint64_t scanConflicts = 0;       // a typed object of the other class in a span: taken as a new span
   uint64_t untracedFrees = 0;       // frees of addresses never traced as allocated: dropped
   uint64_t reallocatedLive = 0;     // an alloc at the address of a live object: the old one freed first
-  uint64_t foreignLines = 0;        // lines outside any record, skipped
+  uint64_t foreignLines = 0;        // lines outside any record, or whole foreign lines inside one, skipped
+  uint64_t splicedLines = 0;        // foreign output (gctrace, pacer, scav) cut out of a line, the line rejoined
+  uint64_t headersAfterForeign = 0;  // record headers that began after foreign text on their line
+  uint64_t framesElided = 0;        // records whose stack ends in "...additional frames elided..."
+  uint64_t unterminated = 0;        // a last record cut by the end of the input (no empty line, no end tracegc)
   uint64_t framesMissing = 0;       // records that ended before a goroutine header
   uint64_t goroutines = 0;          // distinct goroutines seen on allocs and frees
 };
