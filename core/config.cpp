@@ -45,9 +45,16 @@ bool parseBool(const std::string& key, const std::string& v) {
 }
 
 std::string bytesText(size_t b) {
+  if (b == 0) return "0";
   if (b % (size_t{1} << 30) == 0) return std::to_string(b >> 30) + "GiB";
   if (b % (size_t{1} << 20) == 0) return std::to_string(b >> 20) + "MiB";
   return std::to_string(b);
+}
+
+std::string numText(double x) {
+  char buf[32];
+  auto [q, ec] = std::to_chars(buf, buf + sizeof buf, x);
+  return ec == std::errc() ? std::string(buf, q) : std::string("?");
 }
 
 // "64 MiB", "22 GiB", "1.5 GiB": for messages.
@@ -68,7 +75,7 @@ constexpr size_t kChunkBytes = kPallocChunkBytes;  // the heap grows by multiple
 const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
-                                             "size_classes"};
+                                             "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes"};
   return k;
 }
 
@@ -79,6 +86,7 @@ Config Config::preset_(const std::string& name) {
     c.preset = name;
     c.mcentral = McentralDesign::Locked;
     c.pageCache = false;  // the per-P page cache arrived with the bitmap page allocator in Go 1.14
+    c.pacer = Pacer::Instant;  // Go 1.13's trigger-ratio pacer is not modelled; the instant pacer stands in
     return c;
   }
   throw std::invalid_argument("unknown preset '" + name + "' (expected go1.19 or go1.13)");
@@ -128,6 +136,19 @@ void Config::apply(const std::string& key, const std::string& v) {
     if (v == "spanset") mcentral = McentralDesign::SpanSet;
     else if (v == "locked") mcentral = McentralDesign::Locked;
     else bad(key, v, "expected spanset or locked");
+  } else if (key == "pacer") {
+    if (v == "go1.19") pacer = Pacer::Go119;
+    else if (v == "instant") pacer = Pacer::Instant;
+    else bad(key, v, "expected go1.19 or instant");
+  } else if (key == "gc_cons_mark") {
+    double x = 0;
+    auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec != std::errc() || q != v.data() + v.size() || !(x >= 0 && x <= 1000)) bad(key, v, "expected a number in [0, 1000]");
+    gcConsMark = x;
+  } else if (key == "gc_stacks_bytes") {
+    gcStacksBytes = v == "0" ? 0 : parseBytes(key, v);
+  } else if (key == "gc_globals_bytes") {
+    gcGlobalsBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "size_classes") {
     std::vector<uint32_t> s;
     size_t i = 0;
@@ -173,7 +194,11 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"zeroing", zeroing ? "true" : "false"},
           {"free_mode", freeMode == FreeMode::Deferred ? "deferred" : "immediate"},
           {"mcentral", mcentral == McentralDesign::SpanSet ? "spanset" : "locked"},
-          {"size_classes", classes}};
+          {"size_classes", classes},
+          {"pacer", pacer == Pacer::Go119 ? "go1.19" : "instant"},
+          {"gc_cons_mark", numText(gcConsMark)},
+          {"gc_stacks_bytes", bytesText(gcStacksBytes)},
+          {"gc_globals_bytes", bytesText(gcGlobalsBytes)}};
 }
 
 size_t Config::heapLimitBytes() const {

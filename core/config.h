@@ -16,6 +16,10 @@ enum class McentralDesign : uint8_t {
   SpanSet,  // Go 1.19: partial/full swept/unswept lock-free span sets, no mcentral lock.
   Locked,   // Go 1.13: nonempty/empty span lists under one lock per mcentral.
 };
+enum class Pacer : uint8_t {
+  Go119,    // Go 1.19: trigger from the cons/mark runway, a concurrent mark measured in allocated bytes.
+  Instant,  // the trigger at the clamps' top (runway 0) and an instantaneous mark at a stop-the-world point.
+};
 enum class FreeMode : uint8_t {
   Deferred,   // Go: a freed object is reclaimed when its span is swept after the next GC cycle.
   Immediate,  // malloc/free: the slot is reusable at once.
@@ -35,6 +39,12 @@ struct Config {
   bool tinyAlloc = true;                // tiny allocator for pointer-free requests < 16 B
   bool zeroing = true;                  // zero reused memory as mallocgc(needzero=true) does; false: never
   FreeMode freeMode = FreeMode::Deferred;
+  Pacer pacer = Pacer::Go119;
+  // Go 1.19 pacer inputs the model cannot measure (docs/config.md): the cons/mark ratio (mutator bytes
+  // allocated per byte of scan work at 25% GC CPU), and the stack and globals scan work of the program.
+  double gcConsMark = 0.5;
+  size_t gcStacksBytes = 1616;     // lastStackScan of a small Go 1.19 program (gcpacertrace)
+  size_t gcGlobalsBytes = 223344;  // its .data + .bss (globalsScan)
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

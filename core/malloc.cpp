@@ -15,7 +15,11 @@ const Config& Heap::config() const { return h_->cfg; }
 const SizeClassTable& Heap::classes() const { return h_->classes; }
 int Heap::nprocs() const { return h_->cfg.procs; }
 bool Heap::gcRequested() const { return h_->gcRequested.load(std::memory_order_relaxed); }
-void Heap::gc(bool forced) { h_->gcCycle(forced); }
+void Heap::gc(bool forced) {
+  // runtime.GC() finishes a mark in progress (an unforced cycle), then runs a full cycle of its own.
+  if (forced && h_->marking.load()) h_->gcCycle(false);
+  h_->gcCycle(forced);
+}
 
 namespace {
 
@@ -125,7 +129,7 @@ void Heap::free(int p, void* ptr) {
       // Several Ps: the count needs an atomic update, a locked instruction that would wait for this P's
       // pending stores; logged and counted down in bulk instead (the counts are a sum: order does not matter,
       // and nothing reads them before the next cycle starts, when every log has been applied).
-      h.logDeath(p, PState::Death{s, idx, uint32_t(h.deadParity()), 1});
+      h.logDeath(p, PState::Death{s, idx, h.deadParity(), 1});
       return;
     }
     if (s->tinyRefAdd(idx, -1, h.cfg.procs > 1) != 0) return;
@@ -148,9 +152,10 @@ void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
     // per P and the log moved into the bitmaps in bulk (flushDeaths), at the latest when the next cycle starts:
     // the bits need atomic updates then, and one per free would cost a locked instruction while the P's
     // stores (zeroing, touching) are still draining.
-    const uint32_t parity = uint32_t(deadParity());
+    const uint32_t parity = deadParity();
     if (p < 0 || !logsDeaths()) {
-      s->markDead(int(parity), idx);
+      if (parity == kFloating) floatingDeath(s, idx, p);
+      else s->markDead(int(parity), idx);
       return;
     }
     logDeath(p, PState::Death{s, idx, parity, 0});
@@ -176,7 +181,8 @@ void MHeap::flushDeaths(int p) {
       d.span->tinyRefs[d.idx] = 1;  // the block died: back to a free slot's count
       countDeath(d.span, p);
     }
-    d.span->markDead(int(d.parity), d.idx);
+    if (d.parity == kFloating) pp.floating.emplace_back(d.span, d.idx);
+    else d.span->markDead(int(d.parity), d.idx);
   }
 }
 
@@ -213,6 +219,8 @@ MemStats Heap::memStats() const {
   m.NumForcedGC = h.numForcedGC;
   m.HeapLive = uint64_t(std::max<int64_t>(0, h.heapLive.load()));
   m.HeapMarked = h.heapMarked;
+  m.Trigger = h.paceTrigger;
+  m.MarkInProgress = h.marking.load();
   m.ArenaReserved = h.arenaReserved.load();
   m.ScavengedBytes = h.scavengedTotal.load();
   return m;

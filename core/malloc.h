@@ -28,6 +28,15 @@
 // goal with its 4 MiB floor, trigger checked after a refill or a large allocation) or from an explicit
 // request. FreeMode::Immediate makes a slot reusable at once instead, as a malloc/free allocator does.
 //
+// The pacer (Config::pacer). go1.19, the default: Go 1.19's gcControllerState.commit/trigger: goal =
+// marked + (marked + stacks + globals) * GOGC/100, trigger = goal - runway within the 0.7..0.95 clamps, the
+// runway from the cons/mark ratio and the last cycle's scan work. Reaching the trigger starts a concurrent
+// mark (a flag; the world keeps running) that lasts while the mutator allocates the runway, cut at the goal
+// (Go's assists finish the mark by then); it then asks for the stop-the-world mark termination (gcRequested).
+// Objects allocated during the mark are black (marked), objects that die during it are floating garbage
+// (marked; reclaimed one cycle later). runtime.GC() (gc(true)) first terminates a mark in progress. instant:
+// the earlier model: runway 0, the mark instantaneous at the stop, goal without stacks and globals.
+//
 // What we model and what we leave out
 // -----------------------------------
 // Modelled faithfully: size classes and their lookups, span classes, the tiny allocator's packing and
@@ -37,8 +46,9 @@
 // protocol, GOGC pacing (goal, 4 MiB floor, trigger clamps), the scavenger's goal (retain ~10% over the
 // heap goal) and its highest-address-first order, MemStats figures.
 // Left out, and why: marking (the trace says which objects die, so "mark" is the set of objects not freed),
-// pointer bitmaps and scan work, GC assists and mark CPU pacing (the pacer's runway is taken as 0: mark is
-// instantaneous at a stop-the-world point), finalizers and specials, stacks, the memory limit (GOMEMLIMIT),
+// pointer bitmaps (scan work is the marked bytes of pointerful objects), GC assists' and mark workers' CPU
+// time (the mark lasts allocated bytes, not time; cons/mark is a setting, not measured by Go's PI controller,
+// because a byte-measured mark would only measure back what it was given), finalizers and specials, stacks, the memory limit (GOMEMLIMIT),
 // heap profiling samples, the background sweeper's and scavenger's timing (both are scheduler-dependent;
 // here sweeping is driven by allocation plus a final sweep before each cycle, and the scavenger runs when
 // sweeping completes and on heap growth), Go 1.13's treap page allocator (both presets use the 1.14+ bitmap
@@ -84,9 +94,12 @@ class Heap {
   // the next GC cycle. Immediate: reusable at once. Concurrent calls are allowed for distinct p.
   void free(int p, void* ptr);
 
-  // True once the pacer's trigger has been reached; cleared by gc(). Any thread may read it.
+  // True once the pacer wants a stop-the-world cycle (the trigger reached, or with pacer=go1.19 the
+  // concurrent mark done); cleared by gc(). Any thread may read it.
   bool gcRequested() const;
-  // Runs one GC cycle (Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19). The world must be stopped.
+  // Runs one GC cycle (Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19): terminates the mark in progress,
+  // or runs a whole cycle when none is. forced (runtime.GC()): terminates a mark in progress, then runs a
+  // whole cycle and sweeps everything. The world must be stopped.
   void gc(bool forced = false);
 
   // Statistics; the world must be stopped. None of them changes allocator state (unlike Go's ReadMemStats).

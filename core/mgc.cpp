@@ -96,16 +96,97 @@ void MHeap::finishSweep() {
   sweepPagesPerByte.store(0);
 }
 
+// Go: gcControllerState.commit and trigger (mgcpacer.go) @ go1.19, without the memory limit. The instant pacer
+// keeps the model's earlier rule: a goal from the heap alone and the trigger at the clamps' top (runway 0).
+void MHeap::commitPacer(bool sweepDone) {
+  if (cfg.gogc < 0) {
+    heapGoal = paceTrigger = ~uint64_t{0};
+    trigger.store(paceTrigger);
+    return;
+  }
+  const uint64_t gogc = uint64_t(cfg.gogc);
+  const bool go119 = cfg.pacer == Pacer::Go119;
+  const uint64_t nonHeap = go119 ? uint64_t(cfg.gcStacksBytes) + uint64_t(cfg.gcGlobalsBytes) : 0;
+  heapGoal = std::max<uint64_t>(heapMarked + (heapMarked + nonHeap) * gogc / 100, std::max<uint64_t>(kHeapMinimum * gogc / 100, 1));
+  // heapGoalInternal: while the sweep runs, the goal and the trigger leave it sweepMinHeapDistance.
+  uint64_t minTrigger = heapMarked;
+  if (!sweepDone) {
+    heapGoal = std::max(heapGoal, heapMarked + kSweepMinHeapDistance);
+    minTrigger = heapMarked + kSweepMinHeapDistance;
+  }
+  // runway = consMark * (1-u)/u * (last heap scan + stacks + globals), u = gcGoalUtilization = 0.25.
+  runway = go119 ? uint64_t(cfg.gcConsMark * (1 - 0.25) / 0.25 * double(lastHeapScan + nonHeap)) : 0;
+  if (heapMarked >= heapGoal) {
+    paceTrigger = heapGoal;
+  } else {
+    const uint64_t dist = heapGoal - heapMarked;
+    minTrigger = std::max(minTrigger, heapMarked + dist / kTriggerRatioDen * kMinTriggerRatioNum);
+    uint64_t maxTrigger = heapMarked + dist / kTriggerRatioDen * kMaxTriggerRatioNum;
+    if (heapGoal > kHeapMinimum && heapGoal - kHeapMinimum > maxTrigger) maxTrigger = heapGoal - kHeapMinimum;
+    maxTrigger = std::max(maxTrigger, minTrigger);
+    uint64_t t = runway > heapGoal ? minTrigger : heapGoal - runway;
+    paceTrigger = std::min(std::max(t, minTrigger), std::min(maxTrigger, heapGoal));
+  }
+  trigger.store(paceTrigger);
+}
+
+// Go: gcStart (mgc.go) @ go1.19, its pacer part: the mark starts at heapLive = live; with the go1.19 pacer it
+// runs while the mutator allocates the runway (its scan work taken as the last cycle's), cut at the heap goal
+// (assists make the mark finish by then). Allocations meanwhile are black, deaths floating garbage.
+void MHeap::triggered(uint64_t live) {
+  std::lock_guard<Mutex> g(pacerLock);
+  if (live < trigger.load(std::memory_order_relaxed)) return;  // another P moved it first
+  if (cfg.pacer == Pacer::Go119 && !marking.load(std::memory_order_relaxed)) {
+    triggered_ = live;
+    const uint64_t end = std::min(live + runway, std::max(heapGoal, live));
+    if (end > live) {
+      marking.store(true, std::memory_order_relaxed);
+      if (cfg.freeMode == FreeMode::Deferred) deathTarget.store(kFloating, std::memory_order_relaxed);
+      trigger.store(end, std::memory_order_relaxed);
+      return;
+    }
+  }
+  // Mark done (Go: gcMarkDone): the stop-the-world mark termination is up to whoever runs gc().
+  trigger.store(~uint64_t{0}, std::memory_order_relaxed);
+  gcRequested.store(true, std::memory_order_relaxed);
+}
+
+// Go: gcMarkTermination + gcSweep (mgc.go) @ go1.19, and the whole cycle when no mark is in progress.
 void MHeap::gcCycle(bool forced) {
   flushAllDeaths();  // this cycle's deaths, into its dead bitmaps before the sweeps that read them
   // finishsweep_m: sweep whatever the previous cycle left unswept.
   finishSweep();
   uint32_t sg = sweepgen.load();
 
-  // Mark: the live heap is the slot bytes of every object that has not died (and the current tiny blocks).
+  // Mark: the live heap is the slot bytes of every object that has not died (and the current tiny blocks),
+  // plus the floating garbage: objects that died during the mark were still reachable at its start.
   // (releaseAll below only records deaths of tiny blocks; the bytes allocated are final here.)
   const std::vector<ClassStats> stats = classStats();
-  heapMarked = liveSlotBytes(stats);
+  uint64_t floatingBytes = 0, floatingScan = 0;
+  auto addFloating = [&](const std::vector<std::pair<MSpan*, uint32_t>>& v) {
+    for (auto& [s, idx] : v) {
+      const uint64_t b = s->large() ? s->spanBytes() : s->elemsize;
+      floatingBytes += b;
+      if (!s->spanclass.noscan()) floatingScan += b;
+    }
+  };
+  for (auto& pp : allp) addFloating(pp.floating);
+  addFloating(stwFloating);
+  uint64_t liveScan = 0;
+  for (size_t i = 0; i < stats.size(); i++) {
+    if (i & 1) continue;  // noscan span classes
+    const ClassStats& st = stats[i];
+    liveScan += (i >> 1) == 0 ? st.bytesAllocated - st.deadBytes : (st.mallocs - st.tinyHits - st.deaths) * classes[i >> 1].size;
+  }
+  heapMarked = liveSlotBytes(stats) + floatingBytes;
+  // Scan work (Go: heapScanWork): the marked objects with pointers, less those allocated black during the mark
+  // (their share of the bytes allocated since it started), which Go marks without scanning.
+  const uint64_t scanMarked = liveScan + floatingScan;
+  const int64_t liveNow = heapLive.load();
+  const bool wasMarking = marking.load();
+  const uint64_t black = wasMarking && uint64_t(liveNow) > triggered_ ? uint64_t(liveNow) - triggered_ : 0;
+  const uint64_t blackScan = heapMarked ? uint64_t(double(black) * double(scanMarked) / double(heapMarked)) : 0;
+  lastHeapScan = scanMarked - std::min(blackScan, scanMarked);
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();
   uint64_t lastHeapGoal = heapGoal;
@@ -113,32 +194,29 @@ void MHeap::gcCycle(bool forced) {
   // gcSweep: every span needs sweeping again; then every P's mcache is flushed (prepareForSweep).
   sweepgen.store(sg + 2);
   cycle.fetch_add(1);
+  marking.store(false);
+  if (cfg.freeMode == FreeMode::Deferred) deathTarget.store(uint32_t(cycle.load() & 1));
   for (size_t p = 0; p < allp.size(); p++) allp[p].mcache.releaseAll(*this, -1);
+  // The floating garbage dies in the new cycle: the sweep after the next one reclaims it.
+  auto applyFloating = [&](std::vector<std::pair<MSpan*, uint32_t>>& v) {
+    for (auto& [s, idx] : v) s->markDead(int(deadParity()), idx);
+    v.clear();
+  };
+  for (auto& pp : allp) applyFloating(pp.floating);
+  applyFloating(stwFloating);
   numGC++;
   if (forced) numForcedGC++;
 
-  // gcControllerCommit: the GOGC heap goal with its floor, and the trigger (runway 0; see malloc.h).
-  if (cfg.gogc < 0) {
-    heapGoal = trigger = ~uint64_t{0};
-  } else {
-    uint64_t gogc = uint64_t(cfg.gogc);
-    heapGoal = std::max(heapMarked + heapMarked * gogc / 100, kHeapMinimum * gogc / 100);
-    heapGoal = std::max(heapGoal, heapMarked + kSweepMinHeapDistance);  // sweep distance while sweeping
-    uint64_t minTrigger = heapMarked + (heapGoal - heapMarked) / kTriggerRatioDen * kMinTriggerRatioNum;
-    minTrigger = std::max(minTrigger, heapMarked + kSweepMinHeapDistance);
-    uint64_t maxTrigger = heapMarked + (heapGoal - heapMarked) / kTriggerRatioDen * kMaxTriggerRatioNum;
-    if (heapGoal > kHeapMinimum && heapGoal - kHeapMinimum > maxTrigger) maxTrigger = heapGoal - kHeapMinimum;
-    maxTrigger = std::max(maxTrigger, minTrigger);
-    trigger = heapMarked >= heapGoal ? heapGoal : maxTrigger;
-  }
+  // gcControllerCommit: the heap goal with its floor, the runway and the trigger.
+  commitPacer(false);
 
   // gcPaceSweeper: sweep all in-use pages before the heap reaches the next trigger.
   pagesSwept.store(0);
   pagesSweptBasis.store(0);
   sweepHeapLiveBasis.store(int64_t(heapMarked));
   sweepCentralIndex.store(0);
-  if (cfg.mcentral == McentralDesign::SpanSet && trigger != ~uint64_t{0}) {
-    int64_t distance = int64_t(trigger) - int64_t(heapMarked) - int64_t(kSweepMinHeapDistance);
+  if (cfg.mcentral == McentralDesign::SpanSet && paceTrigger != ~uint64_t{0}) {
+    int64_t distance = int64_t(paceTrigger) - int64_t(heapMarked) - int64_t(kSweepMinHeapDistance);
     if (distance < int64_t(kPageSize)) distance = int64_t(kPageSize);
     sweepPagesPerByte.store(double(pagesInUse.load()) / double(distance));
   } else {

@@ -40,8 +40,7 @@ MHeap::MHeap(const Config& c)
   for (auto& pp : allp) initCache(pp.mcache);
   initCache(stwStats);
   // Pacer before the first cycle: heapMarked = 0, goal = the 4 MiB floor (scaled by GOGC).
-  heapGoal = cfg.gogc < 0 ? ~uint64_t{0} : std::max<uint64_t>(uint64_t(4 << 20) * uint64_t(cfg.gogc) / 100, 1);
-  trigger = cfg.gogc < 0 ? ~uint64_t{0} : heapGoal / 64 * 61;
+  commitPacer(true);
 }
 
 MHeap::~MHeap() {

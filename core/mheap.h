@@ -46,13 +46,18 @@ struct alignas(64) PState {
   struct Death {
     MSpan* span;
     uint32_t idx;
-    uint32_t parity : 1;  // the dead bitmap (the cycle's parity)
+    uint32_t parity : 2;  // the dead bitmap (the cycle's parity), or kFloating: died during a mark
     uint32_t tiny : 1;    // a tiny sub-object's free: count its block down; the block dies at 0
   };
   static constexpr uint32_t kDeathLog = 256;
   uint32_t deaths = 0;
   Death deathLog[kDeathLog];
+  // Objects that died during a concurrent mark (floating garbage): still marked, reclaimed a cycle later.
+  std::vector<std::pair<MSpan*, uint32_t>> floating;
 };
+
+// A death's parity while a mark is in progress: kept aside (PState::floating) until mark termination.
+inline constexpr uint32_t kFloating = 2;
 
 class MHeap {
  public:
@@ -74,6 +79,8 @@ class MHeap {
   // --- GC (mgc.cpp) ---
   // One cycle, world stopped. Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19
   void gcCycle(bool forced);
+  // Go: gcControllerState.commit + trigger @ go1.19 (or the instant pacer): heapGoal, runway, trigger.
+  void commitPacer(bool sweepDone);
   void finishSweep();
   // Sweeps one span of a sweep class, placing it; returns its pages, 0 when none is left.
   // Go: sweepone (mgcsweep.go) @ go1.19
@@ -88,13 +95,18 @@ class MHeap {
     return s->sweepgen.load(std::memory_order_acquire) == want &&
            s->sweepgen.compare_exchange_strong(want, sg - 1, std::memory_order_acq_rel);
   }
-  // Heap trigger test after a refill or large allocation. Go: gcTrigger.test @ go1.19
+  // Heap trigger test after a refill or large allocation. Go: gcTrigger.test @ go1.19. `trigger` is the
+  // pacer's trigger, or while a mark runs the heapLive at which it terminates (~0 once a stop is requested).
   void checkTrigger() {
     int64_t live = heapLive.load(std::memory_order_relaxed);
-    if (!gcRequested.load(std::memory_order_relaxed) && live > 0 && uint64_t(live) >= trigger)
-      gcRequested.store(true, std::memory_order_relaxed);
+    if (live > 0 && uint64_t(live) >= trigger.load(std::memory_order_relaxed)) [[unlikely]] triggered(uint64_t(live));
   }
-  int deadParity() const { return cfg.freeMode == FreeMode::Immediate ? 0 : int(cycle.load(std::memory_order_relaxed) & 1); }
+  // The trigger was reached: start the mark (Go: gcStart @ go1.19), or ask for mark termination.
+  void triggered(uint64_t live);
+  // Where a death goes: dead bitmap 0 or 1 (the cycle's parity), or kFloating while a mark runs.
+  uint32_t deadParity() const { return deathTarget.load(std::memory_order_relaxed); }
+  // Records a death that happened during the mark (p < 0: the world is stopped).
+  void floatingDeath(MSpan* s, uint32_t idx, int p) { (p >= 0 ? allp[size_t(p)].floating : stwFloating).emplace_back(s, idx); }
 
   // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
   void objectDied(MSpan* s, uint32_t idx, int p);
@@ -149,8 +161,15 @@ class MHeap {
 
   // Pacer (Go: gcControllerState @ go1.19).
   alignas(64) std::atomic<int64_t> heapLive{0};
-  uint64_t heapMarked = 0, heapGoal = 0, trigger = 0;
+  std::atomic<uint64_t> trigger{0};
+  std::atomic<uint32_t> deathTarget{0};  // see deadParity
+  std::atomic<bool> marking{false};      // Go: gcphase == _GCmark (go1.19 pacer)
+  uint64_t heapMarked = 0, heapGoal = 0, paceTrigger = 0;  // paceTrigger: the trigger the pacer computed
+  uint64_t runway = 0, lastHeapScan = 0;  // Go: gcControllerState.runway, lastHeapScan
+  uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t numGC = 0, numForcedGC = 0;
+  Mutex pacerLock;                        // orders Ps reaching the trigger at once
+  std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
   alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line
 
   // Proportional sweep (Go: mheap.pagesSwept etc. @ go1.19).

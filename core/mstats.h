@@ -56,6 +56,8 @@ struct MemStats {
   uint64_t NumForcedGC = 0;
   uint64_t HeapLive = 0;      // the pacer's heapLive (span-granular, Go's gcController.heapLive)
   uint64_t HeapMarked = 0;    // live bytes found by the last cycle's mark
+  uint64_t Trigger = 0;       // the pacer's trigger for the next cycle (Go: gcControllerState.trigger())
+  bool MarkInProgress = false;  // a concurrent mark runs (pacer=go1.19): started at the trigger, not yet terminated
   uint64_t ArenaReserved = 0; // bytes of arena address space reserved (PROT_NONE)
   uint64_t ScavengedBytes = 0;  // cumulative bytes returned with madvise
 };

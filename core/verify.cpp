@@ -35,6 +35,9 @@ std::vector<std::string> Heap::verify(const std::vector<std::pair<const void*, s
       if (!h.pages.allocated(pg)) fail(fmt::format("page {:#x} of span {:#x} is free in the page allocator", pg, s->base()));
     }
   }
+  // Deaths during a mark in progress (floating garbage) reach the dead bitmaps at its termination.
+  for (auto& pp : h.allp) deadSlots += pp.floating.size();
+  deadSlots += h.stwFloating.size();
   if (inUseBytes != h.heapInUse.load())
     fail(fmt::format("in-use spans hold {} bytes but HeapInuse is {}", inUseBytes, h.heapInUse.load()));
   for (size_t i = 0; i < perClass.size(); i++)

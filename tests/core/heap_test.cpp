@@ -7,17 +7,11 @@
 
 #include "core/malloc.h"
 #include "core/mheap.h"
+#include "tests/core/test_config.h"
 
 using namespace gomalloc::core;
 
 namespace {
-
-Config cfgWith(std::initializer_list<std::pair<const char*, const char*>> kv) {
-  Config c;
-  c.maxHeapBytes = size_t{4} << 30;
-  for (auto& [k, v] : kv) c.set(k, v);
-  return c;
-}
 
 uintptr_t addr(void* p) { return reinterpret_cast<uintptr_t>(p); }
 
@@ -201,9 +195,14 @@ TEST(Heap, BothMcentralDesignsServeRefillsInTheirOrder) {
 }
 
 // With GOGC=100 and a steady live heap of L bytes, a cycle runs every time about max(L, 4 MiB) is allocated.
+// The go1.19 pacer marks the bytes allocated during its mark too (black) and adds stacks and globals to the
+// goal: up to about a third more per cycle (less under the 4 MiB floor, where the black bytes raise the
+// marked heap but not the goal).
 TEST(Heap, PacerRunsACycleEveryLiveHeapOfAllocation) {
+  for (const char* pacer : {"instant", "go1.19"})
   for (size_t live : {size_t{512} << 10, size_t{8} << 20, size_t{32} << 20}) {
-    Heap h(cfgWith({}));
+    const bool go119 = std::string(pacer) == "go1.19";
+    Heap h(cfgWith({{"pacer", pacer}}));
     std::vector<void*> keep;
     for (size_t b = 0; b < live; b += 512) keep.push_back(h.malloc(0, 512, true));
     h.gc(true);
@@ -220,8 +219,8 @@ TEST(Heap, PacerRunsACycleEveryLiveHeapOfAllocation) {
     }
     double perCycle = double(allocated) / 6;
     double expect = double(std::max(live, size_t{4} << 20));
-    EXPECT_GT(perCycle, 0.6 * expect) << "live " << live;
-    EXPECT_LT(perCycle, 1.15 * expect) << "live " << live;
+    EXPECT_GT(perCycle, 0.6 * expect) << pacer << " live " << live;
+    EXPECT_LT(perCycle, (go119 ? 1.5 : 1.15) * expect) << pacer << " live " << live;
   }
 }
 

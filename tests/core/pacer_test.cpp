@@ -1,0 +1,199 @@
+// The GC pacer (core/mgc.cpp): Go 1.19's trigger from the runway, the concurrent mark in allocated bytes,
+// black allocation, floating garbage, forced cycles during a mark, and the instant pacer for comparison.
+#include <gtest/gtest.h>
+
+#include <deque>
+
+#include "core/malloc.h"
+#include "tests/core/test_config.h"
+
+using namespace gomalloc::core;
+
+namespace {
+
+// Allocates 64-byte scan objects until the pacer starts a mark; returns them.
+std::vector<void*> allocUntilMark(Heap& h) {
+  std::vector<void*> v;
+  while (!h.memStats().MarkInProgress) {
+    for (int i = 0; i < 128; i++) v.push_back(h.malloc(0, 64, true));
+    if (v.size() > (size_t{64} << 20) / 64) {
+      ADD_FAILURE() << "no mark started";
+      break;
+    }
+  }
+  return v;
+}
+
+// A steady workload: a ring of `live` objects of mixed sizes, each allocation replacing the oldest.
+MemStats steady(const Config& cfg, size_t live, size_t allocs) {
+  Heap h(cfg);
+  std::deque<void*> ring;
+  const size_t sizes[] = {24, 48, 96, 200, 640, 4000};
+  for (size_t i = 0; i < allocs; i++) {
+    ring.push_back(h.malloc(0, sizes[i % 6], i % 3 != 0));
+    if (ring.size() > live) {
+      h.free(0, ring.front());
+      ring.pop_front();
+    }
+    if (h.gcRequested()) h.gc();
+  }
+  for (auto& b : h.verify()) ADD_FAILURE() << b;
+  return h.memStats();
+}
+
+}  // namespace
+
+TEST(Pacer, TriggerWithinTheClampsAndTheGoalCountsStacksAndGlobals) {
+  for (const char* cm : {"0", "0.05", "0.5", "100"}) {
+    Heap h(cfgWith({{"gc_cons_mark", cm}, {"gc_stacks_bytes", "64K"}, {"gc_globals_bytes", "256K"}}));
+    std::vector<void*> keep;
+    for (int i = 0; i < 300000; i++) keep.push_back(h.malloc(0, 64, i % 2));
+    h.gc(true);
+    const MemStats m = h.memStats();
+    const uint64_t marked = m.HeapMarked;
+    ASSERT_GE(marked, 300000u * 64);
+    EXPECT_EQ(m.NextGC, marked + (marked + (64 << 10) + (256 << 10)));  // GOGC=100
+    const uint64_t dist = m.NextGC - marked;
+    const uint64_t lo = std::max(marked + dist / 64 * 45, marked + (1 << 20));
+    const uint64_t hi = std::max(marked + dist / 64 * 61, m.NextGC - (4 << 20));
+    EXPECT_GE(m.Trigger, lo) << cm;
+    EXPECT_LE(m.Trigger, hi) << cm;
+    const std::string c = cm;
+    if (c == "0") {
+      EXPECT_EQ(m.Trigger, hi);  // no runway: the top clamp
+    } else if (c == "100") {
+      EXPECT_EQ(m.Trigger, lo);  // a runway past the distance: the bottom clamp
+    } else if (c == "0.05") {
+      EXPECT_LT(m.Trigger, hi);  // goal - runway, inside the clamps
+      EXPECT_GT(m.Trigger, lo);
+    }
+  }
+}
+
+TEST(Pacer, InstantPacerKeepsTheHeapOnlyGoalAndTheTopClamp) {
+  Heap h(cfgWith({{"pacer", "instant"}}));
+  std::vector<void*> keep;
+  for (int i = 0; i < 300000; i++) keep.push_back(h.malloc(0, 64, true));
+  h.gc(true);
+  const MemStats m = h.memStats();
+  EXPECT_EQ(m.NextGC, 2 * m.HeapMarked);
+  EXPECT_EQ(m.Trigger, m.HeapMarked + m.HeapMarked / 64 * 61);
+  EXPECT_EQ(Config::preset_("go1.13").pacer, Pacer::Instant);
+}
+
+TEST(Pacer, MarkStartsAtTheTriggerAndEndsAfterTheRunway) {
+  Heap h(cfgWith({{"gc_cons_mark", "10"}}));
+  auto objs = allocUntilMark(h);
+  MemStats m = h.memStats();
+  EXPECT_GE(m.HeapLive, m.Trigger);
+  EXPECT_FALSE(h.gcRequested());
+  EXPECT_EQ(m.NumGC, 0u);
+  // The mark lasts until the goal (the runway is past it; assists finish the mark by the goal).
+  while (!h.gcRequested()) objs.push_back(h.malloc(0, 64, true));
+  EXPECT_GE(h.memStats().HeapLive, m.NextGC);
+  EXPECT_LT(h.memStats().HeapLive, m.NextGC + (64 << 10));
+  h.gc();
+  EXPECT_EQ(h.memStats().NumGC, 1u);
+  EXPECT_FALSE(h.memStats().MarkInProgress);
+}
+
+TEST(Pacer, BlackAllocationAndFloatingGarbageAreMarked) {
+  Heap h(cfgWith({{"gc_cons_mark", "10"}}));
+  auto before = allocUntilMark(h);
+  std::vector<void*> during;
+  for (int i = 0; i < 4096; i++) during.push_back(h.malloc(0, 64, true));  // 256 KiB, black
+  for (size_t i = 0; i < 2048; i++) h.free(0, during[i]);                  // died during the mark: still marked
+  for (size_t i = 0; i < before.size(); i += 2) h.free(0, before[i]);      // floating garbage
+  ASSERT_TRUE(h.memStats().MarkInProgress);
+  ASSERT_FALSE(h.gcRequested());
+  h.gc();
+  // Everything allocated before the termination is marked: nothing died before the mark started.
+  EXPECT_EQ(h.memStats().HeapMarked, uint64_t(before.size() + during.size()) * 64);
+  for (auto& b : h.verify()) ADD_FAILURE() << b;
+}
+
+TEST(Pacer, FloatingGarbageIsReclaimedOneCycleLater) {
+  for (const char* pacer : {"go1.19", "instant"}) {
+    Heap h(cfgWith({{"gc_cons_mark", "10"}, {"pacer", pacer}}));
+    std::vector<void*> objs;
+    if (std::string(pacer) == "go1.19") objs = allocUntilMark(h);
+    else
+      while (!h.gcRequested()) objs.push_back(h.malloc(0, 64, true));
+    const uint64_t frees0 = h.memStats().Frees;
+    for (size_t i = 0; i < objs.size(); i += 2) h.free(0, objs[i]);  // during the mark (go1.19), or before the cycle
+    const uint64_t died = (objs.size() + 1) / 2;
+    h.gc();  // mark termination (go1.19), or the whole cycle (instant)
+    h.gc();  // the next cycle sweeps what the first one left
+    const uint64_t afterTwo = h.memStats().Frees - frees0;
+    h.gc();
+    const uint64_t afterThree = h.memStats().Frees - frees0;
+    if (std::string(pacer) == "go1.19") {
+      EXPECT_EQ(afterTwo, 0u) << "floating garbage survives the cycle whose mark it died in";
+      EXPECT_EQ(afterThree, died);
+    } else {
+      EXPECT_EQ(afterTwo, died);
+    }
+    for (auto& b : h.verify()) ADD_FAILURE() << b;
+  }
+}
+
+TEST(Pacer, ForcedGcDuringMarkFinishesItThenRunsAFullCycle) {
+  Heap h(cfgWith({{"gc_cons_mark", "10"}}));
+  auto objs = allocUntilMark(h);
+  for (size_t i = 0; i < objs.size(); i += 2) h.free(0, objs[i]);
+  const uint64_t frees0 = h.memStats().Frees;
+  h.gc(true);
+  MemStats m = h.memStats();
+  EXPECT_EQ(m.NumGC, 2u);
+  EXPECT_EQ(m.NumForcedGC, 1u);
+  EXPECT_FALSE(m.MarkInProgress);
+  EXPECT_FALSE(h.gcRequested());
+  // The floating garbage of the finished mark is reclaimed by the full cycle's sweep.
+  EXPECT_EQ(m.Frees - frees0, (objs.size() + 1) / 2);
+  EXPECT_EQ(m.HeapMarked, objs.size() / 2 * 64);
+  for (auto& b : h.verify()) ADD_FAILURE() << b;
+}
+
+TEST(Pacer, FewerCyclesThanInstantOnASteadyWorkload) {
+  const MemStats go = steady(cfgWith({}), 60000, 2'000'000);
+  const MemStats instant = steady(cfgWith({{"pacer", "instant"}}), 60000, 2'000'000);
+  EXPECT_GT(instant.NumGC, 0u);
+  EXPECT_LT(go.NumGC, instant.NumGC);
+  EXPECT_GT(go.HeapMarked, 0u);
+}
+
+TEST(Pacer, Deterministic) {
+  const Config cfg = cfgWith({{"gogc", "50"}});
+  const MemStats a = steady(cfg, 40000, 1'000'000), b = steady(cfg, 40000, 1'000'000);
+  EXPECT_EQ(a.NumGC, b.NumGC);
+  EXPECT_EQ(a.HeapMarked, b.HeapMarked);
+  EXPECT_EQ(a.NextGC, b.NextGC);
+  EXPECT_EQ(a.Trigger, b.Trigger);
+  EXPECT_EQ(a.HeapInuse, b.HeapInuse);
+  EXPECT_EQ(a.Frees, b.Frees);
+}
+
+TEST(Pacer, Settings) {
+  Config c;
+  EXPECT_EQ(c.pacer, Pacer::Go119);
+  c.set("pacer", "instant");
+  c.set("gc_cons_mark", "1.5");
+  c.set("gc_stacks_bytes", "0");
+  c.set("gc_globals_bytes", "1MiB");
+  bool seen = false;
+  for (auto& [k, v] : c.entries()) {
+    if (k == "pacer") {
+      EXPECT_EQ(v, "instant");
+    } else if (k == "gc_cons_mark") {
+      EXPECT_EQ(v, "1.5");
+    } else if (k == "gc_stacks_bytes") {
+      EXPECT_EQ(v, "0");
+    } else if (k == "gc_globals_bytes") {
+      EXPECT_EQ(v, "1MiB");
+      seen = true;
+    }
+  }
+  EXPECT_TRUE(seen);
+  EXPECT_THROW(c.set("pacer", "go1.5"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_cons_mark", "-1"), std::invalid_argument);
+}
