@@ -168,6 +168,8 @@ reports::Report replayOnGoRuntime(const ReplayOpts& o, const traces::ReplayProgr
     result = replay::runGoRuntime(program, g);
   } catch (const std::invalid_argument& e) {
     throw UsageError(e.what(), 2);
+  } catch (const replay::GoRuntimeInterrupted& e) {
+    throw UsageError(std::string("replay: ") + e.what(), 130);
   } catch (const replay::GoRuntimeError& e) {
     throw UsageError(e.what(), 1);
   }

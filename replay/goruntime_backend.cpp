@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
@@ -132,7 +134,10 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     throw MemoryLimitError(
         opt.memoryLimit.exceeded(fmt::format("the trace holds up to {} live at once", bytesText(peakLive))));
 
+  const auto interrupted = [&opt] { return opt.cancel && opt.cancel->load(); };
+  const char* nothing = "interrupted before the replay started; nothing was replayed, no report written";
   OpsFile ops(prog);
+  if (interrupted()) throw GoRuntimeInterrupted(nothing);
   const std::vector<std::string> args = {"-ops",  ops.path(), "-gogc",         opt.gogc,
                                          "-touch", touchModeName(opt.touch), "-rss-interval",
                                          std::to_string(opt.rssIntervalMs)};
@@ -143,6 +148,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
   } catch (const std::runtime_error& e) {
     throw GoRuntimeError(e.what());
   }
+  if (child.exitCode == 128 + SIGINT && interrupted()) throw GoRuntimeInterrupted(nothing);
   if (child.exitCode != 0)
     throw GoRuntimeError(fmt::format("{} failed (exit status {})", kGoRuntimeProgram, child.exitCode));
 

@@ -27,6 +27,11 @@ struct GoRuntimeError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// Ctrl-C (opt.cancel) came before the child could replay anything: there is no report.
+struct GoRuntimeInterrupted : GoRuntimeError {
+  using GoRuntimeError::GoRuntimeError;
+};
+
 // The child program next to exe (gomalloc's own path). Throws GoRuntimeError naming the package and the setup
 // script when it is not there.
 std::string findGoRuntimeProgram(const std::string& exe);
@@ -45,7 +50,8 @@ struct GoRuntimeOptions {
 std::string gogcText(int gogc);
 
 // Replays program in the real runtime. Throws std::invalid_argument for an inconsistent program or procs out of
-// range, MemoryLimitError past the limit, GoRuntimeError when the child cannot run or its output is unreadable.
+// range, MemoryLimitError past the limit, GoRuntimeError when the child cannot run or its output is unreadable,
+// GoRuntimeInterrupted when cancelled before the replay started.
 Result runGoRuntime(const traces::ReplayProgram& program, const GoRuntimeOptions& opt);
 
 }  // namespace gomalloc::replay

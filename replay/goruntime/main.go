@@ -406,6 +406,9 @@ func sampler(every time.Duration) {
 }
 
 func main() {
+	// First of all, so that an early Ctrl-C (forwarded by gomalloc) ends the replay with a report.
+	interrupt = make(chan os.Signal, 1)
+	signal.Notify(interrupt, os.Interrupt)
 	opsPath := flag.String("ops", "", "the op stream file")
 	gogc := flag.String("gogc", "100", "GOGC: a percentage or off")
 	flag.StringVar(&touch, "touch", "pages", "writes into each object: none, first, pages or full")
@@ -450,8 +453,6 @@ func main() {
 	seqs = unsafe.Slice((*uint32)(unsafe.Pointer(&seqMem[0])), slots+1)[:slots]
 	perThread = make([]counts, threads)
 	out = make([]byte, 0, 1<<20)
-	interrupt = make(chan os.Signal, 1)
-	signal.Notify(interrupt, os.Interrupt)
 	atomic.StoreInt32(&active, int32(threads))
 	for t := 0; t < threads; t++ {
 		go worker(t, binary.LittleEndian.Uint64(table[t*16:]), binary.LittleEndian.Uint64(table[t*16+8:]))
