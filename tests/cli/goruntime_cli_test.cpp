@@ -43,6 +43,19 @@ TEST(GoRuntimeCli, ReportFollowsTheSchemaAndGatesAgainstItself) {
   size_t gcPoints = 0;
   for (auto& t : j["timeline"]) gcPoints += t["event"] == "gc";
   EXPECT_EQ(gcPoints, 10u);
+  // The schema's go-runtime rules: baseline required; the model's figures and locks refused.
+  for (const char* breakage : {"no baseline", "HeapLive", "locks", "hit_rate"}) {
+    Json bad = j;
+    const std::string what = breakage;
+    if (what == "no baseline") bad["heap"].erase("baseline");
+    if (what == "HeapLive") bad["heap"]["HeapLive"] = 0;
+    if (what == "locks") bad["locks"] = Json::array();
+    if (what == "hit_rate") bad["size_classes"][0]["hit_rate"] = 0.5;
+    EXPECT_THROW(reports::checkReportSchema(bad), reports::SchemaError) << breakage;
+  }
+  Json relabelled = j;  // a go report must not have the runtime's fields
+  relabelled["config"]["backend"] = "go";
+  EXPECT_THROW(reports::checkReportSchema(relabelled), reports::SchemaError);
 
   const RunResult gate = gomalloc("gate " + a + " " + b, dir);
   EXPECT_EQ(gate.code, 0) << gate.out << gate.err;
