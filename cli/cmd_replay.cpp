@@ -188,7 +188,7 @@ int runReplay(const ReplayOpts& o) {
                                : "--preset, --config, --set and --gogc apply to --allocator go only");
   if (goRuntime && o.deterministic)
     throw UsageError("--deterministic does not apply to --allocator go-runtime: the real runtime's scheduling is not "
-                     "deterministic (--procs 1 on a one-thread trace keeps the trace's order)");
+                     "deterministic (--procs 1 replays the trace in its order)");
   std::string goRuntimeExe;
   if (goRuntime) {
     try {

@@ -26,10 +26,45 @@ using Json = nlohmann::json;
 
 constexpr uint64_t kTinySize = 16;  // Go 1.19's maxTinySize
 
-// The op stream file, removed when it goes out of scope.
+// With one P, every thread's ops in the trace's global order as one stream (one gc op per barrier), so that
+// one goroutine replays the trace in its own order; the allocator's caches are per P, so which goroutine runs
+// an op does not matter to it.
+std::vector<traces::ReplayOp> mergedStream(const traces::ReplayProgram& prog) {
+  std::vector<traces::ReplayOp> merged;
+  merged.reserve(prog.order.size());
+  std::vector<size_t> next(prog.threads.size());
+  uint32_t barriers = 0;
+  for (const uint16_t t : prog.order) {
+    const traces::ReplayOp& op = prog.threads[t][next[t]++];
+    if (op.kind() == traces::ReplayOp::Gc) {
+      if (op.seq < barriers) continue;  // the same barrier in the next thread's stream
+      barriers = op.seq + 1;
+    }
+    merged.push_back(op);
+  }
+  return merged;
+}
+
+// Ops done per thread when the first n ops of mergedStream(prog) are done.
+std::vector<uint64_t> mergedDone(const traces::ReplayProgram& prog, uint64_t n) {
+  std::vector<uint64_t> next(prog.threads.size());
+  uint32_t barriers = 0;
+  for (size_t i = 0; i < prog.order.size() && n > 0; i++) {
+    const uint16_t t = prog.order[i];
+    const traces::ReplayOp& op = prog.threads[t][next[t]++];
+    if (op.kind() == traces::ReplayOp::Gc) {
+      if (op.seq < barriers) continue;
+      barriers = op.seq + 1;
+    }
+    n--;
+  }
+  return next;
+}
+
+// The op stream file (per thread, or merged: one stream in trace order), removed when it goes out of scope.
 class OpsFile {
  public:
-  explicit OpsFile(const traces::ReplayProgram& prog) {
+  OpsFile(const traces::ReplayProgram& prog, const std::vector<traces::ReplayOp>* merged) {
     const char* dir = std::getenv("TMPDIR");
     std::string tmpl = std::string(dir && *dir ? dir : "/tmp") + "/gomalloc-goruntime-XXXXXX";
     const int fd = ::mkstemp(tmpl.data());
@@ -43,22 +78,26 @@ class OpsFile {
     }
     // Header: magic, threads, slots, gc events, reserved, ops; then (offset, count) per thread; then the ops.
     unsigned char hdr[32] = {'G', 'M', 'R', 'T', 'O', 'P', 'S', '1'};
-    const uint32_t threads = uint32_t(prog.threads.size()), slots = prog.slots, gcs = prog.gcBarriers;
+    std::vector<const std::vector<traces::ReplayOp>*> streams;
+    if (merged) streams.push_back(merged);
+    else
+      for (auto& t : prog.threads) streams.push_back(&t);
+    const uint32_t threads = uint32_t(streams.size()), slots = prog.slots, gcs = prog.gcBarriers;
     uint64_t total = 0;
-    for (auto& t : prog.threads) total += t.size();
+    for (auto* t : streams) total += t->size();
     std::memcpy(hdr + 8, &threads, 4);
     std::memcpy(hdr + 12, &slots, 4);
     std::memcpy(hdr + 16, &gcs, 4);
     std::memcpy(hdr + 24, &total, 8);
     bool ok = std::fwrite(hdr, 1, sizeof hdr, f) == sizeof hdr;
     uint64_t offset = sizeof hdr + 16 * uint64_t(threads);
-    for (auto& t : prog.threads) {
-      const uint64_t entry[2] = {offset, t.size()};
+    for (auto* t : streams) {
+      const uint64_t entry[2] = {offset, t->size()};
       ok = ok && std::fwrite(entry, 8, 2, f) == 2;
-      offset += t.size() * sizeof(traces::ReplayOp);
+      offset += t->size() * sizeof(traces::ReplayOp);
     }
-    for (auto& t : prog.threads)  // traces::ReplayOp is the record (little-endian hosts: x86-64, arm64)
-      ok = ok && (t.empty() || std::fwrite(t.data(), sizeof(traces::ReplayOp), t.size(), f) == t.size());
+    for (auto* t : streams)  // traces::ReplayOp is the record (little-endian hosts: x86-64, arm64)
+      ok = ok && (t->empty() || std::fwrite(t->data(), sizeof(traces::ReplayOp), t->size(), f) == t->size());
     ok = std::fclose(f) == 0 && ok;
     if (!ok) throw GoRuntimeError(fmt::format("cannot write {}: {}", path_, std::strerror(errno)));
   }
@@ -136,9 +175,15 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
 
   const auto interrupted = [&opt] { return opt.cancel && opt.cancel->load(); };
   const char* nothing = "interrupted before the replay started; nothing was replayed, no report written";
-  OpsFile ops(prog);
+  // One P: one goroutine replays the trace in its order. More: a goroutine per trace thread.
+  const bool inOrder = nprocs == 1 && prog.threads.size() > 1;
+  std::optional<OpsFile> ops;
+  {
+    const std::vector<traces::ReplayOp> merged = inOrder ? mergedStream(prog) : std::vector<traces::ReplayOp>{};
+    ops.emplace(prog, inOrder ? &merged : nullptr);
+  }
   if (interrupted()) throw GoRuntimeInterrupted(nothing);
-  const std::vector<std::string> args = {"-ops",  ops.path(), "-gogc",         opt.gogc,
+  const std::vector<std::string> args = {"-ops",  ops->path(), "-gogc",         opt.gogc,
                                          "-touch", touchModeName(opt.touch), "-rss-interval",
                                          std::to_string(opt.rssIntervalMs)};
   const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc};
@@ -217,7 +262,13 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     res.peakRssBytes = u64(done, "peak_rss");
     for (auto& pt : res.timeline) res.peakRssBytes = std::max(res.peakRssBytes, pt.rssBytes);
     const Json& perThread = done.at("per_thread");
-    if (perThread.size() != prog.threads.size()) throw GoRuntimeError("per_thread does not have one entry per thread");
+    if (perThread.size() != (inOrder ? 1 : prog.threads.size()))
+      throw GoRuntimeError("per_thread does not have one entry per stream");
+    std::vector<uint64_t> doneOps;
+    for (const Json& t : perThread) doneOps.push_back(t.at(2).get<uint64_t>());
+    if (inOrder) doneOps = mergedDone(prog, doneOps[0]);
+    uint64_t childAllocs = 0, childFrees = 0;
+    for (const Json& t : perThread) childAllocs += t.at(0).get<uint64_t>(), childFrees += t.at(1).get<uint64_t>();
 
     // What the trace determines, counted from the ops each thread got through (all of them unless interrupted).
     const core::SizeClassTable table = core::SizeClassTable::go119();
@@ -228,7 +279,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     for (size_t t = 0; t < prog.threads.size(); t++) {
       ProcStats& ps = res.procStats[t % size_t(nprocs)];
       ps.threads.push_back(prog.threadIds.size() == prog.threads.size() ? prog.threadIds[t] : uint32_t(t));
-      const uint64_t n = perThread[t].at(2).get<uint64_t>();
+      const uint64_t n = doneOps[t];
       if (n > prog.threads[t].size()) throw GoRuntimeError("a thread did more ops than it has");
       uint64_t allocs = 0, frees = 0;
       for (uint64_t i = 0; i < n; i++) {
@@ -252,13 +303,13 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
           if (size != 0) res.classCounts[cls].frees++;
         }
       }
-      if (allocs != perThread[t].at(0).get<uint64_t>() || frees != perThread[t].at(1).get<uint64_t>())
-        throw GoRuntimeError(fmt::format("thread {}: the child's counts differ from the trace's", t));
       ps.allocs += allocs;
       ps.frees += frees;
       res.allocs += allocs;
       res.frees += frees;
     }
+    if (res.allocs != childAllocs || res.frees != childFrees)
+      throw GoRuntimeError("the child's alloc and free counts differ from the trace's");
     res.gcEvents = u64(done, "gc_events");
     res.events = res.allocs + res.frees + res.gcEvents;
     res.liveObjects = res.allocs - res.frees;

@@ -2,7 +2,7 @@
 // gomalloc-goruntime (replay/goruntime/main.go, built by the project's build when Go 1.19 is installed, next
 // to the gomalloc binary). gomalloc writes the loaded program's per-thread op streams to a temporary file
 // (16-byte records, as traces::ReplayOp), the child replays them with one goroutine per trace thread on
-// GOMAXPROCS = procs and prints runtime.MemStats at the start (the runtime's own baseline), at every gc event,
+// GOMAXPROCS = procs (with one P: every thread's ops merged in the trace's order, on one goroutine) and prints runtime.MemStats at the start (the runtime's own baseline), at every gc event,
 // at every collection the pacer started and at the end, RSS on a timer, and its counts; runGoRuntime turns that
 // into a Result. What the runtime cannot tell (cache-level hit rates, locks, mcentral and mheap counters) is
 // not in the Result (Result::go stays empty); Result::runtime holds what only this backend has.
