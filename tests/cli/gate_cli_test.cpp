@@ -216,8 +216,10 @@ TEST(GateCli, ReadsCompareReports) {
   r = gomalloc("gate " + cmp + " " + cmp + " --current-variant gogc50", dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("gogc: 100 vs 50"), std::string::npos) << r.err;
-  r = gomalloc("gate " + cmp + " " + cmp + " --current-variant gogc50 --allow-settings", dir);
-  EXPECT_EQ(r.code, 0) << r.out << r.err;  // web.json's heap stays below the first GC goal either way
+  // web.json's heap stays below the first GC goal either way, but with pacer=go1.19 GOGC=50's trigger (goal
+  // less the runway) is below its peak: two more cycles.
+  r = gomalloc("gate " + cmp + " " + cmp + " --current-variant gogc50 --allow-settings --max gc_cycles=+2", dir);
+  EXPECT_EQ(r.code, 0) << r.out << r.err;
   r = gomalloc("gate " + cmp + " " + cmp + " --variant nope", dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("no variant 'nope' (it has go, gogc50)"), std::string::npos) << r.err;
