@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 
@@ -14,9 +15,14 @@ namespace {
 using Read = std::function<std::optional<double>(const Report&)>;
 
 // Sums a figure over the Go rows of the small size classes; nullopt for reports without Go fields.
+// Whether the report has the Go model's per-class fields (the go backend; go-runtime has a heap but not these).
+bool hasGoClassFields(const Report& r) {
+  return std::any_of(r.sizeClasses.begin(), r.sizeClasses.end(), [](const ClassRow& c) { return c.go.has_value(); });
+}
+
 template <typename F>
 std::optional<double> sumSmallGo(const Report& r, F f) {
-  if (!r.heap) return std::nullopt;
+  if (!r.heap || !hasGoClassFields(r)) return std::nullopt;  // absent, never 0
   double sum = 0;
   for (const ClassRow& c : r.sizeClasses)
     if (c.go && c.cls != 0) sum += double(f(c));
@@ -24,7 +30,7 @@ std::optional<double> sumSmallGo(const Report& r, F f) {
 }
 
 std::optional<double> hitRate(const Report& r) {
-  if (!r.heap) return std::nullopt;
+  if (!r.heap || !hasGoClassFields(r)) return std::nullopt;
   double hits = 0, allocs = 0;
   for (const ClassRow& c : r.sizeClasses)
     if (c.go && c.cls != 0) hits += double(c.go->mcacheHits()), allocs += double(c.allocs);
@@ -33,7 +39,7 @@ std::optional<double> hitRate(const Report& r) {
 }
 
 std::optional<double> fragmentation(const Report& r) {
-  if (!r.heap) return std::nullopt;
+  if (!r.heap || !hasGoClassFields(r)) return std::nullopt;
   double requested = 0, handedOut = 0;
   for (const ClassRow& c : r.sizeClasses)
     if (c.go) requested += double(c.bytesRequested), handedOut += double(c.go->bytesAllocated);
