@@ -198,11 +198,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     throw GoRuntimeError(fmt::format("{} failed (exit status {})", kGoRuntimeProgram, child.exitCode));
 
   Result res;
-  res.trace = TraceInfo{prog.path,       prog.digest,     prog.events,       prog.slots,
-                        prog.gcBarriers, prog.liveAtEnd, prog.skippedFrees, prog.implicitFrees,
-                        uint32_t(prog.threads.size())};
-  res.trace.tsBackwards = prog.tsBackwards;
-  res.trace.warnings = prog.warnings;
+  res.trace = traceInfoOf(prog);
   res.backend = kGoRuntimeBackend;
   res.procs = nprocs;
   res.touch = opt.touch;

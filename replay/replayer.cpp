@@ -442,6 +442,15 @@ class Sampler {
 
 }  // namespace
 
+TraceInfo traceInfoOf(const ReplayProgram& prog) {
+  TraceInfo t{prog.path,       prog.digest,     prog.events,       prog.slots,
+              prog.gcBarriers, prog.liveAtEnd, prog.skippedFrees, prog.implicitFrees,
+              uint32_t(prog.threads.size())};
+  t.tsBackwards = prog.tsBackwards;
+  t.warnings = prog.warnings;
+  return t;
+}
+
 Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   const uint64_t peakLive = validateProgram(prog);
   const int nprocs = effectiveProcs(prog, opt);
@@ -451,11 +460,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   detail::Run r(prog, backend, opt, nprocs);
 
   Result res;
-  res.trace = TraceInfo{prog.path,     prog.digest,       prog.events,       prog.slots,
-                        prog.gcBarriers, prog.liveAtEnd,  prog.skippedFrees, prog.implicitFrees,
-                        uint32_t(prog.threads.size())};
-  res.trace.tsBackwards = prog.tsBackwards;
-  res.trace.warnings = prog.warnings;
+  res.trace = traceInfoOf(prog);
   res.backend = backend.name();
   res.settings = backend.settings();
   res.procs = nprocs;

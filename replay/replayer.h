@@ -81,4 +81,7 @@ int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
 // reports/ adds.
 Result run(const traces::ReplayProgram& program, Backend& backend, const Options& opt);
 
+// The report's description of a loaded trace (every backend's Result, in-process or in a child).
+TraceInfo traceInfoOf(const traces::ReplayProgram& program);
+
 }  // namespace gomalloc::replay
