@@ -29,11 +29,12 @@ int runFidelity(const FidelityOpts& o) {
   const bool progress = !o.quiet && ::isatty(STDERR_FILENO);
   std::vector<reports::FidelityTrace> results;
   for (size_t ti = 0; ti < o.traces.size(); ti++) {
-    auto replay = [&](const std::string& allocator, int run) {
+    auto replay = [&](const std::string& allocator, int run, std::vector<std::string> extra = {}) {
       const std::string out = (tmp.path() / fmt::format("{}-{}-{}.json", ti, allocator, run)).string();
       std::vector<std::string> args = {"replay", o.traces[ti], "--allocator", allocator, "--procs", "1", "--gogc",
                                        o.gogc,   "--format",   "json",        "-o",      out,   "--quiet"};
       if (allocator == "go") args.push_back("--deterministic");
+      args.insert(args.end(), extra.begin(), extra.end());
       if (o.lenient) args.push_back("--lenient");
       if (progress)
         std::fprintf(stderr, "\rfidelity: %s on %s (run %d)\x1b[K", o.traces[ti].c_str(), allocator.c_str(), run + 1);
@@ -45,9 +46,12 @@ int runFidelity(const FidelityOpts& o) {
                          code == 2 ? 2 : 1);
       return readChildReport(out);
     };
-    const reports::Report model = replay("go", 0);
+    // The runtime first: its own live heap at the start (the baseline) is live throughout, and its pacer counts
+    // it; the model's pacer is given the same (gc_baseline_bytes, the runs' median), its figures stay the trace's.
     std::vector<reports::Report> runtime;
     for (int r = 0; r < o.runs; r++) runtime.push_back(replay("go-runtime", r));
+    const uint64_t baseline = reports::runtimeBaselineLive(runtime);
+    const reports::Report model = replay("go", 0, {"--set", fmt::format("gc_baseline_bytes={}", baseline)});
     try {
       results.push_back(reports::compareFidelity(model, runtime, o.gogc == "off"));
     } catch (const std::runtime_error& e) {

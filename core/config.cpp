@@ -75,7 +75,8 @@ constexpr size_t kChunkBytes = kPallocChunkBytes;  // the heap grows by multiple
 const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
-                                             "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes"};
+                                             "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes",
+                                             "gc_baseline_bytes", "gc_mark_utilization"};
   return k;
 }
 
@@ -145,10 +146,17 @@ void Config::apply(const std::string& key, const std::string& v) {
     auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
     if (ec != std::errc() || q != v.data() + v.size() || !(x >= 0 && x <= 1000)) bad(key, v, "expected a number in [0, 1000]");
     gcConsMark = x;
+  } else if (key == "gc_mark_utilization") {
+    double x = 0;
+    auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec != std::errc() || q != v.data() + v.size() || !(x >= 0.01 && x <= 1)) bad(key, v, "expected a number in [0.01, 1]");
+    gcMarkUtilization = x;
   } else if (key == "gc_stacks_bytes") {
     gcStacksBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "gc_globals_bytes") {
     gcGlobalsBytes = v == "0" ? 0 : parseBytes(key, v);
+  } else if (key == "gc_baseline_bytes") {
+    gcBaselineBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "size_classes") {
     std::vector<uint32_t> s;
     size_t i = 0;
@@ -198,7 +206,9 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"pacer", pacer == Pacer::Go119 ? "go1.19" : "instant"},
           {"gc_cons_mark", numText(gcConsMark)},
           {"gc_stacks_bytes", bytesText(gcStacksBytes)},
-          {"gc_globals_bytes", bytesText(gcGlobalsBytes)}};
+          {"gc_globals_bytes", bytesText(gcGlobalsBytes)},
+          {"gc_baseline_bytes", bytesText(gcBaselineBytes)},
+          {"gc_mark_utilization", numText(gcMarkUtilization)}};
 }
 
 size_t Config::heapLimitBytes() const {

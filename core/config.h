@@ -45,6 +45,11 @@ struct Config {
   double gcConsMark = 0.5;
   size_t gcStacksBytes = 1616;     // lastStackScan of a small Go 1.19 program (gcpacertrace)
   size_t gcGlobalsBytes = 223344;  // its .data + .bss (globalsScan)
+  // Live heap outside the trace (the program's and the runtime's own objects, alive throughout): counted by
+  // the pacer in heapLive and heapMarked, never in the MemStats figures. 0: the trace's objects only.
+  size_t gcBaselineBytes = 0;
+  // The share of the CPU the concurrent mark gets (background worker and assists); Go plans for 25%.
+  double gcMarkUtilization = 0.4;  // measured: GOMAXPROCS=1, gcpacertrace "% CPU", medians 35-57%
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

@@ -15,6 +15,12 @@ const Config& Heap::config() const { return h_->cfg; }
 const SizeClassTable& Heap::classes() const { return h_->classes; }
 int Heap::nprocs() const { return h_->cfg.procs; }
 bool Heap::gcRequested() const { return h_->gcRequested.load(std::memory_order_relaxed); }
+bool Heap::attention() const {
+  return h_->gcRequested.load(std::memory_order_relaxed) || h_->markBegan.load(std::memory_order_relaxed);
+}
+bool Heap::takeMarkStart() {
+  return h_->markBegan.load(std::memory_order_relaxed) && h_->markBegan.exchange(false, std::memory_order_relaxed);
+}
 void Heap::gc(bool forced) {
   // runtime.GC() finishes a mark in progress (an unforced cycle), then runs a full cycle of its own.
   if (forced && h_->marking.load()) h_->gcCycle(false);

@@ -97,6 +97,11 @@ class Heap {
   // True once the pacer wants a stop-the-world cycle (the trigger reached, or with pacer=go1.19 the
   // concurrent mark done); cleared by gc(). Any thread may read it.
   bool gcRequested() const;
+  // True when gcRequested() is, or a concurrent mark has started since takeMarkStart() last returned true:
+  // the one flag a replay loop polls after every op.
+  bool attention() const;
+  // True once per concurrent mark: the first call after the pacer started it (the replay records when).
+  bool takeMarkStart();
   // Runs one GC cycle (Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19): terminates the mark in progress,
   // or runs a whole cycle when none is. forced (runtime.GC()): terminates a mark in progress, then runs a
   // whole cycle and sweeps everything. The world must be stopped.

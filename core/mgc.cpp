@@ -116,6 +116,10 @@ void MHeap::commitPacer(bool sweepDone) {
   }
   // runway = consMark * (1-u)/u * (last heap scan + stacks + globals), u = gcGoalUtilization = 0.25.
   runway = go119 ? uint64_t(cfg.gcConsMark * (1 - 0.25) / 0.25 * double(lastHeapScan + nonHeap)) : 0;
+  // The mark itself gets the CPU it gets: at gc_mark_utilization u' the mutator allocates
+  // consMark * (1-u')/u' * scan work before it ends (Go's pacer plans for 25%; assists add to it).
+  const double u = cfg.gcMarkUtilization;
+  markRunway = go119 ? uint64_t(cfg.gcConsMark * (1 - u) / u * double(lastHeapScan + nonHeap)) : 0;
   if (heapMarked >= heapGoal) {
     paceTrigger = heapGoal;
   } else {
@@ -138,9 +142,10 @@ void MHeap::triggered(uint64_t live) {
   if (live < trigger.load(std::memory_order_relaxed)) return;  // another P moved it first
   if (cfg.pacer == Pacer::Go119 && !marking.load(std::memory_order_relaxed)) {
     triggered_ = live;
-    const uint64_t end = std::min(live + runway, std::max(heapGoal, live));
+    const uint64_t end = std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
       marking.store(true, std::memory_order_relaxed);
+      markBegan.store(true, std::memory_order_relaxed);
       if (cfg.freeMode == FreeMode::Deferred) deathTarget.store(kFloating, std::memory_order_relaxed);
       trigger.store(end, std::memory_order_relaxed);
       return;
@@ -178,7 +183,7 @@ void MHeap::gcCycle(bool forced) {
     const ClassStats& st = stats[i];
     liveScan += (i >> 1) == 0 ? st.bytesAllocated - st.deadBytes : (st.mallocs - st.tinyHits - st.deaths) * classes[i >> 1].size;
   }
-  heapMarked = liveSlotBytes(stats) + floatingBytes;
+  heapMarked = liveSlotBytes(stats) + floatingBytes + cfg.gcBaselineBytes;
   // Scan work (Go: heapScanWork): the marked objects with pointers, less those allocated black during the mark
   // (their share of the bytes allocated since it started), which Go marks without scanning.
   const uint64_t scanMarked = liveScan + floatingScan;

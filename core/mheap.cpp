@@ -39,7 +39,10 @@ MHeap::MHeap(const Config& c)
   };
   for (auto& pp : allp) initCache(pp.mcache);
   initCache(stwStats);
-  // Pacer before the first cycle: heapMarked = 0, goal = the 4 MiB floor (scaled by GOGC).
+  // Pacer before the first cycle: heapMarked = the baseline (0 by default), goal = the 4 MiB floor (scaled
+  // by GOGC) or above it.
+  heapMarked = cfg.gcBaselineBytes;
+  heapLive.store(int64_t(cfg.gcBaselineBytes));
   commitPacer(true);
 }
 

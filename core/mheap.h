@@ -166,11 +166,13 @@ class MHeap {
   std::atomic<bool> marking{false};      // Go: gcphase == _GCmark (go1.19 pacer)
   uint64_t heapMarked = 0, heapGoal = 0, paceTrigger = 0;  // paceTrigger: the trigger the pacer computed
   uint64_t runway = 0, lastHeapScan = 0;  // Go: gcControllerState.runway, lastHeapScan
+  uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t numGC = 0, numForcedGC = 0;
   Mutex pacerLock;                        // orders Ps reaching the trigger at once
   std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
   alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line
+  std::atomic<bool> markBegan{false};  // a concurrent mark started and no one has taken note yet (same line)
 
   // Proportional sweep (Go: mheap.pagesSwept etc. @ go1.19).
   alignas(64) std::atomic<uint64_t> pagesSwept{0}, pagesSweptBasis{0};

@@ -36,6 +36,8 @@ class Backend {
   virtual void free(int p, void* ptr, size_t size) = 0;
   // The backend's pacer wants a GC cycle (go). Any thread may ask.
   virtual bool gcRequested() const { return false; }
+  // True once per concurrent mark the pacer started (go with pacer=go1.19), when first asked.
+  virtual bool takeMarkStart() { return false; }
   // One GC cycle; the world is stopped. forced: a trace gc event (runtime.GC) rather than the pacer.
   virtual void gc(bool forced) { (void)forced; }
   // Heap figures, if the backend has them; the world is stopped.
@@ -60,7 +62,7 @@ class Backend {
 // The base of every concrete backend D, which provides:
 //   void* mallocFast(int p, size_t size, bool scan);
 //   void freeFast(int p, void* ptr, size_t size);
-//   bool gcRequestedFast() const;          (static constexpr bool kHasGc = false skips the call)
+//   bool gcRequestedFast() const;          (a stop or a mark start pending; kHasGc = false skips the call)
 //   static constexpr bool kHarnessClasses; (count per size class in the harness)
 // and may provide, to replace the engine's choice between the two calls with something cheaper:
 //   void* applyFast(int p, bool isFree, size_t size, bool scan, void* old);

@@ -134,6 +134,8 @@ struct Run {
   std::vector<TimelinePoint> gcPoints;
   std::optional<HeapFigures> heapPeak;
   uint32_t detNextGc = 0;  // deterministic mode: the next trace gc barrier
+  uint64_t detIndex = 0;   // deterministic mode: the index of the op being replayed
+  std::vector<uint64_t> markStarts;  // events done when each concurrent mark started (under mu)
 
   // Deterministic mode: address digest.
   uint64_t addrHash = 0xcbf29ce484222325u;
@@ -164,6 +166,7 @@ struct Run {
   void fail(const std::string& why);                  // stop every worker; rethrown by run()
   void sequenceError(const traces::ReplayOp& op, uint32_t found);
   void runGc(bool forced);                            // the world is stopped
+  void pacerAttention(bool concurrent);               // after an op: note a mark start, stop for a cycle
 
   template <bool kConcurrent>
   bool ready(Slot& s, const traces::ReplayOp& op, int p) {
@@ -220,10 +223,7 @@ template <class B, bool kConcurrent, TouchMode kTouch>
     if (!isFree) r.hashAddress(ptr);
   }
   if constexpr (B::kHasGc) {
-    if (b.gcRequestedFast()) [[unlikely]] {
-      if constexpr (kConcurrent) r.requestStop();
-      else r.runGc(false);
-    }
+    if (b.gcRequestedFast()) [[unlikely]] r.pacerAttention(kConcurrent);
   }
   return true;
 }
@@ -315,6 +315,7 @@ void deterministicLoop(B& b, Run& r) {
       }
       const uint16_t t = order[k];
       const int p = int(t % unsigned(r.nprocs));
+      r.detIndex = k;
       if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]])) break;
       pos[t]++;
       if ((++n & 1023) == 0) r.ps[0].progress.store(n, std::memory_order_relaxed);

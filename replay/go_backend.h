@@ -19,6 +19,7 @@ class GoBackend final : public BackendImpl<GoBackend> {
 
   std::string name() const override { return "go"; }
   bool gcRequested() const override { return heap_->gcRequested(); }
+  bool takeMarkStart() override { return heap_->takeMarkStart(); }
   void gc(bool forced) override { heap_->gc(forced); }
   std::optional<HeapFigures> heapFigures() const override;
   std::vector<std::pair<std::string, std::string>> settings() const override { return cfg_.entries(); }
@@ -26,7 +27,7 @@ class GoBackend final : public BackendImpl<GoBackend> {
 
   void* mallocFast(int p, size_t size, bool scan) { return heap_->malloc(p, size, scan); }
   void freeFast(int p, void* ptr, size_t) { heap_->free(p, ptr); }
-  bool gcRequestedFast() const { return heap_->gcRequested(); }
+  bool gcRequestedFast() const { return heap_->attention(); }  // a stop, or a mark start to note
 
   core::Heap& heap() { return *heap_; }
   const core::Config& config() const { return cfg_; }

@@ -221,6 +221,10 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
       TimelinePoint pt;
       pt.tMs = double(u64(j, "t_ns")) / 1e6;
       pt.rssBytes = u64(j, "rss");
+      if (kind == "mark") {  // a concurrent mark began: no figures, not a timeline point
+        res.pacerGcStarts.push_back(u64(j, "event"));
+        continue;
+      }
       if (kind == "sample") {
         pt.kind = TimelinePoint::Kind::Sample;
       } else {

@@ -252,6 +252,23 @@ void Run::runGc(bool forced) {
   gcPoints.push_back(pt);
 }
 
+// The pacer started a concurrent mark (recorded: events done, exact in deterministic mode, the Ps' published
+// progress otherwise), or wants its stop-the-world cycle.
+void Run::pacerAttention(bool concurrent) {
+  if (backend.takeMarkStart()) {
+    uint64_t at = detIndex + 1;
+    if (concurrent) {
+      at = 0;
+      for (int p = 0; p < nprocs; p++) at += ps[size_t(p)].progress.load(std::memory_order_relaxed);
+    }
+    std::lock_guard lk(mu);
+    markStarts.push_back(at);
+  }
+  if (!backend.gcRequested()) return;
+  if (concurrent) requestStop();
+  else runGc(false);
+}
+
 void Run::sequenceError(const ReplayOp& op, uint32_t found) {
   fail(fmt::format("{} of slot {} expects sequence {} but the slot is at {} (corrupt program)",
                    kindName(op.kind()), op.slot, op.seq, found));
@@ -566,6 +583,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   }
   res.gcEvents = r.gcEvents;
   res.pacerStops = r.pacerStops;
+  res.pacerGcStarts = r.markStarts;
   res.events = res.allocs + res.frees + res.gcEvents;
   res.liveObjects = res.allocs - res.frees;
   res.liveBytesRequested = res.bytesRequested - bytesFreed;

@@ -108,6 +108,9 @@ struct Result {
   uint64_t allocs = 0, frees = 0;
   uint64_t gcEvents = 0;        // trace gc events executed (stop-the-world barriers)
   uint64_t pacerStops = 0;      // stop-the-world barriers the backend's pacer asked for (go; concurrent or not)
+  // Events done when each concurrent mark the pacer started began (go with pacer=go1.19: exact in deterministic
+  // mode, the Ps' progress at 1024-op granularity otherwise; go-runtime: noticed after the alloc that began it).
+  std::vector<uint64_t> pacerGcStarts;
   uint64_t bytesRequested = 0;  // sum of allocation sizes
   uint64_t liveObjects = 0;     // allocated and not freed at the end
   uint64_t liveBytesRequested = 0;

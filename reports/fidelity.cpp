@@ -43,6 +43,7 @@ replay::HeapFigures finalFigures(const Report& r) {
 }
 
 using Field = std::function<double(const replay::HeapFigures&)>;
+constexpr size_t kStartRows = 10;  // pacer mode: the first cycles' mark starts shown
 
 struct Builder {
   const Report& model;
@@ -91,6 +92,12 @@ replay::HeapFigures runtimeBaseline(const Report& r) {
   for (const TimelineRow& t : r.timeline)
     if (t.event == "start" && t.heap) return *t.heap;
   return {};
+}
+
+uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
+  std::vector<double> v;
+  for (const Report& r : runtime) v.push_back(double(runtimeBaseline(r).heapAlloc));
+  return v.empty() ? 0 : uint64_t(spread(v).median);
 }
 
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {
@@ -169,6 +176,15 @@ FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& ru
     const double peakModel = model.heap ? double(model.heap->peak.heapInuse) : 0;
     const double med = spread(peaks).median;
     b.add("run", "peak HeapInuse", peakModel, peaks, "10% of the runtime's median", 0.10 * med, true);
+    // Where the first cycles began (the event at which each concurrent mark started), for reading, not a bound.
+    const std::vector<uint64_t> none;
+    const auto& starts = model.heap && model.heap->pacerGcStarts ? *model.heap->pacerGcStarts : none;
+    for (size_t k = 0; k < std::min<size_t>(starts.size(), kStartRows); k++) {
+      std::vector<double> rt;
+      for (const Report& r : runtime)
+        if (r.heap && r.heap->pacerGcStarts && k < r.heap->pacerGcStarts->size()) rt.push_back(double((*r.heap->pacerGcStarts)[k]));
+      if (!rt.empty()) b.add(fmt::format("cycle {}", k + 1), "mark began at event", double(starts[k]), rt, "-", 0, false);
+    }
     const replay::HeapFigures m = finalFigures(model);
     b.add("end", "HeapObjects", double(m.heapObjects), b.runtimeAt(~size_t{0}, objects, true), "-", 0, false);
     b.add("end", "HeapAlloc", double(m.heapAlloc), b.runtimeAt(~size_t{0}, alloc, true), "-", 0, false);

@@ -41,6 +41,9 @@ FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& ru
 
 // The runtime's heap before the first event: the "start" timeline row's heap figures (zero when absent).
 replay::HeapFigures runtimeBaseline(const Report& r);
+// The runtime's live heap at the start (baseline HeapAlloc), the median over the runs: what the model's pacer
+// is given as gc_baseline_bytes so that both pace the same live heap.
+uint64_t runtimeBaselineLive(const std::vector<Report>& runtime);
 
 std::string renderFidelityTable(const std::vector<FidelityTrace>& t);
 std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& t);

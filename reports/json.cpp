@@ -231,6 +231,7 @@ Json toJson(const Report& r) {
     heap["peak"] = figures(h.peak);
     if (h.baseline) heap["baseline"] = figures(*h.baseline);
     if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
+    if (h.pacerGcStarts) heap["pacer_gc_starts"] = *h.pacerGcStarts;
     j["heap"] = heap;
   }
 
@@ -355,14 +356,16 @@ Report fromJson(const Json& j) {
     if (h.has("ArenaReserved")) heap.arenaReserved = h.u64("ArenaReserved");
     if (h.has("ScavengedBytes")) heap.scavengedBytes = h.u64("ScavengedBytes");
     if (h.has("baseline")) heap.baseline = figuresFrom(h.obj("baseline"));
-    if (h.has("pacer_gc_events")) {
+    auto counts = [&](const char* key) {
       std::vector<uint64_t> events;
-      for (const Json& e : h.arr("pacer_gc_events")) {
-        if (!e.is_number_unsigned()) h.bad("pacer_gc_events", "expected non-negative integers");
+      for (const Json& e : h.arr(key)) {
+        if (!e.is_number_unsigned()) h.bad(key, "expected non-negative integers");
         events.push_back(e.get<uint64_t>());
       }
-      heap.pacerGcEvents = std::move(events);
-    }
+      return events;
+    };
+    if (h.has("pacer_gc_events")) heap.pacerGcEvents = counts("pacer_gc_events");
+    if (h.has("pacer_gc_starts")) heap.pacerGcStarts = counts("pacer_gc_starts");
     r.heap = heap;
   }
 

@@ -68,6 +68,8 @@ struct HeapSection {
   // done when each collection the pacer started was noticed.
   std::optional<replay::HeapFigures> baseline;
   std::optional<std::vector<uint64_t>> pacerGcEvents;
+  // go (pacer=go1.19) and go-runtime: the events done when each concurrent mark the pacer started began.
+  std::optional<std::vector<uint64_t>> pacerGcStarts;
 };
 
 inline constexpr std::array<const char*, 4> kRefillSourceKeys = {"partial_swept", "partial_unswept", "full_unswept",
