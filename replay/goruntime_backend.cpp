@@ -183,9 +183,13 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     ops.emplace(prog, inOrder ? &merged : nullptr);
   }
   if (interrupted()) throw GoRuntimeInterrupted(nothing);
-  const std::vector<std::string> args = {"-ops",  ops->path(), "-gogc",         opt.gogc,
-                                         "-touch", touchModeName(opt.touch), "-rss-interval",
-                                         std::to_string(opt.rssIntervalMs)};
+  // The runtime's own objects leave spans partly used; the child fills them (its baseline), so that the
+  // trace's objects start on fresh spans as in the model's heap.
+  std::string fill;
+  for (uint32_t size : core::SizeClassTable::go119().sizes()) fill += (fill.empty() ? "" : ",") + std::to_string(size);
+  const std::vector<std::string> args = {"-ops",          ops->path(), "-gogc",         opt.gogc,
+                                         "-touch",        touchModeName(opt.touch), "-rss-interval",
+                                         std::to_string(opt.rssIntervalMs), "-fill-classes", fill};
   const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc};
   ChildOutput child;
   try {

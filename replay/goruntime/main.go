@@ -44,6 +44,8 @@ import (
 	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -98,6 +100,11 @@ var (
 
 	interrupt  chan os.Signal
 	yieldEvery uint64
+	// fillPartialSpans' objects and what it works with, all kept alive: garbage made while filling would
+	// leave free slots behind once collected.
+	fillers     []unsafe.Pointer
+	fillClasses []uint64
+	fillSamples []metrics.Sample
 	markSeen   uint32 // the mark in progress has been reported ("mark" line)
 )
 
@@ -293,6 +300,48 @@ func alloc(size uint64, scan bool) unsafe.Pointer {
 	return p
 }
 
+// heapInuse is HeapInuse (runtime/metrics: heap objects + unused), read without stopping the world.
+func heapInuse(s []metrics.Sample) uint64 {
+	metrics.Read(s)
+	return s[0].Value.Uint64() + s[1].Value.Uint64()
+}
+
+// fillPartialSpans allocates, for each size class and both span kinds (with and without pointers), objects
+// until the class's next object needs a fresh span from the heap: the free slots of the spans the runtime's
+// own objects left partly used are then taken by live fill objects, and the trace's objects start on fresh
+// spans, as in a heap that holds nothing else (the model's). The object that took a fresh span is dropped
+// (the collection before the baseline frees its span). The fill objects are part of the baseline.
+// warmTimers grows the P's timer heap (a slice in the runtime) before the baseline: a few goroutines sleep
+// at once. Otherwise the first time the sampler's and the runtime's own timers (the scavenger's) are due
+// together during the replay, the slice grows on the Go heap: a 16-byte object that is not the trace's.
+func warmTimers() {
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			time.Sleep(2 * time.Millisecond)
+			wg.Done()
+		}()
+	}
+	wg.Wait()
+}
+
+func fillPartialSpans() {
+	s := fillSamples
+	for _, size := range fillClasses {
+		for _, scan := range []bool{false, true} {
+			for len(fillers) < cap(fillers) {
+				before := heapInuse(s)
+				p := alloc(size, scan)
+				if heapInuse(s) > before {
+					break
+				}
+				fillers = append(fillers, p)
+			}
+		}
+	}
+}
+
 func spinUntil(cond func() bool) bool {
 	for !cond() {
 		if atomic.LoadUint32(&cancelled) != 0 {
@@ -435,6 +484,7 @@ func main() {
 	gogc := flag.String("gogc", "100", "GOGC: a percentage or off")
 	flag.StringVar(&touch, "touch", "pages", "writes into each object: none, first, pages or full")
 	flag.Uint64Var(&yieldEvery, "yield-every", 1024, "runtime.Gosched() every N ops of a goroutine (0: never)")
+	fill := flag.String("fill-classes", "", "size classes (comma list) whose partly used spans are filled before the baseline")
 	rssInterval := flag.Uint("rss-interval", 10, "RSS sampling period in ms (0: only at the points)")
 	flag.Parse()
 	switch touch {
@@ -492,6 +542,24 @@ func main() {
 	}
 	// The high-water mark of RSS from here on (5: reset it; not every kernel allows it).
 	peakReset := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+	if *fill != "" {
+		for _, f := range strings.Split(*fill, ",") {
+			v, err := strconv.ParseUint(f, 10, 64)
+			if err != nil || v == 0 {
+				fail("-fill-classes: %q is not a size", f)
+			}
+			fillClasses = append(fillClasses, v)
+		}
+		fillSamples = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
+		fillers = make([]unsafe.Pointer, 0, 1<<16)
+		warmTimers()
+		runtime.GC() // every span swept: the partly used ones are in the central lists
+		fillPartialSpans()
+		// The P's current tiny block survives the next collection whatever it holds (gcMarkTinyAllocs marks
+		// it; the mark termination then drops it from the mcache): one collection more frees it if it is dead,
+		// so it is not in the baseline only to die during the replay.
+		runtime.GC()
+	}
 	t0 = time.Now()
 	runtime.GC()
 	point("start", true, true)
