@@ -50,8 +50,10 @@ int runFidelity(const FidelityOpts& o) {
     // it; the model's pacer is given the same (gc_baseline_bytes, the runs' median), its figures stay the trace's.
     std::vector<reports::Report> runtime;
     for (int r = 0; r < o.runs; r++) runtime.push_back(replay("go-runtime", r));
-    const uint64_t baseline = reports::runtimeBaselineLive(runtime);
-    const reports::Report model = replay("go", 0, {"--set", fmt::format("gc_baseline_bytes={}", baseline)});
+    const reports::Report model =
+        replay("go", 0,
+               {"--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
+                fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))});
     try {
       results.push_back(reports::compareFidelity(model, runtime, o.gogc == "off"));
     } catch (const std::runtime_error& e) {

@@ -76,7 +76,7 @@ const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
                                              "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes",
-                                             "gc_baseline_bytes", "gc_mark_utilization"};
+                                             "gc_baseline_bytes", "gc_baseline_scan_bytes", "gc_mark_utilization"};
   return k;
 }
 
@@ -157,6 +157,8 @@ void Config::apply(const std::string& key, const std::string& v) {
     gcGlobalsBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "gc_baseline_bytes") {
     gcBaselineBytes = v == "0" ? 0 : parseBytes(key, v);
+  } else if (key == "gc_baseline_scan_bytes") {
+    gcBaselineScanBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "size_classes") {
     std::vector<uint32_t> s;
     size_t i = 0;
@@ -208,6 +210,7 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gc_stacks_bytes", bytesText(gcStacksBytes)},
           {"gc_globals_bytes", bytesText(gcGlobalsBytes)},
           {"gc_baseline_bytes", bytesText(gcBaselineBytes)},
+          {"gc_baseline_scan_bytes", bytesText(gcBaselineScanBytes)},
           {"gc_mark_utilization", numText(gcMarkUtilization)}};
 }
 

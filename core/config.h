@@ -48,8 +48,10 @@ struct Config {
   // Live heap outside the trace (the program's and the runtime's own objects, alive throughout): counted by
   // the pacer in heapLive and heapMarked, never in the MemStats figures. 0: the trace's objects only.
   size_t gcBaselineBytes = 0;
+  // Of it, the bytes every mark scans (objects with pointers): in the runway and the mark's length.
+  size_t gcBaselineScanBytes = 0;
   // The share of the CPU the concurrent mark gets (background worker and assists); Go plans for 25%.
-  double gcMarkUtilization = 0.4;  // measured: GOMAXPROCS=1, gcpacertrace "% CPU", medians 35-57%
+  double gcMarkUtilization = 0.25;  // as Go plans it: the mark lasts the runway (docs/config.md)
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

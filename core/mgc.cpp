@@ -115,11 +115,12 @@ void MHeap::commitPacer(bool sweepDone) {
     minTrigger = heapMarked + kSweepMinHeapDistance;
   }
   // runway = consMark * (1-u)/u * (last heap scan + stacks + globals), u = gcGoalUtilization = 0.25.
-  runway = go119 ? uint64_t(cfg.gcConsMark * (1 - 0.25) / 0.25 * double(lastHeapScan + nonHeap)) : 0;
+  const double scanWork = double(lastHeapScan + cfg.gcBaselineScanBytes + nonHeap);
+  runway = go119 ? uint64_t(cfg.gcConsMark * (1 - 0.25) / 0.25 * scanWork) : 0;
   // The mark itself gets the CPU it gets: at gc_mark_utilization u' the mutator allocates
   // consMark * (1-u')/u' * scan work before it ends (Go's pacer plans for 25%; assists add to it).
   const double u = cfg.gcMarkUtilization;
-  markRunway = go119 ? uint64_t(cfg.gcConsMark * (1 - u) / u * double(lastHeapScan + nonHeap)) : 0;
+  markRunway = go119 ? uint64_t(cfg.gcConsMark * (1 - u) / u * scanWork) : 0;
   if (heapMarked >= heapGoal) {
     paceTrigger = heapGoal;
   } else {

@@ -247,6 +247,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     rt.goVersion = done.at("go_version").get<std::string>();
     rt.baseline = figures(*start);
     rt.baselineNumGC = u64(*start, "NumGC");
+    rt.baselineScanBytes = u64(*start, "ScanBaseline");
     rt.baselineNumForcedGC = u64(*start, "NumForcedGC");
     rt.totalAlloc = u64(*end, "TotalAlloc");
     rt.mallocs = u64(*end, "Mallocs");

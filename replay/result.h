@@ -83,6 +83,9 @@ struct RuntimeDetail {
   // replay program's (slot table, goroutines, buffers). Reported beside the figures, never subtracted.
   HeapFigures baseline;
   uint64_t baselineNumGC = 0, baselineNumForcedGC = 0;
+  // The baseline's scan work each cycle, as far as the child knows it: its slot table and the objects with
+  // pointers it made to fill partly used spans (the runtime's own objects are not in it).
+  uint64_t baselineScanBytes = 0;
   // MemStats after the last event (absolute, as the runtime reports them).
   uint64_t totalAlloc = 0, mallocs = 0, frees = 0, nextGC = 0, numGC = 0, numForcedGC = 0;
   // Collections the runtime's pacer started, each with the number of events done when the replay noticed it

@@ -100,6 +100,12 @@ uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
   return v.empty() ? 0 : uint64_t(spread(v).median);
 }
 
+uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
+  std::vector<double> v;
+  for (const Report& r : runtime) v.push_back(double(r.heap ? r.heap->baselineScanBytes.value_or(0) : 0));
+  return v.empty() ? 0 : uint64_t(spread(v).median);
+}
+
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {
   if (model.config.backend != "go") throw std::runtime_error("fidelity: the model's report is not the go backend's");
   if (runtime.empty()) throw std::runtime_error("fidelity: no runtime report");

@@ -44,6 +44,8 @@ replay::HeapFigures runtimeBaseline(const Report& r);
 // The runtime's live heap at the start (baseline HeapAlloc), the median over the runs: what the model's pacer
 // is given as gc_baseline_bytes so that both pace the same live heap.
 uint64_t runtimeBaselineLive(const std::vector<Report>& runtime);
+// Its scan work each cycle (heap.baseline_scan_bytes), the median over the runs: gc_baseline_scan_bytes.
+uint64_t runtimeBaselineScan(const std::vector<Report>& runtime);
 
 std::string renderFidelityTable(const std::vector<FidelityTrace>& t);
 std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& t);

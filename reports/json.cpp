@@ -230,6 +230,7 @@ Json toJson(const Report& r) {
     }
     heap["peak"] = figures(h.peak);
     if (h.baseline) heap["baseline"] = figures(*h.baseline);
+    if (h.baselineScanBytes) heap["baseline_scan_bytes"] = *h.baselineScanBytes;
     if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
     if (h.pacerGcStarts) heap["pacer_gc_starts"] = *h.pacerGcStarts;
     j["heap"] = heap;
@@ -356,6 +357,7 @@ Report fromJson(const Json& j) {
     if (h.has("ArenaReserved")) heap.arenaReserved = h.u64("ArenaReserved");
     if (h.has("ScavengedBytes")) heap.scavengedBytes = h.u64("ScavengedBytes");
     if (h.has("baseline")) heap.baseline = figuresFrom(h.obj("baseline"));
+    if (h.has("baseline_scan_bytes")) heap.baselineScanBytes = h.u64("baseline_scan_bytes");
     auto counts = [&](const char* key) {
       std::vector<uint64_t> events;
       for (const Json& e : h.arr(key)) {

@@ -147,6 +147,7 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
       h.totalAlloc = m.totalAlloc, h.mallocs = m.mallocs, h.frees = m.frees, h.nextGC = m.nextGC;
       h.numGC = m.numGC, h.numForcedGC = m.numForcedGC;
       h.baseline = m.baseline;
+      h.baselineScanBytes = m.baselineScanBytes;
       h.pacerGcEvents = m.pacerGcEvents;
     }
     if (!r.pacerGcStarts.empty() || r.runtime) h.pacerGcStarts = r.pacerGcStarts;

@@ -67,6 +67,7 @@ struct HeapSection {
   // go-runtime only: the runtime's heap before the first event (after a runtime.GC()), and the replay events
   // done when each collection the pacer started was noticed.
   std::optional<replay::HeapFigures> baseline;
+  std::optional<uint64_t> baselineScanBytes;  // go-runtime: the baseline's scan work each cycle
   std::optional<std::vector<uint64_t>> pacerGcEvents;
   // go (pacer=go1.19) and go-runtime: the events done when each concurrent mark the pacer started began.
   std::optional<std::vector<uint64_t>> pacerGcStarts;

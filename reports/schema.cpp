@@ -94,6 +94,7 @@ struct Shapes {
       heap.fields.push_back({k, Type::Count, kGo});
     heap.fields.push_back({"peak", Type::Object, Need::Always, &figures});
     heap.fields.push_back({"baseline", Type::Object, kRuntime, &figures});
+    heap.fields.push_back({"baseline_scan_bytes", Type::Count, kRuntimeOpt});
     heap.fields.push_back({"pacer_gc_events", Type::Counts, kRuntime});
     heap.fields.push_back({"pacer_gc_starts", Type::Counts, Need::Optional});
     for (const char* k : kRefillSourceKeys) refillsFrom.fields.push_back({k, Type::Count});

@@ -105,6 +105,7 @@ var (
 	fillers     []unsafe.Pointer
 	fillClasses []uint64
 	fillSamples []metrics.Sample
+	fillScan    uint64 // bytes of the fill objects with pointers (scan work every cycle)
 	markSeen   uint32 // the mark in progress has been reported ("mark" line)
 )
 
@@ -205,6 +206,11 @@ func point(kind string, heap, bySize bool) {
 	key("t_ns", uint64(time.Since(t0)))
 	key("event", atomic.LoadUint64(&eventsRun))
 	key("rss", rss())
+	if kind == "start" {
+		// What every cycle scans of the baseline, as far as the program knows it: the slot table and the
+		// fill objects with pointers (the runtime's own objects are not counted).
+		key("ScanBaseline", uint64(len(live))*8+fillScan)
+	}
 	if heap {
 		key("HeapAlloc", ms.HeapAlloc)
 		key("HeapInuse", ms.HeapInuse)
@@ -337,6 +343,9 @@ func fillPartialSpans() {
 					break
 				}
 				fillers = append(fillers, p)
+				if scan {
+					fillScan += size
+				}
 			}
 		}
 	}
