@@ -207,9 +207,9 @@ func point(kind string, heap, bySize bool) {
 	key("event", atomic.LoadUint64(&eventsRun))
 	key("rss", rss())
 	if kind == "start" {
-		// What every cycle scans of the baseline, as far as the program knows it: the slot table and the
-		// fill objects with pointers (the runtime's own objects are not counted).
-		key("ScanBaseline", uint64(len(live))*8+fillScan)
+		// What every cycle scans of the baseline, as far as the program knows it: the slot table, the fill
+		// objects with pointers and the table that holds them (the runtime's own objects are not counted).
+		key("ScanBaseline", uint64(len(live))*8+uint64(cap(fillers))*8+fillScan)
 	}
 	if heap {
 		key("HeapAlloc", ms.HeapAlloc)
@@ -560,7 +560,7 @@ func main() {
 			fillClasses = append(fillClasses, v)
 		}
 		fillSamples = []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"}}
-		fillers = make([]unsafe.Pointer, 0, 1<<16)
+		fillers = make([]unsafe.Pointer, 0, 1<<14)
 		warmTimers()
 		runtime.GC() // every span swept: the partly used ones are in the central lists
 		fillPartialSpans()
