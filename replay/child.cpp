@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,7 +25,7 @@ std::string nameOf(const std::string& entry) { return entry.substr(0, entry.find
 }  // namespace
 
 ChildOutput runChild(const std::string& exe, const std::vector<std::string>& args, const std::vector<std::string>& env,
-                     const std::atomic<bool>* interrupt) {
+                     const std::atomic<bool>* interrupt, uint64_t dataLimit, int stderrFd) {
   std::vector<std::string> vars;
   for (char** e = environ; *e; e++) {
     const std::string entry = *e;
@@ -47,6 +48,7 @@ ChildOutput runChild(const std::string& exe, const std::vector<std::string>& arg
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
+  if (stderrFd >= 0) posix_spawn_file_actions_adddup2(&actions, stderrFd, STDERR_FILENO);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
@@ -61,6 +63,18 @@ ChildOutput runChild(const std::string& exe, const std::vector<std::string>& arg
     throw std::runtime_error("cannot start " + exe + ": " + std::strerror(rc));
   }
   traces::forwardSignalsTo(pid);  // a fatal signal ends the child before us (docs/reliability.md)
+  if (dataLimit != 0) {
+    // Set before the child has mapped more than its start-up needs (it has just been spawned).
+    const rlimit rl{rlim_t(dataLimit), rlim_t(dataLimit)};
+    if (::prlimit(pid, RLIMIT_DATA, &rl, nullptr) != 0) {
+      ::kill(pid, SIGKILL);
+      while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+      }
+      traces::forwardSignalsTo(0);
+      ::close(fds[0]);
+      throw std::runtime_error(std::string("cannot limit the memory of ") + exe + ": " + std::strerror(errno));
+    }
+  }
   ChildOutput result;
   char buf[65536];
   bool forwarded = false;

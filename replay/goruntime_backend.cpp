@@ -191,13 +191,39 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
                                          "-touch",        touchModeName(opt.touch), "-rss-interval",
                                          std::to_string(opt.rssIntervalMs), "-fill-classes", fill};
   const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc};
+  // The memory limit bounds the child's writable mappings (its heap, with room for the runtime's own).
+  const uint64_t dataLimit = opt.memoryLimit.bytes ? opt.memoryLimit.bytes + (uint64_t{256} << 20) : 0;
+  // The child's stderr goes to an unlinked file, passed on after it exits: all of it, but for the runtime's
+  // goroutine dump when it ran out of memory under the limit (the error below says what happened).
+  const char* tmpdir = std::getenv("TMPDIR");
+  std::string errPath = std::string(tmpdir && *tmpdir ? tmpdir : "/tmp") + "/gomalloc-goruntime-err-XXXXXX";
+  const int errFd = ::mkstemp(errPath.data());
+  if (errFd >= 0) ::unlink(errPath.c_str());
+  const auto childStderr = [errFd] {
+    std::string text;
+    if (errFd < 0 || ::lseek(errFd, 0, SEEK_SET) != 0) return text;
+    char buf[65536];
+    for (ssize_t n; (n = ::read(errFd, buf, sizeof buf)) > 0;) text.append(buf, size_t(n));
+    ::close(errFd);
+    return text;
+  };
   ChildOutput child;
   try {
-    child = runChild(opt.program, args, env, opt.cancel);
+    child = runChild(opt.program, args, env, opt.cancel, dataLimit, errFd);
   } catch (const std::runtime_error& e) {
+    childStderr();
     throw GoRuntimeError(e.what());
   }
+  const std::string errText = childStderr();
+  const bool outOfMemory = child.exitCode == 2 && dataLimit != 0;
+  if (!outOfMemory && !errText.empty()) std::fputs(errText.c_str(), stderr);
   if (child.exitCode == 128 + SIGINT && interrupted()) throw GoRuntimeInterrupted(nothing);
+  // Exit status 2 is the Go runtime's fatal error (the program's own failures exit 3): under a data limit, the
+  // heap could not grow ("fatal error: runtime: out of memory").
+  if (outOfMemory)
+    throw MemoryLimitError(opt.memoryLimit.exceeded(fmt::format(
+        "the real Go runtime's heap grew past it (at GOGC={}, dead objects stay until a collection frees them)",
+        opt.gogc)));
   if (child.exitCode != 0)
     throw GoRuntimeError(fmt::format("{} failed (exit status {})", kGoRuntimeProgram, child.exitCode));
 

@@ -124,7 +124,7 @@ var perThread []counts
 
 func fail(format string, args ...any) {
 	fmt.Fprintf(os.Stderr, "gomalloc-goruntime: "+format+"\n", args...)
-	os.Exit(2)
+	os.Exit(3) // 2 is the runtime's own fatal error (out of memory)
 }
 
 // offHeap returns n bytes of zeroed memory mapped outside the Go heap.

@@ -93,6 +93,24 @@ TEST(GoRuntimeCli, UsageErrors) {
   EXPECT_EQ(Json::parse(r.out)["config"]["settings"]["gogc"], "50");
 }
 
+// The real runtime's heap is bounded by --memory-limit: with GOGC=off it keeps every dead object until a gc
+// event, and past the limit the replay stops with one clear line (not the runtime's goroutine dump), exit 1.
+TEST(GoRuntimeCli, MemoryLimitBoundsTheRealRuntimesHeap) {
+  REQUIRE_GO_RUNTIME();
+  ScratchDir dir("goruntime-limit");
+  const auto trace = (dir / "large.gmt").string();
+  ASSERT_EQ(gomalloc("gen large --events 4000 --gc-every 0 -o " + trace, dir).code, 0);
+  const RunResult r =
+      gomalloc("replay " + trace + " --allocator go-runtime --gogc off --memory-limit 128MiB --quiet -o r.json", dir);
+  EXPECT_EQ(r.code, 1) << r.err;
+  EXPECT_NE(r.err.find("the real Go runtime's heap grew past it"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--memory-limit (128 MiB)"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("goroutine "), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "r.json"));
+  // At GOGC=100 the runtime collects, and the same trace fits.
+  EXPECT_EQ(gomalloc("replay " + trace + " --allocator go-runtime --memory-limit 1GiB --quiet -o r.json", dir).code, 0);
+}
+
 TEST(GoRuntimeCli, MissingChildProgramSaysWhatToInstall) {
   // A gomalloc binary with no gomalloc-goruntime next to it: what a build without Go 1.19 gives.
   ScratchDir dir("goruntime-missing");
