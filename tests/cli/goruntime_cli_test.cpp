@@ -98,17 +98,17 @@ TEST(GoRuntimeCli, UsageErrors) {
 TEST(GoRuntimeCli, MemoryLimitBoundsTheRealRuntimesHeap) {
   REQUIRE_GO_RUNTIME();
   ScratchDir dir("goruntime-limit");
-  const auto trace = (dir / "large.gmt").string();
+  const auto trace = (dir / "large.gmt").string(), out = (dir / "r.json").string();
   ASSERT_EQ(gomalloc("gen large --events 4000 --gc-every 0 -o " + trace, dir).code, 0);
   const RunResult r =
-      gomalloc("replay " + trace + " --allocator go-runtime --gogc off --memory-limit 128MiB --quiet -o r.json", dir);
+      gomalloc("replay " + trace + " --allocator go-runtime --gogc off --memory-limit 128MiB --quiet -o " + out, dir);
   EXPECT_EQ(r.code, 1) << r.err;
   EXPECT_NE(r.err.find("the real Go runtime's heap grew past it"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("--memory-limit (128 MiB)"), std::string::npos) << r.err;
   EXPECT_EQ(r.err.find("goroutine "), std::string::npos) << r.err;
-  EXPECT_FALSE(fs::exists(dir / "r.json"));
+  EXPECT_FALSE(fs::exists(out));
   // At GOGC=100 the runtime collects, and the same trace fits.
-  EXPECT_EQ(gomalloc("replay " + trace + " --allocator go-runtime --memory-limit 1GiB --quiet -o r.json", dir).code, 0);
+  EXPECT_EQ(gomalloc("replay " + trace + " --allocator go-runtime --memory-limit 1GiB --quiet -o " + out, dir).code, 0);
 }
 
 TEST(GoRuntimeCli, MissingChildProgramSaysWhatToInstall) {
