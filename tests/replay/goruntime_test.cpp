@@ -97,7 +97,9 @@ void expectSameHeap(const traces::ReplayProgram& prog, const std::string& progra
     EXPECT_LE(a[i].heapObjects - base.heapObjects - b[i].heapObjects, slack);
     ASSERT_GE(a[i].heapAlloc, base.heapAlloc + b[i].heapAlloc);
     EXPECT_LE(a[i].heapAlloc - base.heapAlloc - b[i].heapAlloc, 8 * slack);
-    if (slack == 0) EXPECT_EQ(a[i].heapInuse - base.heapInuse, b[i].heapInuse);
+    if (slack == 0) {
+      EXPECT_EQ(a[i].heapInuse - base.heapInuse, b[i].heapInuse);
+    }
   }
 
   // Per-class allocation counts: the trace's, counted as Go does (equal to the model's).
