@@ -191,7 +191,9 @@ void MHeap::gcCycle(bool forced) {
   const int64_t liveNow = heapLive.load();
   const bool wasMarking = marking.load();
   const uint64_t black = wasMarking && uint64_t(liveNow) > triggered_ ? uint64_t(liveNow) - triggered_ : 0;
-  const uint64_t blackScan = heapMarked ? uint64_t(double(black) * double(scanMarked) / double(heapMarked)) : 0;
+  // (The share is the trace's own: the baseline, gc_baseline_bytes, is not allocated during a mark.)
+  const uint64_t traceMarked = heapMarked - std::min<uint64_t>(heapMarked, cfg.gcBaselineBytes);
+  const uint64_t blackScan = traceMarked ? uint64_t(double(black) * double(scanMarked) / double(traceMarked)) : 0;
   lastHeapScan = scanMarked - std::min(blackScan, scanMarked);
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();
