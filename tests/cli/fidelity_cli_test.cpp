@@ -77,9 +77,10 @@ TEST(FidelityCli, ThePacerOnEveryGeneratorKindStaysWhereDocsFidelitySays) {
     int events;
     double cycles, peak;  // the largest |model - runtime median| / median allowed
   };
-  // Measured at these sizes over repeated runs (docs/fidelity.md has the 1 M-event figures): cycles within
-  // 25% and peaks within 44% of the runtime's median (the runtime's peak varies most on the smallest heaps),
-  // but large, whose marks overshoot in the runtime (divergence 2): cycles up to 95% more.
+  // Measured at these sizes over repeated runs, also with other tests running beside (docs/fidelity.md has
+  // the 1 M-event figures): cycles within 25% and peaks within 44% of the runtime's median, but large, whose
+  // marks overshoot in the runtime (divergence 2): cycles up to 95% more. The bounds below are on the
+  // runtime's range, not its median.
   const Kind kinds[] = {{"steady", 300000, 0.35, 0.5},           {"web", 300000, 0.35, 0.5},
                         {"producer-consumer", 300000, 0.35, 0.5}, {"fragmentation", 300000, 0.35, 0.5},
                         {"larson", 300000, 0.35, 0.5},            {"large", 30000, 1.2, 0.5}};
@@ -92,15 +93,16 @@ TEST(FidelityCli, ThePacerOnEveryGeneratorKindStaysWhereDocsFidelitySays) {
       const Json t = Json::parse(r.out)["traces"][0];
       for (const Json& row : t["rows"]) {
         const std::string fig = row["figure"], point = row["point"];
-        const double median = row["runtime_median"], diff = std::abs(row["diff"].get<double>());
+        const double model = row["model"], lo = row["runtime_min"], hi = row["runtime_max"];
         if (fig == "allocs") {
           EXPECT_TRUE(row["ok"].get<bool>()) << k.name << " GOGC=" << gogc << ": " << row.dump();
         }
-        if (point == "run" && fig == "gc_cycles") {
-          EXPECT_LE(diff, std::max(1.0, k.cycles * median)) << k.name << " GOGC=" << gogc << ": " << row.dump();
-        }
-        if (point == "run" && fig == "peak HeapInuse") {
-          EXPECT_LE(diff, k.peak * median) << k.name << " GOGC=" << gogc << ": " << row.dump();
+        // Within the runtime's runs' range, widened by the tolerance at each end (the runtime's peak on the
+        // smallest heaps is bimodal from run to run: producer-consumer at GOGC=50, 1.0 to 1.7 MiB).
+        const double tol = fig == "gc_cycles" ? k.cycles : k.peak;
+        if (point == "run" && (fig == "gc_cycles" || fig == "peak HeapInuse")) {
+          EXPECT_GE(model, std::min(lo * (1 - tol), lo - 1)) << k.name << " GOGC=" << gogc << ": " << row.dump();
+          EXPECT_LE(model, std::max(hi * (1 + tol), hi + 1)) << k.name << " GOGC=" << gogc << ": " << row.dump();
         }
       }
     }
