@@ -103,16 +103,23 @@ replay::HeapFigures runtimeBaseline(const Report& r) {
   return {};
 }
 
-uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
+namespace {
+
+// The median over the runtime's runs of one figure of each report (0 without runs).
+uint64_t medianOverRuns(const std::vector<Report>& runtime, const std::function<uint64_t(const Report&)>& f) {
   std::vector<double> v;
-  for (const Report& r : runtime) v.push_back(double(runtimeBaseline(r).heapAlloc));
+  for (const Report& r : runtime) v.push_back(double(f(r)));
   return v.empty() ? 0 : uint64_t(spread(v).median);
 }
 
+}  // namespace
+
+uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
+  return medianOverRuns(runtime, [](const Report& r) { return runtimeBaseline(r).heapAlloc; });
+}
+
 uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
-  std::vector<double> v;
-  for (const Report& r : runtime) v.push_back(double(r.heap ? r.heap->baselineScanBytes.value_or(0) : 0));
-  return v.empty() ? 0 : uint64_t(spread(v).median);
+  return medianOverRuns(runtime, [](const Report& r) { return r.heap ? r.heap->baselineScanBytes.value_or(0) : 0; });
 }
 
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {

@@ -101,15 +101,21 @@ void checkImport(const std::string& input, bool piped, const std::string& text, 
   ASSERT_EQ(sys.code, 0) << sys.err;
 }
 
+// The recording imported from its file and from stdin (through cat): both check out, and give the same trace.
+void checkFileAndStdin(const std::filesystem::path& in, const std::string& text,
+                       const std::filesystem::path& fromFile, const std::filesystem::path& fromStdin,
+                       const ScratchDir& dir) {
+  checkImport(in.string(), false, text, fromFile, dir);
+  checkImport("cat '" + in.string() + "'", true, text, fromStdin, dir);
+  EXPECT_EQ(infoJson(fromFile, dir)["digest"], infoJson(fromStdin, dir)["digest"]);
+}
+
 TEST(ImportCli, GofmtDefaultGogcPlainAndStdin) {
   REQUIRE_GO();
   ScratchDir dir("import-gofmt");
   const auto in = dir / "gofmt.trace";
   record("GOMAXPROCS=1 GODEBUG=allocfreetrace=1", "jar.go method.go", in, dir);
-  const std::string text = slurp(in);
-  checkImport(in.string(), false, text, dir / "gofmt.gmt", dir);
-  checkImport("cat '" + in.string() + "'", true, text, dir / "stdin.jsonl.zst", dir);
-  EXPECT_EQ(infoJson(dir / "gofmt.gmt", dir)["digest"], infoJson(dir / "stdin.jsonl.zst", dir)["digest"]);
+  checkFileAndStdin(in, slurp(in), dir / "gofmt.gmt", dir / "stdin.jsonl.zst", dir);
 }
 
 TEST(ImportCli, GofmtSmallGogcCompressedHasGcAndFrees) {
@@ -122,9 +128,7 @@ TEST(ImportCli, GofmtSmallGogcCompressedHasGcAndFrees) {
   const Records want = countRecords(text.out);
   EXPECT_GE(want.gcs, 1u);
   EXPECT_GT(want.frees, 0u);
-  checkImport(in.string(), false, text.out, dir / "gofmt.json", dir);
-  checkImport("cat '" + in.string() + "'", true, text.out, dir / "stdin.gmt", dir);  // compressed, on stdin
-  EXPECT_EQ(infoJson(dir / "gofmt.json", dir)["digest"], infoJson(dir / "stdin.gmt", dir)["digest"]);
+  checkFileAndStdin(in, text.out, dir / "gofmt.json", dir / "stdin.gmt", dir);  // compressed, also on stdin
 }
 
 // With gctrace and several Ps, the runtime's gc lines land inside records: every record is still imported.
