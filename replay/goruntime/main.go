@@ -3,6 +3,7 @@
 // what this program prints).
 //
 // Usage: gomalloc-goruntime -ops FILE [-gogc N|off] [-touch none|first|pages|full] [-rss-interval MS]
+//                           [-yield-every N] [-fill-classes SIZE,SIZE,...]
 //
 // The ops file (little-endian) is a 32-byte header ("GMRTOPS1", threads u32, slots u32, gc events u32,
 // reserved u32, ops u64), a table of (offset u64, count u64) per trace thread, and each thread's ops as

@@ -196,4 +196,19 @@ TEST(Pacer, Settings) {
   EXPECT_TRUE(seen);
   EXPECT_THROW(c.set("pacer", "go1.5"), std::invalid_argument);
   EXPECT_THROW(c.set("gc_cons_mark", "-1"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_mark_utilization", "0"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_mark_utilization", "1.5"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_baseline_bytes", "lots"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_baseline_scan_bytes", "-1"), std::invalid_argument);
+}
+
+// The baseline is live heap the pacer counts before any object is allocated (the goal above the 4 MiB floor
+// for a large one), but no MemStats figure shows it.
+TEST(Pacer, BaselineCountsInTheGoalNotInTheFigures) {
+  Heap h(cfgWith({{"gc_baseline_bytes", "8MiB"}}));
+  const MemStats m = h.memStats();
+  EXPECT_EQ(m.HeapMarked, uint64_t{8} << 20);
+  EXPECT_GT(m.NextGC, uint64_t{16} << 20);
+  EXPECT_EQ(m.HeapAlloc, 0u);
+  EXPECT_EQ(m.HeapObjects, 0u);
 }
