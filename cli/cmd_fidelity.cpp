@@ -18,6 +18,7 @@ struct FidelityOpts {
   std::string gogc = "off";
   int runs = 5;
   std::string format = "table", output = "-";
+  std::vector<std::string> sets;  // model settings (key=value), after the baseline's
   bool quiet = false, lenient = false;
 };
 
@@ -50,10 +51,14 @@ int runFidelity(const FidelityOpts& o) {
     // it; the model's pacer is given the same (gc_baseline_bytes, the runs' median), its figures stay the trace's.
     std::vector<reports::Report> runtime;
     for (int r = 0; r < o.runs; r++) runtime.push_back(replay("go-runtime", r));
-    const reports::Report model =
-        replay("go", 0,
-               {"--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
-                fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))});
+    std::vector<std::string> modelArgs = {
+        "--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
+        fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))};
+    if (o.gogc != "off")
+      if (const uint64_t n = reports::runtimeMarkEvents(runtime))
+        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", n)});
+    for (auto& s : o.sets) modelArgs.insert(modelArgs.end(), {"--set", s});
+    const reports::Report model = replay("go", 0, modelArgs);
     try {
       results.push_back(reports::compareFidelity(model, runtime, o.gogc == "off"));
     } catch (const std::runtime_error& e) {
@@ -88,6 +93,8 @@ void registerFidelity(Registry& r) {
   sub->add_option("--format", o->format, "table, json, markdown or html")
       ->check(CLI::IsMember({"table", "json", "markdown", "html"}));
   sub->add_option("-o,--output", o->output, "Write the result to this file (atomically) instead of stdout");
+  sub->add_option("--set", o->sets, "Set one Go-model setting for the model's replay, key=value (repeatable; "
+                                    "docs/config.md), e.g. to see which pacer settings fit the runtime");
   sub->add_flag("--lenient", o->lenient, "Load the traces leniently (as replay --lenient)");
   sub->add_flag("--quiet", o->quiet, "No progress line");
   r.add(sub, [o] {

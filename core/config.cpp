@@ -76,7 +76,8 @@ const std::vector<std::string>& Config::keys() {
   static const std::vector<std::string> k = {"preset",  "gogc",      "procs",     "arena_bytes", "max_heap_bytes",
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
                                              "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes",
-                                             "gc_baseline_bytes", "gc_baseline_scan_bytes", "gc_mark_utilization"};
+                                             "gc_baseline_bytes", "gc_baseline_scan_bytes", "gc_mark_utilization",
+                                             "gc_mark_events"};
   return k;
 }
 
@@ -151,6 +152,11 @@ void Config::apply(const std::string& key, const std::string& v) {
     auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
     if (ec != std::errc() || q != v.data() + v.size() || !(x >= 0.01 && x <= 1)) bad(key, v, "expected a number in [0.01, 1]");
     gcMarkUtilization = x;
+  } else if (key == "gc_mark_events") {
+    uint64_t x = 0;
+    auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+    if (ec != std::errc() || q != v.data() + v.size() || x > (uint64_t{1} << 40)) bad(key, v, "expected a count of events (0: off)");
+    gcMarkEvents = x;
   } else if (key == "gc_stacks_bytes") {
     gcStacksBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "gc_globals_bytes") {
@@ -211,7 +217,8 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gc_globals_bytes", bytesText(gcGlobalsBytes)},
           {"gc_baseline_bytes", bytesText(gcBaselineBytes)},
           {"gc_baseline_scan_bytes", bytesText(gcBaselineScanBytes)},
-          {"gc_mark_utilization", numText(gcMarkUtilization)}};
+          {"gc_mark_utilization", numText(gcMarkUtilization)},
+          {"gc_mark_events", std::to_string(gcMarkEvents)}};
 }
 
 size_t Config::heapLimitBytes() const {

@@ -52,6 +52,9 @@ struct Config {
   size_t gcBaselineScanBytes = 0;
   // The share of the CPU the concurrent mark gets (background worker and assists); Go plans for 25%.
   double gcMarkUtilization = 0.25;  // as Go plans it: the mark lasts the runway (docs/config.md)
+  // The mark's length in trace events instead (0: from gc_mark_utilization): a measure of CPU time, which a
+  // replay in bytes cannot know; fidelity gives the real runtime's. Deterministic replays only.
+  uint64_t gcMarkEvents = 0;
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

@@ -21,6 +21,9 @@ bool Heap::attention() const {
 bool Heap::takeMarkStart() {
   return h_->markBegan.load(std::memory_order_relaxed) && h_->markBegan.exchange(false, std::memory_order_relaxed);
 }
+void Heap::markDone() {
+  h_->markDone();
+}
 void Heap::gc(bool forced) {
   // runtime.GC() finishes a mark in progress (an unforced cycle), then runs a full cycle of its own.
   if (forced && h_->marking.load()) h_->gcCycle(false);

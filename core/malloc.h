@@ -102,6 +102,9 @@ class Heap {
   bool attention() const;
   // True once per concurrent mark: the first call after the pacer started it (the replay records when).
   bool takeMarkStart();
+  // The mark's work is done (Go: gcMarkDone): asks for the mark termination, as the goal would. For
+  // gc_mark_events, whose count the replay keeps. No effect when no mark is in progress.
+  void markDone();
   // Runs one GC cycle (Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19): terminates the mark in progress,
   // or runs a whole cycle when none is. forced (runtime.GC()): terminates a mark in progress, then runs a
   // whole cycle and sweeps everything. The world must be stopped.

@@ -116,7 +116,10 @@ void MHeap::commitPacer(bool sweepDone) {
   }
   // runway = consMark * (1-u)/u * (last heap scan + stacks + globals), u = gcGoalUtilization = 0.25.
   const double scanWork = double(lastHeapScan + cfg.gcBaselineScanBytes + nonHeap);
-  runway = go119 ? uint64_t(cfg.gcConsMark * (1 - 0.25) / 0.25 * scanWork) : 0;
+  // Go's estimate is 0 until a cycle the pacer started has measured one (gcControllerState.init; forced
+  // cycles during which nothing is allocated measure nothing), so the first such cycle has no runway.
+  const double consMark = pacedCycles ? cfg.gcConsMark : 0;
+  runway = go119 ? uint64_t(consMark * (1 - 0.25) / 0.25 * scanWork) : 0;
   // The mark itself gets the CPU it gets: at gc_mark_utilization u' the mutator allocates
   // consMark * (1-u')/u' * scan work before it ends (Go's pacer plans for 25%; assists add to it).
   const double u = cfg.gcMarkUtilization;
@@ -143,7 +146,7 @@ void MHeap::triggered(uint64_t live) {
   if (live < trigger.load(std::memory_order_relaxed)) return;  // another P moved it first
   if (cfg.pacer == Pacer::Go119 && !marking.load(std::memory_order_relaxed)) {
     triggered_ = live;
-    const uint64_t end = std::min(live + markRunway, std::max(heapGoal, live));
+      const uint64_t end = cfg.gcMarkEvents ? std::max(heapGoal, live) : std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
       marking.store(true, std::memory_order_relaxed);
       markBegan.store(true, std::memory_order_relaxed);
@@ -152,9 +155,19 @@ void MHeap::triggered(uint64_t live) {
       return;
     }
   }
-  // Mark done (Go: gcMarkDone): the stop-the-world mark termination is up to whoever runs gc().
+  requestTermination();
+}
+
+// Go: gcMarkDone (mgc.go) @ go1.19: the mark's work is done; the stop-the-world mark termination is up to
+// whoever runs gc(). (The caller holds pacerLock.)
+void MHeap::requestTermination() {
   trigger.store(~uint64_t{0}, std::memory_order_relaxed);
   gcRequested.store(true, std::memory_order_relaxed);
+}
+
+void MHeap::markDone() {
+  std::lock_guard<Mutex> g(pacerLock);
+  if (marking.load(std::memory_order_relaxed)) requestTermination();
 }
 
 // Go: gcMarkTermination + gcSweep (mgc.go) @ go1.19, and the whole cycle when no mark is in progress.
@@ -190,6 +203,7 @@ void MHeap::gcCycle(bool forced) {
   const uint64_t scanMarked = liveScan + floatingScan;
   const int64_t liveNow = heapLive.load();
   const bool wasMarking = marking.load();
+  if (wasMarking) pacedCycles++;
   const uint64_t black = wasMarking && uint64_t(liveNow) > triggered_ ? uint64_t(liveNow) - triggered_ : 0;
   // (The share is the trace's own: the baseline, gc_baseline_bytes, is not allocated during a mark.)
   const uint64_t traceMarked = heapMarked - std::min<uint64_t>(heapMarked, cfg.gcBaselineBytes);

@@ -103,6 +103,8 @@ class MHeap {
   }
   // The trigger was reached: start the mark (Go: gcStart @ go1.19), or ask for mark termination.
   void triggered(uint64_t live);
+  void markDone();  // gc_mark_events: the replay's count of the mark's events is spent
+  void requestTermination();
   // Where a death goes: dead bitmap 0 or 1 (the cycle's parity), or kFloating while a mark runs.
   uint32_t deadParity() const { return deathTarget.load(std::memory_order_relaxed); }
   // Records a death that happened during the mark (p < 0: the world is stopped).
@@ -166,6 +168,7 @@ class MHeap {
   std::atomic<bool> marking{false};      // Go: gcphase == _GCmark (go1.19 pacer)
   uint64_t heapMarked = 0, heapGoal = 0, paceTrigger = 0;  // paceTrigger: the trigger the pacer computed
   uint64_t runway = 0, lastHeapScan = 0;  // Go: gcControllerState.runway, lastHeapScan
+  uint64_t pacedCycles = 0;  // cycles whose concurrent mark the pacer started (Go's cons/mark estimate needs one)
   uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t numGC = 0, numForcedGC = 0;

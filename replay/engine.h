@@ -136,6 +136,7 @@ struct Run {
   uint32_t detNextGc = 0;  // deterministic mode: the next trace gc barrier
   uint64_t detIndex = 0;   // deterministic mode: the index of the op being replayed
   std::vector<uint64_t> markStarts;  // events done when each concurrent mark started (under mu)
+  uint64_t detMarkEnd = ~uint64_t{0};  // deterministic mode, gc_mark_events: the events done when the mark ends
 
   // Deterministic mode: address digest.
   uint64_t addrHash = 0xcbf29ce484222325u;
@@ -145,6 +146,8 @@ struct Run {
   bool cancelled() const { return cancel->load(std::memory_order_relaxed); }
   bool aborting() const { return abort.load(std::memory_order_relaxed) || cancelled(); }
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
+  // Deterministic mode: the mark's gc_mark_events are done; the backend ends it and the cycle runs.
+  void markSpent();
   // Harness class counts (counted after the replay): the Go 1.19 size class of a size, 0 for large objects.
   uint8_t classOf(uint64_t size) const {
     return size <= core::kMaxSmallSize ? classTable.sizeToClass(size) : uint8_t{0};
@@ -318,6 +321,7 @@ void deterministicLoop(B& b, Run& r) {
       r.detIndex = k;
       if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]])) break;
       pos[t]++;
+      if (k + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
       if ((++n & 1023) == 0) r.ps[0].progress.store(n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {

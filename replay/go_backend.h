@@ -20,6 +20,8 @@ class GoBackend final : public BackendImpl<GoBackend> {
   std::string name() const override { return "go"; }
   bool gcRequested() const override { return heap_->gcRequested(); }
   bool takeMarkStart() override { return heap_->takeMarkStart(); }
+  uint64_t markEvents() const override { return cfg_.gcMarkEvents; }
+  void markDone() override { heap_->markDone(); }
   void gc(bool forced) override { heap_->gc(forced); }
   std::optional<HeapFigures> heapFigures() const override;
   std::vector<std::pair<std::string, std::string>> settings() const override { return cfg_.entries(); }

@@ -240,6 +240,7 @@ Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
 void Run::runGc(bool forced) {
   std::optional<HeapFigures> pre = backend.heapFigures();
   backend.gc(forced);
+  detMarkEnd = ~uint64_t{0};  // whatever ended the mark, it is over
   if (forced) gcEvents++;
   else pacerStops++;
   TimelinePoint pt;
@@ -263,10 +264,17 @@ void Run::pacerAttention(bool concurrent) {
     }
     std::lock_guard lk(mu);
     markStarts.push_back(at);
+    if (!concurrent && backend.markEvents()) detMarkEnd = at + backend.markEvents();
   }
   if (!backend.gcRequested()) return;
   if (concurrent) requestStop();
   else runGc(false);
+}
+
+void Run::markSpent() {
+  detMarkEnd = ~uint64_t{0};
+  backend.markDone();
+  pacerAttention(false);
 }
 
 void Run::sequenceError(const ReplayOp& op, uint32_t found) {
@@ -495,6 +503,8 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   startPoint.kind = TimelinePoint::Kind::Start;
   detail::notePeak(r.heapPeak, startPoint.heap);
 
+  if (backend.markEvents() && !opt.deterministic)
+    throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
   const uint64_t totalOps = prog.order.size();
   std::optional<Sampler> sampler;
   if (opt.deterministic) {

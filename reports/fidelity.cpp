@@ -122,6 +122,21 @@ uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
   return medianOverRuns(runtime, [](const Report& r) { return r.heap ? r.heap->baselineScanBytes.value_or(0) : 0; });
 }
 
+uint64_t runtimeMarkEvents(const std::vector<Report>& runtime) {
+  std::vector<double> v;
+  for (const Report& r : runtime) {
+    if (!r.heap || !r.heap->pacerGcStarts || !r.heap->pacerGcEvents) continue;
+    const auto& starts = *r.heap->pacerGcStarts;
+    const auto& ends = *r.heap->pacerGcEvents;
+    for (size_t i = 0; i < starts.size() && i < ends.size(); i++)
+      if (ends[i] >= starts[i]) v.push_back(double(ends[i] - starts[i]));
+  }
+  if (v.empty()) return 0;
+  double sum = 0;
+  for (double x : v) sum += x;
+  return std::max<uint64_t>(1, uint64_t(sum / double(v.size())));
+}
+
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {
   if (model.config.backend != "go") throw std::runtime_error("fidelity: the model's report is not the go backend's");
   if (runtime.empty()) throw std::runtime_error("fidelity: no runtime report");

@@ -529,7 +529,10 @@ func main() {
 	if fd, err := syscall.Open("/proc/self/statm", syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
 		statmFd = fd
 	}
-	debug.SetGCPercent(percent)
+	// No collection the pacer starts during the setup: such a cycle (allocation at full speed, the mark short)
+	// would leave the pacer's cons/mark estimate far from the replay's own (even negative: Go 1.19 smooths it
+	// with a PI controller), and the replay's first triggers with it. The forced ones below change no estimate.
+	debug.SetGCPercent(-1)
 	// Everything the program needs is made before the baseline.
 	live = make([]unsafe.Pointer, slots)
 	seqMem := offHeap(4 * slots)
@@ -573,6 +576,7 @@ func main() {
 	t0 = time.Now()
 	runtime.GC()
 	point("start", true, true)
+	debug.SetGCPercent(percent) // the pacer as a fresh program's: cons/mark 0, the trigger from the last collection
 	begin := time.Now()
 	atomic.StoreUint32(&started, 1)
 	for atomic.LoadInt32(&finished) < int32(threads) {

@@ -70,6 +70,35 @@ TEST(Pacer, TriggerWithinTheClampsAndTheGoalCountsStacksAndGlobals) {
   }
 }
 
+// Go's cons/mark estimate is 0 until a paced cycle measured one: the first trigger is at the top clamp, whatever
+// gc_cons_mark says; a forced cycle (nothing allocated during it) measures nothing.
+TEST(Pacer, TheFirstPacedCycleHasNoRunway) {
+  Heap h(cfgWith({{"gc_cons_mark", "100"}}));
+  const uint64_t goal = h.memStats().NextGC;
+  EXPECT_EQ(h.memStats().Trigger, goal / 64 * 61);
+  h.gc(true);
+  EXPECT_EQ(h.memStats().Trigger, h.memStats().NextGC / 64 * 61);
+  auto objs = allocUntilMark(h);
+  while (!h.gcRequested()) objs.push_back(h.malloc(0, 64, true));
+  h.gc();
+  const MemStats m = h.memStats();
+  EXPECT_EQ(m.Trigger, m.HeapMarked + (m.NextGC - m.HeapMarked) / 64 * 45);  // the estimate now: the bottom clamp
+}
+
+// gc_mark_events: the heap ends the mark only at the goal; the replay counts the events and calls markDone.
+TEST(Pacer, MarkDoneEndsTheMark) {
+  Heap h(cfgWith({{"gc_mark_events", "1000"}}));
+  h.markDone();  // no mark: nothing to end
+  EXPECT_FALSE(h.gcRequested());
+  auto objs = allocUntilMark(h);
+  EXPECT_FALSE(h.gcRequested());
+  h.markDone();
+  EXPECT_TRUE(h.gcRequested());
+  h.gc();
+  EXPECT_EQ(h.memStats().NumGC, 1u);
+  EXPECT_FALSE(h.memStats().MarkInProgress);
+}
+
 TEST(Pacer, InstantPacerKeepsTheHeapOnlyGoalAndTheTopClamp) {
   Heap h(cfgWith({{"pacer", "instant"}}));
   std::vector<void*> keep;
@@ -101,9 +130,10 @@ TEST(Pacer, BlackAllocationAndFloatingGarbageAreMarked) {
   Heap h(cfgWith({{"gc_cons_mark", "10"}}));
   auto before = allocUntilMark(h);
   std::vector<void*> during;
-  for (int i = 0; i < 4096; i++) during.push_back(h.malloc(0, 64, true));  // 256 KiB, black
-  for (size_t i = 0; i < 2048; i++) h.free(0, during[i]);                  // died during the mark: still marked
-  for (size_t i = 0; i < before.size(); i += 2) h.free(0, before[i]);      // floating garbage
+  for (int i = 0; i < 1024; i++) during.push_back(h.malloc(0, 64, true));  // 64 KiB, black (the first mark
+  for (size_t i = 0; i < 512; i++) h.free(0, during[i]);                   // starts at 61/64 of the goal)
+  for (size_t i = 0; i < before.size(); i += 2) h.free(0, before[i]);      // floating garbage; the freed
+                                                                           // `during` ones died in the mark
   ASSERT_TRUE(h.memStats().MarkInProgress);
   ASSERT_FALSE(h.gcRequested());
   h.gc();
@@ -200,6 +230,10 @@ TEST(Pacer, Settings) {
   EXPECT_THROW(c.set("gc_mark_utilization", "1.5"), std::invalid_argument);
   EXPECT_THROW(c.set("gc_baseline_bytes", "lots"), std::invalid_argument);
   EXPECT_THROW(c.set("gc_baseline_scan_bytes", "-1"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_mark_events", "-5"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_mark_events", "many"), std::invalid_argument);
+  c.set("gc_mark_events", "800");
+  EXPECT_EQ(c.gcMarkEvents, 800u);
 }
 
 // The baseline is live heap the pacer counts before any object is allocated (the goal above the 4 MiB floor

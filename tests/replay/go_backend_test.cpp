@@ -76,6 +76,26 @@ TEST(ReplayGo, DeterministicRunsAreIdentical) {
   EXPECT_EQ(r[0].go->mem.NumGC, r[1].go->mem.NumGC);
 }
 
+// gc_mark_events: each concurrent mark lasts that many trace events (or ends at the goal), in deterministic mode
+// only; a longer mark allocates more black objects, so the run has fewer, larger cycles.
+TEST(ReplayGo, MarkEventsSetTheMarksLength) {
+  ReplayProgram p = synth::steady(200000, 1, 20000, 5, 0);
+  Result r[2];
+  const char* lengths[2] = {"1", "4000"};
+  for (int i = 0; i < 2; i++) {
+    GoBackend b(config({{"gogc", "400"}, {"gc_mark_events", lengths[i]}}), 1);
+    r[i] = run(p, b, quiet(1, true));
+    ASSERT_FALSE(r[i].pacerGcStarts.empty()) << lengths[i];
+    // Every mark but perhaps the last (the trace may end during it) ended in a cycle.
+    EXPECT_GE(r[i].pacerStops + 1, r[i].pacerGcStarts.size()) << lengths[i];
+  }
+  for (size_t k = 1; k < r[1].pacerGcStarts.size(); k++)  // a mark of 4000 events, then the next trigger
+    EXPECT_GT(r[1].pacerGcStarts[k], r[1].pacerGcStarts[k - 1] + 4000) << k;
+  EXPECT_LT(r[1].pacerStops, r[0].pacerStops);
+  GoBackend b(config({{"gc_mark_events", "100"}}), 2);
+  EXPECT_THROW(run(p, b, quiet(2, false)), std::invalid_argument);  // events in order: deterministic only
+}
+
 TEST(ReplayGo, ReportsTheEffectiveConfiguration) {
   GoBackend b(config({{"mcentral", "locked"}}), 3);
   ReplayProgram p = synth::steady(100, 1, 10, 1);
