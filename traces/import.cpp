@@ -128,7 +128,7 @@ const std::vector<ImportFormat>& importFormats() {
                             s.foreignLines, s.splicedLines);
        }},
       {"heaptrack",
-       "a heaptrack recording (heaptrack 1.4's data file; no thread ids, times in 10 ms steps)",
+       "a heaptrack recording (heaptrack 1.4's data file; no thread ids; times in about 10 ms steps)",
        "The data file heaptrack wrote (plain, .zst or .gz; - for standard input)",
        {{"scan", "pointers (default: every object holds pointers) or none (every object is pointer-free); native "
                  "allocations carry no pointer information",
