@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 #include <memory>
 #include <optional>
 #include <nlohmann/json.hpp>
@@ -11,7 +12,7 @@
 #include "core/sizeclasses.h"
 #include "traces/convert.h"
 #include "traces/generate.h"
-#include "traces/import_go.h"
+#include "traces/import.h"
 #include "traces/loader.h"
 #include "traces/reader.h"
 #include "traces/stats.h"
@@ -118,14 +119,22 @@ std::string lifetimeLabel(size_t k) {
   return fmt::format("{}-{}", lo, lo * 2 - 1);
 }
 
+// meta[key] when it is a string, else "".
+std::string metaString(const traces::TraceStats& s, const char* key) {
+  const auto& m = s.header.meta;
+  return m.is_object() && m.contains(key) && m[key].is_string() ? m[key].get<std::string>() : "";
+}
+
 std::string renderTable(const traces::TraceStats& s, const std::optional<traces::ReadTiming>& time) {
   std::string out;
   auto line = [&](const char* key, const std::string& v) { out += fmt::format("{:<19}{}\n", key, v); };
   line("trace", s.path);
   line("format", fmt::format("{}, {} bytes{}", formatName(s.format), s.rawBytes,
                              s.rawBytes != s.bytes ? fmt::format(" ({} decompressed)", s.bytes) : ""));
-  if (s.header.meta.is_object() && s.header.meta.contains("source") && s.header.meta["source"].is_string())
-    line("source", s.header.meta["source"].get<std::string>());
+  if (const std::string source = metaString(s, "source"); !source.empty()) {
+    const std::string command = metaString(s, "command");  // the recorded program (heaptrack's X line)
+    line("source", command.empty() ? source : fmt::format("{} of `{}`", source, command));
+  }
   if (s.header.meta.is_object() && s.header.meta.contains("import") && s.header.meta["import"].is_object()) {
     std::string counts;  // what an importer repaired and guessed, never silent
     for (auto& [k, v] : s.header.meta["import"].items()) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", k, v.dump());
@@ -133,8 +142,14 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
   }
   line("digest", s.digest);
   line("events", fmt::format("{}: {} alloc, {} free, {} gc", s.events, s.allocs, s.frees, s.gcs));
-  line("threads", fmt::format("{}{}", s.threads,
-                              s.header.threads ? fmt::format(" (header: {})", *s.header.threads) : ""));
+  line("threads", fmt::format("{}{}{}", s.threads,
+                              s.header.threads ? fmt::format(" (header: {})", *s.header.threads) : "",
+                              metaString(s, "threads") == "unknown"
+                                  ? "; thread ids unknown: the source has none, every event is on thread 0"
+                                  : ""));
+  // What an importer could not know and assumed instead (heaptrack: coarse times, pointers, free pairing).
+  for (const char* key : {"times", "scan", "free_pairing"})
+    if (const std::string v = metaString(s, key); !v.empty()) line(key, v);
   line("allocated", fmt::format("{} bytes in {} objects ({} with pointers)", s.bytesAllocated, s.allocs,
                                 pct(s.scanAllocs, s.allocs)));
   line("peak live", fmt::format("{} bytes, {} objects", s.peakLiveBytes, s.peakLiveObjects));
@@ -282,38 +297,38 @@ void registerTraceCommands(Registry& r) {
       return 0;
     });
   }
-  // import FORMAT
+  // import FORMAT: one subcommand per format of traces::importFormats(), each with FILE (- for stdin), -o and its
+  // own options
   {
-    auto* imp = r.app.add_subcommand("import", "Import another tool's allocation trace. Formats:\n  go-allocfreetrace  "
-                                               "the stderr of a Go <= 1.22 program run with GODEBUG=allocfreetrace=1");
+    std::string formats;
+    for (auto& f : traces::importFormats()) formats += fmt::format("\n  {:<18} {}", f.name, f.summary);
+    auto* imp = r.app.add_subcommand("import", "Import another tool's allocation trace. Formats:" + formats);
     imp->require_subcommand(1);
-    struct Opts {
-      std::string in, out, threads = "single";
-    };
-    auto o = std::make_shared<Opts>();
-    auto* sub = imp->add_subcommand("go-allocfreetrace", "Import a Go program's GODEBUG=allocfreetrace=1 output "
-                                                         "(plain, .zst or .gz; - for stdin)");
-    sub->add_option("file", o->in, "The program's standard error (- for standard input)")->required();
-    sub->add_option("-o,--output", o->out, "Output trace (.json, .jsonl, .gmt; optionally .zst or .gz)")->required();
-    sub->add_option("--threads", o->threads, "single (default: one thread) or goroutine (one thread per goroutine)")
-        ->check(CLI::IsMember({"single", "goroutine"}));
-    r.add(sub, [o] {
-      checkOutputs({o->out}, {o->in});
-      traces::GoImportOptions io;
-      io.threads = o->threads == "goroutine" ? traces::GoImportOptions::Threads::Goroutine
-                                             : traces::GoImportOptions::Threads::Single;
-      traces::GoImportStats s;
-      try {
-        s = traces::importGoAllocFreeTrace(o->in, o->out, io);
-      } catch (const TraceError& e) {
-        throw UsageError(e.what(), 2);
+    for (const traces::ImportFormat& f : traces::importFormats()) {
+      struct Opts {
+        std::string in, out;
+        std::map<std::string, std::string> options;
+      };
+      auto o = std::make_shared<Opts>();
+      auto* sub = imp->add_subcommand(f.name, "Import " + f.summary + " (plain, .zst or .gz; - for stdin)");
+      sub->add_option("file", o->in, f.inputHelp)->required();
+      sub->add_option("-o,--output", o->out, "Output trace (.json, .jsonl, .gmt; optionally .zst or .gz)")->required();
+      for (const traces::ImportOption& opt : f.options) {
+        o->options[opt.name] = opt.defaultValue;
+        sub->add_option("--" + opt.name, o->options[opt.name], opt.help)->check(CLI::IsMember(opt.values));
       }
-      std::cerr << fmt::format("imported {}: {} allocs, {} frees, {} gc to {} ({} untraced frees dropped, {} "
-                               "sizes rounded, {} scan guesses, {} foreign lines skipped, {} lines rejoined)\n",
-                               o->in, s.allocs, s.frees, s.gcs, o->out, s.untracedFrees, s.roundedSize, s.scanGuessed,
-                               s.foreignLines, s.splicedLines);
-      return 0;
-    });
+      r.add(sub, [o, &f] {
+        checkOutputs({o->out}, {o->in});
+        std::string summary;
+        try {
+          summary = f.run(o->in, o->out, o->options);
+        } catch (const TraceError& e) {
+          throw UsageError(e.what(), 2);
+        }
+        std::cerr << fmt::format("imported {}: {}\n", o->in, summary);
+        return 0;
+      });
+    }
   }
   // convert
   {

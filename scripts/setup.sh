@@ -9,6 +9,7 @@ pkgs=(
   libjemalloc2 libgoogle-perftools4 libmimalloc2.0
   chromium
   golang-1.19-go
+  heaptrack zstd
 )
 missing=()
 for p in "${pkgs[@]}"; do

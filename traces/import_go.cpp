@@ -1,93 +1,18 @@
 #include "traces/import_go.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdlib>
-#include <cstring>
-#include <filesystem>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
 #include "traces/error.h"
-#include "traces/output.h"
+#include "traces/import.h"
 
 namespace gomalloc::traces {
 namespace {
 
 constexpr uint64_t kPageShift = 13;  // Go's 8 KiB pages: one-page spans share one scan/noscan class
-
-// Lines of a decompressed input, without their '\n'.
-class LineReader {
- public:
-  explicit LineReader(std::unique_ptr<Input> in) : in_(std::move(in)) {}
-  bool next(std::string& line) {
-    line.clear();
-    for (;;) {
-      if (pos_ < len_) {
-        const char* start = buf_.data() + pos_;
-        const void* nl = std::memchr(start, '\n', len_ - pos_);
-        if (nl) {
-          const size_t n = size_t(static_cast<const char*>(nl) - start);
-          line.append(start, n);
-          pos_ += n + 1;
-          ++number_;
-          return true;
-        }
-        line.append(start, len_ - pos_);
-        pos_ = len_;
-      }
-      len_ = in_->read(buf_.data(), buf_.size());
-      pos_ = 0;
-      if (len_ == 0) {
-        if (line.empty()) return false;
-        ++number_;
-        return true;  // a last line without '\n'
-      }
-    }
-  }
-  uint64_t number() const { return number_; }
-
- private:
-  std::unique_ptr<Input> in_;
-  std::vector<char> buf_ = std::vector<char>(size_t{1} << 20);
-  size_t pos_ = 0, len_ = 0;
-  uint64_t number_ = 0;
-};
-
-std::unique_ptr<Input> openInput(const std::string& path) {
-  auto raw = fileInput(path);
-  // Sniff the compression from the first bytes, then hand them back in front of the rest.
-  char head[4] = {};
-  size_t got = 0;
-  while (got < sizeof head) {
-    const size_t n = raw->read(head + got, sizeof head - got);
-    if (n == 0) break;
-    got += n;
-  }
-  struct Prefixed : Input {
-    std::string head;
-    size_t at = 0;
-    std::unique_ptr<Input> rest;
-    size_t read(char* dst, size_t n) override {
-      if (at < head.size()) {
-        const size_t k = std::min(n, head.size() - at);
-        std::memcpy(dst, head.data() + at, k);
-        at += k;
-        return k;
-      }
-      return rest->read(dst, n);
-    }
-    uint64_t rawBytes() const override { return rest->rawBytes(); }
-  };
-  auto p = std::make_unique<Prefixed>();
-  p->head.assign(head, got);
-  p->rest = std::move(raw);
-  const Compression c = sniffCompression(p->head);
-  return decompress(std::move(p), c);
-}
 
 bool startsWith(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
 
@@ -196,7 +121,7 @@ class Importer {
       : input_(std::move(input)), path_(std::move(shown)), o_(o), w_(w), settled_(settled) {}
 
   GoImportStats run() {
-    LineReader lines(openInput(input_));
+    LineReader lines(openSniffed(input_));
     lines_ = &lines;
     std::string line;
     try {
@@ -499,44 +424,6 @@ class Importer {
   std::vector<Event> segment_, movedFrees_;
 };
 
-// Standard input copied to a temporary file (removed at the end, or by a fatal signal), so it can be read twice.
-class SpooledStdin {
- public:
-  SpooledStdin() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "gomalloc-import-XXXXXX").string();
-    const int fd = ::mkstemp(tmpl.data());
-    if (fd < 0) throw TraceError("-: cannot create a temporary file for standard input: " + std::string(std::strerror(errno)));
-    path_ = tmpl;
-    handle_ = registerTemporary(path_);
-    std::vector<char> buf(size_t{1} << 20);
-    for (;;) {
-      const ssize_t n = ::read(STDIN_FILENO, buf.data(), buf.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) throw TraceError("-: cannot read standard input: " + std::string(std::strerror(errno)));
-      if (n == 0) break;
-      for (ssize_t at = 0; at < n;) {
-        const ssize_t k = ::write(fd, buf.data() + at, size_t(n - at));
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-          ::close(fd);
-          throw TraceError("-: cannot copy standard input to " + path_ + ": " + std::strerror(errno));
-        }
-        at += k;
-      }
-    }
-    ::close(fd);
-  }
-  ~SpooledStdin() {
-    ::unlink(path_.c_str());
-    unregisterTemporary(handle_);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-  int handle_ = -1;
-};
-
 }  // namespace
 
 int goTypeHasPointers(const std::string& type) {
@@ -584,9 +471,8 @@ nlohmann::ordered_json goImportStatsJson(const GoImportStats& s) {
 }
 
 GoImportStats importGoAllocFreeTrace(const std::string& path, const std::string& out, const GoImportOptions& o) {
-  std::unique_ptr<SpooledStdin> spooled;
-  if (path == "-") spooled = std::make_unique<SpooledStdin>();
-  const std::string& input = spooled ? spooled->path() : path;
+  const ImportInput in(path);
+  const std::string& input = in.path();
   // Pass 1 counts (and finds every error before anything is written); pass 2 writes.
   Importer count(input, path, o, nullptr);
   GoImportStats stats = count.run();
