@@ -298,18 +298,38 @@ std::string renderCompareCsv(const CompareResult& c) {
   return s;
 }
 
+Json toolJson(const ToolInfo& t) { return Json{{"name", t.name}, {"version", t.version}, {"go_model", t.goModel}}; }
+
+ToolInfo toolFromJson(const Json& j) {
+  return ToolInfo{j.at("name").get<std::string>(), j.at("version").get<std::string>(), j.at("go_model").get<std::string>()};
+}
+
+Json optionsJson(const CompareOptions& o) {
+  return Json{{"repeat", o.repeat}, {"procs", o.procs},     {"deterministic", o.deterministic},
+              {"touch", o.touch},   {"lenient", o.lenient}, {"alpha", o.alpha}};
+}
+
+CompareOptions optionsFromJson(const Json& j) {
+  CompareOptions o;
+  o.repeat = j.at("repeat").get<int>();
+  o.procs = j.at("procs").get<int>();
+  o.deterministic = j.at("deterministic").get<bool>();
+  o.touch = j.at("touch").get<std::string>();
+  o.lenient = j.at("lenient").get<bool>();
+  o.alpha = j.at("alpha").get<double>();
+  return o;
+}
+
 Json compareToJson(const CompareResult& c) {
   Json j;
   j["schema"] = kCompareSchema;
   j["version"] = kCompareVersion;
-  j["tool"] = Json{{"name", c.tool.name}, {"version", c.tool.version}, {"go_model", c.tool.goModel}};
+  j["tool"] = toolJson(c.tool);
   const Report* first = c.variants.empty() || c.variants[0].runs.empty() ? nullptr : &c.variants[0].runs[0];
   j["trace"] = Json{{"path", c.options.trace},
                     {"digest", first ? first->trace.digest : ""},
                     {"events", first ? first->trace.events : 0}};
-  j["options"] = Json{{"repeat", c.options.repeat},         {"procs", c.options.procs},
-                      {"deterministic", c.options.deterministic}, {"touch", c.options.touch},
-                      {"lenient", c.options.lenient},       {"alpha", c.options.alpha}};
+  j["options"] = optionsJson(c.options);
   j["baseline"] = c.variants.empty() ? "" : c.variants[0].spec.name;
   Json metrics = Json::array();
   for (const Row& row : summarize(c)) {
@@ -370,17 +390,9 @@ CompareResult compareFromJson(const Json& j) {
     throw bad(fmt::format("version {} (this build reads version {})", j.value("version", Json()).dump(), kCompareVersion));
   CompareResult c;
   try {
-    const Json& tool = j.at("tool");
-    c.tool = ToolInfo{tool.at("name").get<std::string>(), tool.at("version").get<std::string>(),
-                      tool.at("go_model").get<std::string>()};
+    c.tool = toolFromJson(j.at("tool"));
+    c.options = optionsFromJson(j.at("options"));
     c.options.trace = j.at("trace").at("path").get<std::string>();
-    const Json& o = j.at("options");
-    c.options.repeat = o.at("repeat").get<int>();
-    c.options.procs = o.at("procs").get<int>();
-    c.options.deterministic = o.at("deterministic").get<bool>();
-    c.options.touch = o.at("touch").get<std::string>();
-    c.options.lenient = o.at("lenient").get<bool>();
-    c.options.alpha = o.at("alpha").get<double>();
   } catch (const nlohmann::json::exception& e) {
     throw bad(std::string("tool, trace or options: ") + e.what());
   }

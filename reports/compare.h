@@ -96,6 +96,12 @@ std::string renderCompareTable(const CompareResult& c);
 std::string renderCompareMarkdown(const CompareResult& c);
 std::string renderCompareCsv(const CompareResult& c);
 nlohmann::ordered_json compareToJson(const CompareResult& c);
+// {"name", "version", "go_model"}: the tool section of compare, suite and part files, both ways.
+nlohmann::ordered_json toolJson(const ToolInfo& t);
+ToolInfo toolFromJson(const nlohmann::ordered_json& j);  // throws nlohmann::json::exception
+// {"repeat", "procs", "deterministic", "touch", "lenient", "alpha"} (not the trace), both ways.
+nlohmann::ordered_json optionsJson(const CompareOptions& o);
+CompareOptions optionsFromJson(const nlohmann::ordered_json& j);  // throws nlohmann::json::exception
 // Throws std::runtime_error naming the field that is wrong ("compare JSON: variants[1].reports[0]: ...").
 CompareResult compareFromJson(const nlohmann::ordered_json& j);
 

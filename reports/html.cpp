@@ -442,14 +442,11 @@ std::string renderHtml(const Report& r) {
   return page(fmt::format("gomalloc replay: {} ({})", r.trace.path, r.config.backend), b);
 }
 
-std::string renderCompareHtml(const CompareResult& c) {
-  const Report* first = c.variants.empty() || c.variants[0].runs.empty() ? nullptr : &c.variants[0].runs[0];
-  std::string b = "<header><h1>gomalloc compare</h1><p class=\"sub\">";
-  if (first) b += subtitle(*first);
-  b += fmt::format("<br>{} run{} per variant{}; the first variant is the baseline</p></header>\n", c.options.repeat,
-                   c.options.repeat == 1 ? "" : "s", c.options.repeat > 1 ? ", interleaved" : "");
+namespace {
 
-  b += "<section><h2>Variants</h2><table><tr><th>variant</th><th class=\"l\">configuration</th></tr>\n";
+// Everything of a compare page between its header and its footer.
+std::string compareSections(const CompareResult& c) {
+  std::string b = "<section><h2>Variants</h2><table><tr><th>variant</th><th class=\"l\">configuration</th></tr>\n";
   for (size_t i = 0; i < c.variants.size(); i++) {
     const VariantSpec& v = c.variants[i].spec;
     std::string conf = "allocator " + v.allocator;
@@ -556,8 +553,47 @@ std::string renderCompareHtml(const CompareResult& c) {
          barChart("class_hit_rate", "hit rate", Unit::Ratio, cats, bars, "size class (object bytes)") +
          "</figure></section>\n";
   }
-  b += footer(c.tool);
-  return page(fmt::format("gomalloc compare: {}", c.options.trace), b);
+  return b;
+}
+
+std::string compareHeader(const CompareResult& c) {
+  const Report* first = c.variants.empty() || c.variants[0].runs.empty() ? nullptr : &c.variants[0].runs[0];
+  std::string b = "<p class=\"sub\">";
+  if (first) b += subtitle(*first);
+  return b + fmt::format("<br>{} run{} per variant{}; the first variant is the baseline</p>", c.options.repeat,
+                         c.options.repeat == 1 ? "" : "s", c.options.repeat > 1 ? ", interleaved" : "");
+}
+
+}  // namespace
+
+std::string renderCompareHtml(const CompareResult& c) {
+  const std::string b = "<header><h1>gomalloc compare</h1>" + compareHeader(c) + "</header>\n" + compareSections(c);
+  return page(fmt::format("gomalloc compare: {}", c.options.trace), b + footer(c.tool));
+}
+
+std::string renderSuiteHtml(const SuiteResult& s) {
+  const auto& vs = s.traces.at(0).variants;
+  std::string b = fmt::format("<header><h1>gomalloc compare: {} traces</h1><p class=\"sub\">{} run{} per variant "
+                              "and trace; {} is the baseline</p></header>\n",
+                              s.traces.size(), s.traces[0].options.repeat, s.traces[0].options.repeat == 1 ? "" : "s",
+                              esc(vs.at(0).spec.name));
+  if (vs.size() > 1) {
+    b += "<section><h2>Summary</h2><p class=\"note\">Geometric mean over the traces of each variant's median "
+         "relative to the baseline's; a trace enters a metric's mean when both medians are above 0.</p>\n"
+         "<table class=\"metrics\"><tr><th>metric</th>";
+    for (size_t i = 1; i < vs.size(); i++) b += "<th>" + esc(vs[i].spec.name + " vs " + vs[0].spec.name) + "</th>";
+    b += "</tr>\n";
+    for (const SummaryRow& row : summarizeSuite(s)) {
+      b += fmt::format("<tr><td><code>{}</code> <span class=\"note\">{}</span></td>", esc(row.metric.name),
+                       esc(row.metric.label));
+      for (auto& cell : row.cells) b += "<td>" + esc(summaryText(cell, s.traces.size())) + "</td>";
+      b += "</tr>\n";
+    }
+    b += "</table></section>\n";
+  }
+  for (const CompareResult& c : s.traces)
+    b += "<section><h2>Trace " + esc(c.options.trace) + "</h2>" + compareHeader(c) + "</section>\n" + compareSections(c);
+  return page(fmt::format("gomalloc compare: {} traces", s.traces.size()), b + footer(s.tool));
 }
 
 }  // namespace gomalloc::reports

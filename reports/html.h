@@ -8,10 +8,13 @@
 
 #include "reports/compare.h"
 #include "reports/report.h"
+#include "reports/suite.h"
 
 namespace gomalloc::reports {
 
 std::string renderHtml(const Report& r);
 std::string renderCompareHtml(const CompareResult& c);
+// A suite: the summary, then each trace's sections.
+std::string renderSuiteHtml(const SuiteResult& s);
 
 }  // namespace gomalloc::reports

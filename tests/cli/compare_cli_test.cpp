@@ -128,5 +128,133 @@ TEST(CompareCli, BadInputExitsTwoAndSaysWhy) {
   }
 }
 
+// A compare JSON (one trace or a suite) without what differs from run to run: timing metrics' rows and every
+// report's time- and kernel-dependent fields (reports::stripVolatile's list, the --no-timings fields).
+Json deterministicPart(Json j) {
+  auto one = [](Json& c) {
+    Json kept = Json::array();
+    for (auto& m : c["metrics"])
+      if (m["kind"] == "model") kept.push_back(m);
+    c["metrics"] = kept;
+    for (auto& v : c["variants"])
+      for (auto& r : v["reports"]) {
+        for (const char* k : {"wall_seconds", "ns_per_event", "events_per_second", "load_seconds", "peak_rss_bytes",
+                              "peak_rss_scope", "rss_start_bytes", "rss_end_bytes"})
+          r["summary"].erase(k);
+        r.erase("timeline");
+        for (auto& p : r["procs"])
+          for (const char* k : {"busy_seconds", "barrier_wait_seconds", "dependency_wait_seconds"}) p.erase(k);
+        if (r.contains("locks"))
+          for (auto& l : r["locks"])
+            for (const char* k : {"wait_ns", "max_wait_ns", "hold_ns"}) l.erase(k);
+      }
+  };
+  if (j["schema"] == "gomalloc-compare-suite") {
+    for (auto& c : j["results"]) one(c);
+    Json kept = Json::array();
+    for (auto& m : j["summary"]["metrics"])
+      if (m["kind"] == "model") kept.push_back(m);
+    j["summary"]["metrics"] = kept;
+  } else {
+    one(j);
+  }
+  return j;
+}
+
+const std::string kSuite = "compare examples/tiny.json examples/web.json --allocator go --variant gogc50:gogc=50 "
+                           "--repeat 2 --deterministic --quiet";
+
+TEST(CompareCli, ThreeShardsInSeparateProcessesMergeIntoTheSingleRun) {
+  ScratchDir dir("compare-shards");
+  const std::string d = dir.path().string();
+  RunResult single = gomalloc(kSuite + " --format json -o " + d + "/single.json", dir);
+  ASSERT_EQ(single.code, 0) << single.err;
+  // The three shards at once, as three processes (a job array would run them on three machines).
+  const std::string exe = "'" GOMALLOC_BINARY "' ";
+  std::string jobs;
+  for (int i = 1; i <= 3; i++)
+    jobs += exe + kSuite + " --shard " + std::to_string(i) + "/3 -o " + d + "/part-" + std::to_string(i) + ".json & ";
+  RunResult shards = runShell("(" + jobs + "wait)", dir);
+  ASSERT_EQ(shards.code, 0) << shards.err;
+  EXPECT_TRUE(shards.err.empty()) << shards.err;
+  for (int i = 1; i <= 3; i++) {
+    const Json part = Json::parse(slurp(dir / ("part-" + std::to_string(i) + ".json")));
+    EXPECT_EQ(part["schema"], "gomalloc-compare-part");
+    EXPECT_EQ(part["shard"]["index"], i);
+    EXPECT_EQ(part["matrix"]["runs"], 8);  // 2 traces x 2 rounds x 2 variants
+    EXPECT_EQ(part["runs"].size(), i == 3 ? 2u : 3u);
+  }
+  // Any order of the parts.
+  RunResult merged = gomalloc("compare --merge " + d + "/part-3.json " + d + "/part-1.json " + d +
+                                  "/part-2.json --format json -o " + d + "/merged.json",
+                              dir);
+  ASSERT_EQ(merged.code, 0) << merged.err;
+  const Json a = Json::parse(slurp(dir / "single.json")), b = Json::parse(slurp(dir / "merged.json"));
+  EXPECT_EQ(a["schema"], "gomalloc-compare-suite");
+  ASSERT_EQ(a["results"].size(), 2u);
+  EXPECT_EQ(deterministicPart(a).dump(1), deterministicPart(b).dump(1));
+  // The timings are pooled as one run pools them: every run of every variant, in round order.
+  for (size_t t = 0; t < 2; t++)
+    for (size_t v = 0; v < 2; v++) EXPECT_EQ(b["results"][t]["variants"][v]["reports"].size(), 2u);
+
+  // The other formats render the merge as they render a run: the table has the per-trace tables and the summary.
+  RunResult table = gomalloc("compare --merge " + d + "/part-1.json " + d + "/part-2.json " + d + "/part-3.json", dir);
+  ASSERT_EQ(table.code, 0) << table.err;
+  for (const char* s : {"trace: examples/tiny.json", "trace: examples/web.json", "summary: geometric mean over 2 traces",
+                        "gogc50 vs go", "gc_cycles"})
+    EXPECT_NE(table.out.find(s), std::string::npos) << s << "\n" << table.out;
+}
+
+TEST(CompareCli, OneTraceShardsMergeIntoTheOneTraceReport) {
+  ScratchDir dir("compare-shards-one");
+  const std::string d = dir.path().string();
+  const std::string base = "compare examples/tiny.json --allocator go --variant gogc50:gogc=50 --deterministic --quiet";
+  ASSERT_EQ(gomalloc(base + " --format json -o " + d + "/single.json", dir).code, 0);
+  for (int i = 1; i <= 2; i++)
+    ASSERT_EQ(gomalloc(base + " --shard " + std::to_string(i) + "/2 -o " + d + "/p" + std::to_string(i) + ".json", dir).code, 0);
+  RunResult merged = gomalloc("compare --merge " + d + "/p1.json " + d + "/p2.json --format json", dir);
+  ASSERT_EQ(merged.code, 0) << merged.err;
+  const Json a = Json::parse(slurp(dir / "single.json")), b = Json::parse(merged.out);
+  EXPECT_EQ(b["schema"], "gomalloc-compare");  // one trace: the compare schema as before
+  EXPECT_EQ(deterministicPart(a).dump(1), deterministicPart(b).dump(1));
+}
+
+TEST(CompareCli, BadShardsAndPartsExitTwoNamingTheFile) {
+  ScratchDir dir("compare-shards-bad");
+  const std::string d = dir.path().string();
+  const std::string base = "compare examples/tiny.json --allocator go --variant gogc50:gogc=50 --deterministic --quiet";
+  for (int i = 1; i <= 3; i++)
+    ASSERT_EQ(gomalloc(base + " --shard " + std::to_string(i) + "/3 -o " + d + "/p" + std::to_string(i) + ".json", dir).code, 0);
+  ASSERT_EQ(gomalloc(base + " --repeat 2 --shard 3/3 -o " + d + "/other.json", dir).code, 0);
+  ASSERT_EQ(gomalloc(base + " --shard 2/4 -o " + d + "/four.json", dir).code, 0);
+  ASSERT_EQ(gomalloc(base + " --format json -o " + d + "/report.json", dir).code, 0);  // a compare report, not a part
+  struct Case {
+    std::string args, message;
+  };
+  const std::vector<Case> cases = {
+      {base + " --shard 0/3", "compare: --shard 0/3: I must be from 1 to 3 (shards are numbered from 1)"},
+      {base + " --shard 4/3", "compare: --shard 4/3: I must be from 1 to 3"},
+      {base + " --shard 1-3", "compare: --shard 1-3: expected I/N"},
+      {base + " --shard 1/3 --format table", "compare: --shard writes a part file (JSON)"},
+      {"compare --merge " + d + "/p1.json " + d + "/p3.json", "compare: --merge: part 2/3 missing; given: 1/3 (" + d + "/p1.json), 3/3"},
+      {"compare --merge " + d + "/p1.json " + d + "/p2.json " + d + "/p2.json " + d + "/p3.json",
+       "compare: --merge: " + d + "/p2.json: part 2/3 again (" + d + "/p2.json is part 2/3 too)"},
+      {"compare --merge " + d + "/p1.json " + d + "/p2.json " + d + "/other.json",
+       "compare: --merge: " + d + "/other.json: not a part of the same compare as " + d +
+           "/p1.json: matrix.options.repeat is 1 there, 2 here"},
+      {"compare --merge " + d + "/p1.json " + d + "/four.json", "compare: --merge: " + d + "/four.json: part 2/4, but"},
+      {"compare --merge " + d + "/p1.json " + d + "/nope.json", d + "/nope.json"},
+      {"compare --merge " + d + "/report.json",
+       "compare: --merge: " + d + "/report.json: schema 'gomalloc-compare' is not gomalloc-compare-part"},
+      {"compare --merge " + d + "/p1.json --allocator go", "compare: --merge takes the runs and their settings from the part files; --allocator"},
+  };
+  for (auto& c : cases) {
+    RunResult r = gomalloc(c.args, dir);
+    EXPECT_EQ(r.code, 2) << c.args << "\n" << r.err;
+    EXPECT_NE(r.err.find(c.message), std::string::npos) << c.args << "\n" << r.err;
+    EXPECT_TRUE(r.out.empty()) << c.args;
+  }
+}
+
 }  // namespace
 }  // namespace gomalloc::testing
