@@ -3,6 +3,7 @@
 // them figure by figure against the bounds of docs/fidelity.md (reports/fidelity.h). Exit 0 when every bound
 // holds, 1 when one is exceeded, 2 on bad input.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <unistd.h>
 
 #include <memory>
@@ -55,8 +56,8 @@ int runFidelity(const FidelityOpts& o) {
         "--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
         fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))};
     if (o.gogc != "off")
-      if (const uint64_t n = reports::runtimeMarkEvents(runtime))
-        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", n)});
+      if (const std::vector<uint64_t> n = reports::runtimeMarkEvents(runtime); !n.empty())
+        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", fmt::join(n, ","))});
     for (auto& s : o.sets) modelArgs.insert(modelArgs.end(), {"--set", s});
     const reports::Report model = replay("go", 0, modelArgs);
     try {

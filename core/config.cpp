@@ -153,10 +153,18 @@ void Config::apply(const std::string& key, const std::string& v) {
     if (ec != std::errc() || q != v.data() + v.size() || !(x >= 0.01 && x <= 1)) bad(key, v, "expected a number in [0.01, 1]");
     gcMarkUtilization = x;
   } else if (key == "gc_mark_events") {
-    uint64_t x = 0;
-    auto [q, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
-    if (ec != std::errc() || q != v.data() + v.size() || x > (uint64_t{1} << 40)) bad(key, v, "expected a count of events (0: off)");
-    gcMarkEvents = x;
+    std::vector<uint64_t> n;
+    size_t i = 0;
+    while (i < v.size()) {
+      size_t j = v.find_first_of(", ", i);
+      if (j == std::string::npos) j = v.size();
+      if (j > i) n.push_back(uint64_t(parseInt(key, v.substr(i, j - i), 0, int64_t{1} << 40)));
+      i = j + 1;
+    }
+    if (n.size() == 1 && n[0] == 0) n.clear();  // 0: off
+    for (uint64_t x : n)
+      if (x == 0) bad(key, v, "expected counts of events of at least 1 (or 0 alone: off)");
+    gcMarkEvents = std::move(n);
   } else if (key == "gc_stacks_bytes") {
     gcStacksBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "gc_globals_bytes") {
@@ -198,6 +206,8 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
     for (auto s : sizeClasses) classes += (classes.empty() ? "" : ",") + std::to_string(s);
   else
     classes = preset;
+  std::string markEvents = gcMarkEvents.empty() ? "0" : "";
+  for (auto n : gcMarkEvents) markEvents += (markEvents.empty() ? "" : ",") + std::to_string(n);
   return {{"preset", preset},
           {"gogc", gogc < 0 ? "off" : std::to_string(gogc)},
           {"procs", std::to_string(procs)},
@@ -218,7 +228,7 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gc_baseline_bytes", bytesText(gcBaselineBytes)},
           {"gc_baseline_scan_bytes", bytesText(gcBaselineScanBytes)},
           {"gc_mark_utilization", numText(gcMarkUtilization)},
-          {"gc_mark_events", std::to_string(gcMarkEvents)}};
+          {"gc_mark_events", markEvents}};
 }
 
 size_t Config::heapLimitBytes() const {

@@ -52,9 +52,10 @@ struct Config {
   size_t gcBaselineScanBytes = 0;
   // The share of the CPU the concurrent mark gets (background worker and assists); Go plans for 25%.
   double gcMarkUtilization = 0.25;  // as Go plans it: the mark lasts the runway (docs/config.md)
-  // The mark's length in trace events instead (0: from gc_mark_utilization): a measure of CPU time, which a
-  // replay in bytes cannot know; fidelity gives the real runtime's. Deterministic replays only.
-  uint64_t gcMarkEvents = 0;
+  // The marks' lengths in trace events instead (empty: from gc_mark_utilization): the k-th concurrent mark lasts
+  // gcMarkEvents[k mod size] events. A mark's length is CPU time, which a replay in bytes cannot know; fidelity
+  // gives the real runtime's. Deterministic replays only.
+  std::vector<uint64_t> gcMarkEvents;
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

@@ -146,7 +146,7 @@ void MHeap::triggered(uint64_t live) {
   if (live < trigger.load(std::memory_order_relaxed)) return;  // another P moved it first
   if (cfg.pacer == Pacer::Go119 && !marking.load(std::memory_order_relaxed)) {
     triggered_ = live;
-      const uint64_t end = cfg.gcMarkEvents ? std::max(heapGoal, live) : std::min(live + markRunway, std::max(heapGoal, live));
+      const uint64_t end = !cfg.gcMarkEvents.empty() ? std::max(heapGoal, live) : std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
       marking.store(true, std::memory_order_relaxed);
       markBegan.store(true, std::memory_order_relaxed);

@@ -38,8 +38,8 @@ class Backend {
   virtual bool gcRequested() const { return false; }
   // True once per concurrent mark the pacer started (go with pacer=go1.19), when first asked.
   virtual bool takeMarkStart() { return false; }
-  // The length of a concurrent mark in trace events (go with gc_mark_events), 0 when the backend times it.
-  virtual uint64_t markEvents() const { return 0; }
+  // The length of the k-th concurrent mark in trace events (go with gc_mark_events), 0 when the backend times it.
+  virtual uint64_t markEvents(uint64_t k) const { (void)k; return 0; }
   // The mark's events are spent: the backend ends it (Go: gcMarkDone) and asks for a cycle.
   virtual void markDone() {}
   // One GC cycle; the world is stopped. forced: a trace gc event (runtime.GC) rather than the pacer.

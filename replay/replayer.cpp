@@ -264,7 +264,7 @@ void Run::pacerAttention(bool concurrent) {
     }
     std::lock_guard lk(mu);
     markStarts.push_back(at);
-    if (!concurrent && backend.markEvents()) detMarkEnd = at + backend.markEvents();
+    if (const uint64_t n = concurrent ? 0 : backend.markEvents(markStarts.size() - 1)) detMarkEnd = at + n;
   }
   if (!backend.gcRequested()) return;
   if (concurrent) requestStop();
@@ -503,7 +503,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   startPoint.kind = TimelinePoint::Kind::Start;
   detail::notePeak(r.heapPeak, startPoint.heap);
 
-  if (backend.markEvents() && !opt.deterministic)
+  if (backend.markEvents(0) && !opt.deterministic)
     throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
   const uint64_t totalOps = prog.order.size();
   std::optional<Sampler> sampler;

@@ -122,19 +122,20 @@ uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
   return medianOverRuns(runtime, [](const Report& r) { return r.heap ? r.heap->baselineScanBytes.value_or(0) : 0; });
 }
 
-uint64_t runtimeMarkEvents(const std::vector<Report>& runtime) {
-  std::vector<double> v;
+std::vector<uint64_t> runtimeMarkEvents(const std::vector<Report>& runtime) {
+  std::vector<std::vector<uint64_t>> runs;
   for (const Report& r : runtime) {
     if (!r.heap || !r.heap->pacerGcStarts || !r.heap->pacerGcEvents) continue;
     const auto& starts = *r.heap->pacerGcStarts;
     const auto& ends = *r.heap->pacerGcEvents;
+    std::vector<uint64_t> v;
     for (size_t i = 0; i < starts.size() && i < ends.size(); i++)
-      if (ends[i] >= starts[i]) v.push_back(double(ends[i] - starts[i]));
+      if (ends[i] >= starts[i]) v.push_back(std::max<uint64_t>(1, ends[i] - starts[i]));
+    if (!v.empty()) runs.push_back(std::move(v));
   }
-  if (v.empty()) return 0;
-  double sum = 0;
-  for (double x : v) sum += x;
-  return std::max<uint64_t>(1, uint64_t(sum / double(v.size())));
+  if (runs.empty()) return {};
+  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  return runs[(runs.size() - 1) / 2];
 }
 
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {

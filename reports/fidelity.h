@@ -46,11 +46,11 @@ replay::HeapFigures runtimeBaseline(const Report& r);
 uint64_t runtimeBaselineLive(const std::vector<Report>& runtime);
 // Its scan work each cycle (heap.baseline_scan_bytes), the median over the runs: gc_baseline_scan_bytes.
 uint64_t runtimeBaselineScan(const std::vector<Report>& runtime);
-// The mean length of the runtime's concurrent marks, in trace events (from the event at which each began to
-// the one after which its end was seen), over every cycle of every run; 0 without any. The mean, not the
-// median: the lengths are skewed (a few long marks), and the mean keeps the events they span. The mark's length is a
-// matter of CPU time, which the model's replay in bytes cannot know: fidelity gives it this (gc_mark_events).
-uint64_t runtimeMarkEvents(const std::vector<Report>& runtime);
+// The lengths of the runtime's concurrent marks, in trace events (from the event at which each began to the one
+// after which its end was seen), cycle by cycle, in the run whose number of them is the median; empty without
+// any. A mark's length is CPU time, which the model's replay in bytes cannot know: fidelity gives the model
+// these (gc_mark_events), so that its marks are as long, and vary as much, as the runtime's.
+std::vector<uint64_t> runtimeMarkEvents(const std::vector<Report>& runtime);
 
 std::string renderFidelityTable(const std::vector<FidelityTrace>& t);
 std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& t);

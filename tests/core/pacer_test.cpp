@@ -232,8 +232,13 @@ TEST(Pacer, Settings) {
   EXPECT_THROW(c.set("gc_baseline_scan_bytes", "-1"), std::invalid_argument);
   EXPECT_THROW(c.set("gc_mark_events", "-5"), std::invalid_argument);
   EXPECT_THROW(c.set("gc_mark_events", "many"), std::invalid_argument);
+  EXPECT_THROW(c.set("gc_mark_events", "5,0"), std::invalid_argument);
   c.set("gc_mark_events", "800");
-  EXPECT_EQ(c.gcMarkEvents, 800u);
+  EXPECT_EQ(c.gcMarkEvents, std::vector<uint64_t>{800});
+  c.set("gc_mark_events", "800,20,3");
+  EXPECT_EQ(c.gcMarkEvents, (std::vector<uint64_t>{800, 20, 3}));
+  c.set("gc_mark_events", "0");
+  EXPECT_TRUE(c.gcMarkEvents.empty());
 }
 
 // The baseline is live heap the pacer counts before any object is allocated (the goal above the 4 MiB floor
