@@ -84,6 +84,22 @@ TEST(Fidelity, ThePacersBoundsWidenTheRuntimesRange) {
   EXPECT_EQ(fidelityToJson({t})["traces"][0]["failed"], 2);
 }
 
+// The model is given the runtime's marks, cycle by cycle, from the run with the median number of them.
+TEST(Fidelity, TheMarksLengthsComeFromTheMedianRun) {
+  auto run = [](std::vector<uint64_t> starts, std::vector<uint64_t> ends) {
+    Report r = report("go-runtime", {figures(1, 16, 8192)});
+    r.heap->pacerGcStarts = starts;
+    r.heap->pacerGcEvents = ends;
+    return r;
+  };
+  const std::vector<Report> runs = {run({10, 50}, {20, 90}), run({10, 40, 70}, {15, 45, 100}),
+                                    run({5, 30, 60, 90}, {9, 33, 66, 99})};
+  EXPECT_EQ(runtimeMarkEvents(runs), (std::vector<uint64_t>{5, 5, 30}));
+  EXPECT_TRUE(runtimeMarkEvents({report("go-runtime", {figures(1, 16, 8192)})}).empty());
+  // A mark that ended where it began lasted one event (0 would switch the setting off).
+  EXPECT_EQ(runtimeMarkEvents({run({7}, {7})}), std::vector<uint64_t>{1});
+}
+
 TEST(Fidelity, ReportsThatDoNotBelongTogetherAreRefused) {
   const Report model = report("go", {figures(1, 1, 1)});
   Report other = report("go-runtime", {figures(1, 1, 1)});
