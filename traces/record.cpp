@@ -196,7 +196,12 @@ RawRecording readRawRecording(const std::string& path) {
       if (added) r.threads.push_back({h.thread, {}}), nextSeq.push_back(0);
       const size_t t = it->second;
       uint64_t seq = h.seq, count = h.count;
-      const auto* recs = reinterpret_cast<const Record*>(p);  // the mapping is page-aligned, chunks 8-aligned
+      const auto* recs = reinterpret_cast<const Record*>(p);  // the recorder keeps chunks 8-byte aligned
+      if (reinterpret_cast<uintptr_t>(p) % alignof(Record)) {   // a file that does not: an aligned copy
+        r.copies.emplace_back(count);
+        std::memcpy(r.copies.back().data(), p, count * sizeof(Record));
+        recs = r.copies.back().data();
+      }
       if (seq < nextSeq[t]) {  // written twice (cannot happen by design; dropped if it does)
         const uint64_t dup = std::min(count, nextSeq[t] - seq);
         r.duplicates += dup, recs += dup, seq += dup, count -= dup;
@@ -209,7 +214,7 @@ RawRecording readRawRecording(const std::string& path) {
       if (bytes < sizeof(raw::RawProcess)) break;
       std::memcpy(&r.process, p, sizeof r.process);
       r.haveProcess = true;
-      std::string cmd(p + sizeof r.process, bytes - sizeof r.process);
+      std::string cmd(p + sizeof r.process, std::min<uint64_t>(r.process.cmdBytes, bytes - sizeof r.process));
       r.command.clear();
       for (size_t at = 0; at < cmd.size();) {
         size_t nul = cmd.find('\0', at);

@@ -33,6 +33,7 @@ struct RawRecording {
   };
   std::string path;
   std::unique_ptr<MappedFile> file;
+  std::vector<std::vector<raw::Record>> copies;  // records of chunks that were not 8-byte aligned
   bool haveProcess = false, haveEnd = false;
   raw::RawProcess process;
   std::vector<std::string> command;  // argv from /proc/self/cmdline

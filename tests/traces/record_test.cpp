@@ -18,8 +18,10 @@ class RawFile {
   explicit RawFile(std::vector<std::string> command = {"prog", "arg one"}) {
     raw::RawProcess p;
     p.pid = 42, p.ppid = 1, p.startTs = 1000;
-    std::string payload(reinterpret_cast<const char*>(&p), sizeof p);
-    for (auto& c : command) payload += c + '\0';
+    std::string cmd;
+    for (auto& c : command) cmd += c + '\0';
+    p.cmdBytes = cmd.size();  // not padded: the chunks after it are not 8-byte aligned (the converter copies them)
+    std::string payload = std::string(reinterpret_cast<const char*>(&p), sizeof p) + cmd;
     chunk(raw::kChunkProcess, 0, 0, payload, uint32_t(payload.size()));
   }
   // Records of one thread: {ts, ptr, size, entry}.

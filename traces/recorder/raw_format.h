@@ -4,7 +4,8 @@
 //
 //   chunk  = magic:u32 kind:u32 thread:u32 count:u32 seq:u64 payload
 //   events (kind 1): count records of one thread; seq is the thread's number of the first (0, 1, 2, ...)
-//   process (kind 2): count bytes: RawProcess then the command line (/proc/self/cmdline, NUL-separated)
+//   process (kind 2): count bytes: RawProcess then the command line (/proc/self/cmdline, NUL-separated), padded
+//                     with NULs to a multiple of 8 bytes so that the event chunks after it stay 8-byte aligned
 //   end (kind 3): count bytes: RawEnd (the last one in the file is the final word)
 // Native byte order (the file never leaves the machine that wrote it).
 #pragma once
@@ -62,6 +63,7 @@ struct RawProcess {
   uint64_t startTs = 0;    // CLOCK_MONOTONIC ns when the recorder became ready
   uint64_t startReal = 0;  // CLOCK_REALTIME ns at the same moment
   uint64_t forked = 0;     // 1: a child of a recorded process that followed it across fork
+  uint64_t cmdBytes = 0;   // bytes of the command line after this struct (the payload is padded to 8 bytes)
 };
 
 enum EndReason : uint32_t { kEndExit = 1, kEndUnderscoreExit = 2, kEndSignal = 3, kEndExec = 4 };

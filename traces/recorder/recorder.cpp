@@ -428,7 +428,10 @@ bool openRawFile(uint64_t forked) {
       cmdLen += size_t(r);
     close(fd);
   }
-  writeChunk(kChunkProcess, 0, 0, &payload, uint32_t(sizeof p + cmdLen), sizeof p + cmdLen);
+  const size_t padded = (cmdLen + 7) & ~size_t{7};  // (the cmd buffer's size is a multiple of 8)
+  memset(payload.cmd + cmdLen, 0, padded - cmdLen);
+  payload.p.cmdBytes = cmdLen;
+  writeChunk(kChunkProcess, 0, 0, &payload, uint32_t(sizeof p + padded), sizeof p + padded);
   return true;
 }
 
@@ -630,7 +633,7 @@ EXPORT void* pvalloc(size_t n) noexcept {
 
 // ---- exit and exec ----
 
-EXPORT void _exit(int code) noexcept {
+EXPORT void _exit(int code) {  // (unistd.h declares it without __THROW)
   finalFlush(kEndUnderscoreExit, 0);
   resolved();
   real.exit_(code);
