@@ -45,6 +45,7 @@ int runParsed(int argc, char** argv) {
   registerCompare(reg);
   registerGate(reg);
   registerFidelity(reg);
+  registerRecord(reg);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,6 +112,10 @@ int runChild(const std::string& exe, const std::vector<std::string>& args) {
   pid_t pid = 0;
   if (int err = ::posix_spawn(&pid, exe.c_str(), nullptr, nullptr, argv.data(), environ))
     throw UsageError(fmt::format("cannot start {}: {}", exe, std::strerror(err)), 1);
+  return waitChild(pid);
+}
+
+int waitChild(pid_t pid) {
   traces::forwardSignalsTo(pid);  // SIGTERM and the like end the child first, then us (docs/reliability.md)
   int status = 0;
   while (::waitpid(pid, &status, 0) < 0)

@@ -38,6 +38,7 @@ void registerReplay(Registry& r);         // cmd_replay.cpp: replay
 void registerCompare(Registry& r);        // cmd_compare.cpp: compare
 void registerGate(Registry& r);           // cmd_gate.cpp: gate
 void registerFidelity(Registry& r);       // cmd_fidelity.cpp: fidelity
+void registerRecord(Registry& r);         // cmd_record.cpp: record
 
 // While alive, SIGINT sets sigintFlag() instead of ending the process. With resetHand the first Ctrl-C is
 // caught and a second one ends the process at once (its temporary files removed); without, every Ctrl-C is
@@ -62,6 +63,8 @@ std::string selfExe();
 // (traces::forwardSignalsTo). Returns the exit status (128 + signal if killed). Throws UsageError (exit 1)
 // when it cannot start.
 int runChild(const std::string& exe, const std::vector<std::string>& args);
+// Waits for the child pid, passing fatal signals on to it meanwhile; returns its status as runChild does.
+int waitChild(pid_t pid);
 
 // A fresh directory under $TMPDIR (gomalloc-NAME-XXXXXX) for child processes' reports, removed with its files
 // at the end and by fatal signals.

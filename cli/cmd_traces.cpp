@@ -135,10 +135,11 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
     const std::string command = metaString(s, "command");  // the recorded program (heaptrack's X line)
     line("source", command.empty() ? source : fmt::format("{} of `{}`", source, command));
   }
-  if (s.header.meta.is_object() && s.header.meta.contains("import") && s.header.meta["import"].is_object()) {
-    std::string counts;  // what an importer repaired and guessed, never silent
-    for (auto& [k, v] : s.header.meta["import"].items()) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", k, v.dump());
-    line("import", counts);
+  for (const char* key : {"import", "record"}) {  // what an importer or the recorder repaired and counted
+    if (!s.header.meta.is_object() || !s.header.meta.contains(key) || !s.header.meta[key].is_object()) continue;
+    std::string counts;
+    for (auto& [k, v] : s.header.meta[key].items()) counts += fmt::format("{}{} {}", counts.empty() ? "" : ", ", k, v.dump());
+    line(key, counts);
   }
   line("digest", s.digest);
   line("events", fmt::format("{}: {} alloc, {} free, {} gc", s.events, s.allocs, s.frees, s.gcs));

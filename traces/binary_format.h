@@ -19,8 +19,9 @@
 // without one); ts: zigzag(ts - previous ts), 0 for an event without a ts; allocIds: zigzag(id - previous alloc
 // id - 1); freeIds: zigzag(id - previous alloc id); sizes: the size. The previous alloc id and ts start at
 // the block's baseId and baseTs, so blocks decode on their own. The writer picks each block's widths to fit
-// its largest value: with no per-event lengths, every field of event i is at a place known from i and the
-// kinds before it, so decoding has no chain from one event to the next.
+// its largest value (and ends a block early at a ts gap, kGmtMinCutBlock): with no per-event lengths, every
+// field of event i is at a place known from i and the kinds before it, so decoding has no chain from one event
+// to the next.
 #pragma once
 
 #if defined(__x86_64__)
@@ -42,6 +43,9 @@ inline constexpr uint32_t kGmtMaxBlockEvents = 65536;
 inline constexpr uint32_t kGmtMaxPayload = uint32_t{4} << 20;
 inline constexpr uint32_t kGmtHeaderMax = uint32_t{64} << 20;
 inline constexpr size_t kGmtBlockHeader = 32;
+// The writer ends a block before an event whose ts delta would widen the block's ts column, once the block holds
+// this many events (so a block header costs at most 44 / 4096 bytes per event).
+inline constexpr size_t kGmtMinCutBlock = 4096;
 
 // The columns, in the order of their widths in the block header.
 enum GmtColumn : unsigned { kColThread, kColAllocId, kColSize, kColFreeId, kColTs, kGmtColumns };

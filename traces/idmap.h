@@ -1,5 +1,6 @@
 // Internal: an open-addressing hash map from 64-bit object ids to 32-bit slots (linear probing, deletion by
 // backward shift), used at load time so that replay never hashes. Memory is about 32 bytes per live object.
+// BasicIdMap<uint64_t> maps to 64-bit values (record's addresses to trace ids).
 #pragma once
 
 #include <cstdint>
@@ -7,14 +8,15 @@
 
 namespace gomalloc::traces::detail {
 
-class IdMap {
+template <class V>
+class BasicIdMap {
  public:
-  static constexpr uint32_t kNone = ~uint32_t{0};
+  static constexpr V kNone = ~V{0};
 
-  IdMap() { rehash(1024); }
+  BasicIdMap() { rehash(1024); }
   size_t size() const { return size_; }
 
-  uint32_t find(uint64_t id) const {
+  V find(uint64_t id) const {
     for (size_t i = home(id);; i = (i + 1) & mask_) {
       const Entry& e = table_[i];
       if (e.val == kNone) return kNone;
@@ -22,7 +24,7 @@ class IdMap {
     }
   }
   // Inserts id -> val if id is absent and returns kNone; otherwise returns the present value (unchanged).
-  uint32_t insert(uint64_t id, uint32_t val) {
+  V insert(uint64_t id, V val) {
     if ((size_ + 1) * 2 > table_.size()) rehash(table_.size() * 2);
     for (size_t i = home(id);; i = (i + 1) & mask_) {
       Entry& e = table_[i];
@@ -35,13 +37,13 @@ class IdMap {
     }
   }
   // Removes id; returns its value, or kNone if it was absent.
-  uint32_t erase(uint64_t id) {
+  V erase(uint64_t id) {
     size_t i = home(id);
     for (;; i = (i + 1) & mask_) {
       if (table_[i].val == kNone) return kNone;
       if (table_[i].key == id) break;
     }
-    uint32_t val = table_[i].val;
+    V val = table_[i].val;
     // Backward shift: move later entries of the probe run into the hole when their home allows it.
     for (size_t j = (i + 1) & mask_;; j = (j + 1) & mask_) {
       Entry& e = table_[j];
@@ -68,7 +70,7 @@ class IdMap {
  private:
   struct Entry {
     uint64_t key = 0;
-    uint32_t val = kNone;
+    V val = kNone;
   };
   size_t home(uint64_t id) const { return size_t((id * 0x9E3779B97F4A7C15ull) >> shift_); }
   void rehash(size_t n) {
@@ -86,5 +88,6 @@ class IdMap {
   unsigned shift_ = 0;
   size_t size_ = 0;
 };
+using IdMap = BasicIdMap<uint32_t>;
 
 }  // namespace gomalloc::traces::detail

@@ -1,5 +1,6 @@
 #include "traces/writer.h"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <vector>
@@ -76,6 +77,17 @@ class BinaryWriter final : public TraceWriter {
   }
   void write(const Event& e) override {
     using namespace detail;
+    if (e.hasTs) {
+      // A ts gap that would widen the block's ts column ends the block early: the event starts the next one, where
+      // its delta is 0 (the base). Recorded traces have such gaps wherever the program paused.
+      const unsigned w = blockHasTs_ ? bytesFor(zigzag(e.ts - blockLastTs_)) : 0;
+      if (w > blockTsWidth_ && kinds_.size() >= kGmtMinCutBlock) {
+        flush();
+      } else {
+        blockTsWidth_ = std::max(blockTsWidth_, w);
+      }
+      blockLastTs_ = e.ts, blockHasTs_ = true;
+    }
     unsigned kind = unsigned(e.op);
     if ((e.op == Op::Alloc && e.scan) || (e.op == Op::Gc && e.hasThread)) kind |= kKindFlag;
     if (e.hasTs) kind |= kKindHasTs;
@@ -160,12 +172,17 @@ class BinaryWriter final : public TraceWriter {
     putU32(out_.data() + 8 + len, crc32c(out_.data(), 8 + len));
     sink_->write(out_.data(), 8 + len + kGmtChecksum);
     kinds_.clear();
+    blockTsWidth_ = 0, blockHasTs_ = false;
   }
   std::unique_ptr<Sink> sink_;
   std::vector<uint8_t> kinds_;
   std::vector<uint64_t> cols_[detail::kGmtColumns];
   std::vector<char> out_;
   uint64_t ts_ = 0, allocId_ = 0;  // the last ts and alloc id written
+  // The block being filled: the widest ts delta so far, and the last ts.
+  unsigned blockTsWidth_ = 0;
+  uint64_t blockLastTs_ = 0;
+  bool blockHasTs_ = false;
 };
 
 }  // namespace
