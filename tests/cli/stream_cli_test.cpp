@@ -37,9 +37,12 @@ TEST(StreamCli, TinyWindowsGiveTheReportOfTheWholeTraceForEveryKindAndExample) {
     for (const char* alloc : {"go", "null"})
       for (const char* procs : {"1", "2", "8"}) {
         const std::string args = t + " --allocator " + alloc + " --procs " + procs;
-        const std::string whole = report(args + kWhole, dir);
-        ASSERT_FALSE(whole.empty()) << args;
-        EXPECT_EQ(report(args + " --window 1000", dir), whole) << args;
+        Json whole = Json::parse(report(args + kWhole, dir)), windows = Json::parse(report(args + " --window 1000", dir));
+        if (std::string(alloc) == "null") {  // its largest objects get mappings of their own: addresses not reproducible
+          whole["summary"].erase("address_digest");
+          windows["summary"].erase("address_digest");
+        }
+        EXPECT_EQ(windows.dump(1), whole.dump(1)) << args;
       }
 }
 
@@ -68,8 +71,8 @@ TEST(StreamCli, StandardInputInEveryEncoding) {
   }
   for (const char* suffix : {"json", "jsonl", "gmt", "gmt.zst", "json.gz"}) {
     const std::string f = (dir / (std::string("s.") + suffix)).string();
-    RunResult r = runShell("cat '" + f + "' | '" GOMALLOC_BINARY
-                           "' replay - --quiet --deterministic --format json --no-timings --window 700",
+    RunResult r = runShell("{ cat '" + f + "' | '" GOMALLOC_BINARY
+                           "' replay - --quiet --deterministic --format json --no-timings --window 700; }",
                            dir);
     ASSERT_EQ(r.code, 0) << suffix << ": " << r.err;
     Json a = Json::parse(r.out), b = Json::parse(whole);
@@ -94,16 +97,17 @@ TEST(StreamCli, BadInputInALaterWindowIsAnErrorWithNoReport) {
   ScratchDir dir("stream-bad");
   const auto f = dir / "bad.jsonl";
   spit(f, badLater());
-  for (const std::string& how : {std::string("'") + GOMALLOC_BINARY + "' replay '" + f.string() + "'",
-                                 "cat '" + f.string() + "' | '" + GOMALLOC_BINARY + "' replay -"}) {
+  // (Braces: runShell's redirection of standard input then does not reach the pipe's reader.)
+  for (const std::string& how : {std::string("{ '") + GOMALLOC_BINARY + "' replay '" + f.string() + "'",
+                                 "{ cat '" + f.string() + "' | '" + GOMALLOC_BINARY + "' replay -"}) {
     for (const char* extra : {" --window 1000", " --window 1000 --format json", " --window 1000 --deterministic"}) {
       const std::string out = (dir / "r.json").string();
-      RunResult r = runShell(how + extra + " --quiet", dir);
+      RunResult r = runShell(how + extra + " --quiet; }", dir);
       EXPECT_EQ(r.code, 2) << how << extra << ": " << r.err;
       EXPECT_NE(r.err.find("event 3000 (line 3002, column "), std::string::npos) << r.err;
       EXPECT_NE(r.err.find("free of id 99999 that is not live"), std::string::npos) << r.err;
       EXPECT_EQ(r.out, "") << how << extra;  // no report, not even a partial one
-      RunResult o = runShell(how + extra + " --quiet -o '" + out + "'", dir);
+      RunResult o = runShell(how + extra + " --quiet -o '" + out + "'; }", dir);
       EXPECT_EQ(o.code, 2);
       EXPECT_FALSE(std::filesystem::exists(out)) << how << extra;
     }
@@ -128,7 +132,7 @@ TEST(StreamCli, AThreadThatStartsLateIsFoundAgainInAFileAndRefusedFromAPipe) {
   const std::string whole = report(f.string() + kWhole, dir);
   EXPECT_EQ(Json::parse(whole)["trace"]["threads"], 4);
   EXPECT_EQ(report(f.string() + " --window 1000", dir), whole);
-  RunResult p = runShell("cat '" + f.string() + "' | '" GOMALLOC_BINARY "' replay - --quiet --window 1000", dir);
+  RunResult p = runShell("{ cat '" + f.string() + "' | '" GOMALLOC_BINARY "' replay - --quiet --window 1000; }", dir);
   EXPECT_EQ(p.code, 2);
   EXPECT_NE(p.err.find("event 2500 (line 2502, column "), std::string::npos) << p.err;
   EXPECT_NE(p.err.find("thread 7 first appears after the replay started"), std::string::npos) << p.err;
