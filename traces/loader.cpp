@@ -112,9 +112,9 @@ struct ProgramBuilder::Impl {
   void takeOps(ReplayProgram& p) {
     const size_t n = rawIds.size();
     p.threads.clear();
-    p.threads.resize(n);
     p.order.clear();
     if (opts.keepOps) {
+      p.threads.resize(n);
       for (uint32_t d = 0; d < n; d++) streams[byId[d]].moveInto(p.threads[d]);
       p.order.reserve(order.size() + gcAt.size() * n);
       size_t g = 0, at = 0;
