@@ -1,5 +1,6 @@
 // gomalloc replay: replays a trace through an allocator backend and prints the report (docs/report.md).
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +9,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "cli/app.h"
@@ -30,13 +32,18 @@ namespace {
 class ProgressBar {
  public:
   void draw(const replay::Progress& p) {
-    const double frac = p.total ? double(p.done) / double(p.total) : 1.0;
-    const int width = 30, filled = int(frac * width);
-    std::string bar(size_t(filled), '=');
-    if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
     const double rate = p.elapsedSeconds > 0 ? double(p.done) / p.elapsedSeconds : 0;
-    std::string eta = rate > 0 && p.total > p.done ? fmt::format("ETA {:.0f} s", double(p.total - p.done) / rate) : "";
-    std::string line = fmt::format("\r[{}] {:5.1f}%  {:.2f} M events/s  {}\x1b[K", bar, 100 * frac, rate / 1e6, eta);
+    std::string line;
+    if (p.total == 0) {  // a streamed trace of unknown length: what is done so far
+      line = fmt::format("\r{:.1f} M events  {:.2f} M events/s\x1b[K", double(p.done) / 1e6, rate / 1e6);
+    } else {
+      const double frac = std::min(1.0, double(p.done) / double(p.total));
+      const int width = 30, filled = int(frac * width);
+      std::string bar(size_t(filled), '=');
+      if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
+      std::string eta = rate > 0 && p.total > p.done ? fmt::format("ETA {:.0f} s", double(p.total - p.done) / rate) : "";
+      line = fmt::format("\r[{}] {:5.1f}%  {:.2f} M events/s  {}\x1b[K", bar, 100 * frac, rate / 1e6, eta);
+    }
     std::fwrite(line.data(), 1, line.size(), stderr);
     std::fflush(stderr);
     drawn_ = true;
@@ -62,6 +69,7 @@ struct ReplayOpts {
   unsigned rssIntervalMs = 10;
   bool verify = false;
   bool lenient = false;
+  uint64_t window = traces::ProgramStream::kDefaultWindow;
   std::string format = "table";
   std::string output = "-";
   bool noTimings = false;
@@ -125,6 +133,7 @@ int runPreloaded(const ReplayOpts& o) {
                                    "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs),
                                    "--memory-limit", o.memoryLimit};
   if (o.procs > 0) args.insert(args.end(), {"--procs", std::to_string(o.procs)});
+  args.insert(args.end(), {"--window", std::to_string(o.window)});
   if (o.deterministic) args.push_back("--deterministic");
   if (o.lenient) args.push_back("--lenient");
   if (o.quiet) args.push_back("--quiet");
@@ -176,6 +185,29 @@ reports::Report replayOnGoRuntime(const ReplayOpts& o, const traces::ReplayProgr
   return reports::build(result, toolInfo());
 }
 
+void printWarnings(const ReplayOpts& o, const std::vector<std::string>& warnings) {
+  if (o.quiet) return;
+  for (size_t i = 0; i < warnings.size() && i < 5; i++) std::fprintf(stderr, "gomalloc: %s\n", warnings[i].c_str());
+  if (warnings.size() > 5) std::fprintf(stderr, "gomalloc: ... and %zu more warnings\n", warnings.size() - 5);
+}
+
+// f() loads (some of) the trace before the replay: a bad trace exits 2, Ctrl-C 130.
+template <class F>
+auto loading(F&& f) {
+  try {
+    return f();
+  } catch (const traces::TraceError& e) {
+    throw UsageError(e.what(), 2);
+  } catch (const traces::LoadCancelled&) {
+    throw UsageError("replay: interrupted while loading the trace; nothing was replayed, no report written", 130);
+  }
+}
+
+bool isRegularFile(const std::string& path) {
+  struct stat st {};
+  return path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int runReplay(const ReplayOpts& o) {
   checkOutputs({o.output}, {o.trace, o.heap.configFile});
   if (o.noTimings && o.format != "json") throw UsageError("--no-timings applies to --format json only");
@@ -206,26 +238,13 @@ int runReplay(const ReplayOpts& o) {
   // From here until the report is written, Ctrl-C stops the work (loading or replaying) and a late one does
   // not cut the report short; a second Ctrl-C ends the process.
   SigintGuard guard;
-  traces::ReplayProgram program;
-  const auto loadStart = std::chrono::steady_clock::now();
-  try {
-    traces::LoadOptions lo{o.lenient};
-    lo.cancel = &sigintFlag();
-    program = traces::loadProgram(o.trace, lo);
-  } catch (const traces::TraceError& e) {
-    throw UsageError(e.what(), 2);
-  } catch (const traces::LoadCancelled&) {
-    throw UsageError("replay: interrupted while loading the trace; nothing was replayed, no report written", 130);
-  }
-  const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
-  if (!o.quiet && !program.warnings.empty()) {
-    for (size_t i = 0; i < program.warnings.size() && i < 5; i++)
-      std::fprintf(stderr, "gomalloc: %s\n", program.warnings[i].c_str());
-    if (program.warnings.size() > 5)
-      std::fprintf(stderr, "gomalloc: ... and %zu more warnings\n", program.warnings.size() - 5);
-  }
-
-  if (goRuntime) {
+  traces::LoadOptions lo{o.lenient};
+  lo.cancel = &sigintFlag();
+  if (goRuntime) {  // the whole program, written to a file for the child (replay/goruntime_backend.h)
+    const auto loadStart = std::chrono::steady_clock::now();
+    const traces::ReplayProgram program = loading([&] { return traces::loadProgram(o.trace, lo); });
+    const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
+    printWarnings(o, program.warnings);
     reports::Report rep = replayOnGoRuntime(o, program, goRuntimeExe, cfg.gogc);
     rep.summary.loadSeconds = loadSeconds;
     return finish(o, rep);
@@ -245,27 +264,54 @@ int runReplay(const ReplayOpts& o) {
   ProgressBar bar;
   if (!o.quiet && ::isatty(STDERR_FILENO)) ropt.onProgress = [&bar](const replay::Progress& p) { bar.draw(p); };
 
-  std::unique_ptr<replay::Backend> backend;
-  int procs = 0;
-  try {
-    procs = replay::effectiveProcs(program, ropt);
-    const replay::MemoryLimit limit = replay::resolveMemoryLimit(o.memoryLimit, procs, program.slots);
-    backend = replay::makeBackend(o.allocator, procs, cfg, limit);
-    ropt.memoryLimit = replay::backendMemoryLimit(o.allocator, cfg, limit);
-  } catch (const std::invalid_argument& e) {
-    throw UsageError(e.what(), 2);
-  }
+  // The trace streams in windows (docs/design.md, "Streaming replay"). The thread set comes from the first
+  // window; a thread that first appears later starts the replay again, with the set from a pass over the file
+  // (a pipe cannot be read twice: that is an error).
+  std::optional<std::vector<uint16_t>> threadIds;
+  for (;;) {
+    const auto loadStart = std::chrono::steady_clock::now();
+    traces::ReplayProgram first;
+    auto stream = loading([&] {
+      auto s = std::make_unique<traces::ProgramStream>(traces::openTrace(o.trace, traces::readOptionsFor(lo)),
+                                                       traces::ProgramStream::Options{lo, o.window, threadIds});
+      s->next(first);
+      return s;
+    });
+    const double loadSeconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - loadStart).count();
 
-  replay::Result result;
-  try {
-    result = replay::run(program, *backend, ropt);
-  } catch (...) {
+    std::unique_ptr<replay::Backend> backend;
+    try {
+      const int procs = replay::effectiveProcs(first, ropt);
+      const replay::MemoryLimit limit = replay::resolveMemoryLimit(o.memoryLimit, procs, first.slots);
+      backend = replay::makeBackend(o.allocator, procs, cfg, limit);
+      ropt.memoryLimit = replay::backendMemoryLimit(o.allocator, cfg, limit);
+    } catch (const std::invalid_argument& e) {
+      throw UsageError(e.what(), 2);
+    }
+
+    replay::Result result;
+    try {
+      result = replay::runStream(*stream, first, *backend, ropt);
+    } catch (const traces::NewThreadError& e) {
+      bar.clear();
+      if (threadIds || !isRegularFile(o.trace))
+        throw UsageError(std::string(e.what()) + "; the thread set must be known when the replay starts: replay a file "
+                         "(read twice when this happens) rather than a pipe, or a larger --window",
+                         2);
+      threadIds = loading([&] { return traces::traceThreadIds(o.trace, lo); });
+      continue;
+    } catch (const traces::TraceError& e) {
+      bar.clear();
+      throw UsageError(std::string(e.what()) + " (the replay stopped there; no report written)", 2);
+    } catch (...) {
+      bar.clear();
+      throw;
+    }
     bar.clear();
-    throw;
+    printWarnings(o, result.trace.warnings);
+    result.loadSeconds = loadSeconds;
+    return finish(o, reports::build(result, toolInfo()));
   }
-  bar.clear();
-  result.loadSeconds = loadSeconds;
-  return finish(o, reports::build(result, toolInfo()));
 }
 
 }  // namespace
@@ -273,7 +319,8 @@ int runReplay(const ReplayOpts& o) {
 void registerReplay(Registry& r) {
   auto o = std::make_shared<ReplayOpts>();
   auto* sub = r.app.add_subcommand("replay", "Replay a trace through an allocator and report what happened");
-  sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz)")->required();
+  sub->add_option("trace", o->trace, "Trace file (.json, .jsonl, .gmt, optionally .zst or .gz; - for standard input)")
+      ->required();
   sub->add_option("--allocator", o->allocator, "Backend: go, system, jemalloc, tcmalloc, mimalloc, null or go-runtime")
       ->check(CLI::IsMember(replay::backendNames()));
   sub->add_option("--procs", o->procs, "Number of Ps (default: the trace's thread count, at most 1024)")
@@ -288,6 +335,10 @@ void registerReplay(Registry& r) {
   sub->add_option("--rss-interval", o->rssIntervalMs, "RSS sampling period in ms (0: only at GC barriers)")
       ->check(CLI::Range(0u, 3'600'000u));
   sub->add_flag("--verify", o->verify, "Run the Go model's heap verifier after the last event");
+  sub->add_option("--window", o->window,
+                  "Events per streaming window: loading runs one window ahead of the replay (default 1048576; "
+                  "about 40 bytes per event of memory)")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   sub->add_flag("--lenient", o->lenient, "Skip frees of dead ids; free live ids that are allocated again");
   sub->add_option("--format", o->format, "table, json, csv or html")
       ->check(CLI::IsMember({"table", "json", "csv", "html"}));

@@ -41,6 +41,10 @@ class SlotTable {
  public:
   explicit SlotTable(size_t n);
   ~SlotTable();
+  // Makes room for n slots (new ones zero: sequence 0, no object), keeping the others; may move the table, so
+  // only while no worker runs (between windows).
+  void reserve(size_t n);
+  size_t size() const { return n_; }
   SlotTable(const SlotTable&) = delete;
   SlotTable& operator=(const SlotTable&) = delete;
   Slot& operator[](size_t i) { return slots_[i]; }
@@ -48,14 +52,15 @@ class SlotTable {
 
  private:
   Slot* slots_ = nullptr;
-  size_t bytes_ = 0;
+  size_t bytes_ = 0, n_ = 0;
 };
 
 // Per-P state, written only by the thread running that P. What the trace determines (allocs, frees, bytes,
 // the harness's class counts) is not counted here: run() counts it after the replay from the ops each thread
 // got through (Run::done), which keeps the loop to what the allocator needs.
 struct alignas(64) PState {
-  uint64_t depWaits = 0, depWaitNs = 0, barrierNs = 0, startNs = 0, endNs = 0;
+  uint64_t depWaits = 0, depWaitNs = 0, barrierNs = 0, lifeNs = 0;  // lifeNs: time in its windows' replays
+  uint64_t progressBase = 0;        // ops done in earlier windows
   uint32_t nextGc = 0;              // the next trace gc barrier this P has not passed
   std::atomic<uint64_t> progress{0};  // ops done, published every 1024 ops for the sampler
   alignas(8) unsigned char scratch[64]{};  // what touch writes that no object should get (step)
@@ -96,9 +101,12 @@ template <TouchMode m>
 }
 
 struct Run {
-  Run(const traces::ReplayProgram& program, Backend& backend, const Options& opt, int procs);
+  // first: the program, or a streamed program's first window (which has every thread).
+  Run(const traces::ReplayProgram& first, Backend& backend, const Options& opt, int procs);
+  // Makes w the window the Ps replay next (between windows: no worker runs).
+  void setWindow(const traces::ReplayProgram& w);
 
-  const traces::ReplayProgram& prog;
+  const traces::ReplayProgram* prog;  // the window being replayed (the whole program when not streamed)
   Backend& backend;
   const Options& opt;
   const int nprocs;
@@ -108,7 +116,8 @@ struct Run {
   std::unique_ptr<PState[]> ps;
   std::vector<std::vector<uint32_t>> pThreads;   // trace threads of each P
   std::vector<std::vector<uint16_t>> schedules;  // Ps with several threads: which thread goes next, in order
-  std::vector<uint64_t> done;  // per trace thread: ops completed (written by the thread's P when it stops)
+  std::vector<uint64_t> done;  // per trace thread: ops of the window completed (written by its P when it stops)
+  uint64_t windowBase = 0;     // ops in earlier windows (deterministic mode's event index)
   const core::SizeClassTable classTable;         // Go 1.19's, for harness class counts
   uint64_t startNs = 0;
 
@@ -262,12 +271,13 @@ void workerLoop(B& b, Run& r, int p) {
   PState& s = r.ps[p];
   const auto& threads = r.pThreads[p];
   uint64_t n = 0;
-  std::vector<size_t> pos(r.prog.threads.size());  // per thread: ops done
+  const uint64_t base = s.progressBase;
+  std::vector<size_t> pos(r.prog->threads.size());  // per thread: ops done
   size_t i = 0;                                     // one stream: ops done (also when an op throws)
   try {
     if (threads.size() == 1) {
       // The common case, kept tight: one stream, ops in order.
-      const std::vector<traces::ReplayOp>& stream = r.prog.threads[threads[0]];
+      const std::vector<traces::ReplayOp>& stream = r.prog->threads[threads[0]];
       const traces::ReplayOp* ops = stream.data();
       const size_t count = stream.size();
       for (; i < count; i++) {
@@ -275,23 +285,23 @@ void workerLoop(B& b, Run& r, int p) {
         __builtin_prefetch(&ops[i + kPrefetchOpsAhead], 0, 3);  // (past the end is harmless: a hint)
         if ((i & (kAttentionEvery - 1)) == 0) {
           if (r.attention() && !r.attend(p)) [[unlikely]] break;
-          if ((i & 1023) == 0) s.progress.store(i, std::memory_order_relaxed);
+          if ((i & 1023) == 0) s.progress.store(base + i, std::memory_order_relaxed);
         }
         if (!step<B, true, kTouch>(b, r, s, p, ops[i])) [[unlikely]] break;
       }
     } else if (threads.size() > 1) {
       const std::vector<uint16_t>& sched = r.schedules[p];
-      std::vector<size_t> ahead = aheadCursor(sched, r.prog.threads.size(), kPrefetchAhead);
+      std::vector<size_t> ahead = aheadCursor(sched, r.prog->threads.size(), kPrefetchAhead);
       for (size_t k = 0; k < sched.size(); k++) {
         if (k + kPrefetchAhead < sched.size()) {
           const uint16_t u = sched[k + kPrefetchAhead];
-          prefetchSlot(r, r.prog.threads[u][ahead[u]++]);
+          prefetchSlot(r, r.prog->threads[u][ahead[u]++]);
         }
         if ((k & (kAttentionEvery - 1)) == 0 && r.attention() && !r.attend(p)) [[unlikely]] break;
         const uint16_t t = sched[k];
-        if (!step<B, true, kTouch>(b, r, s, p, r.prog.threads[t][pos[t]])) [[unlikely]] break;
+        if (!step<B, true, kTouch>(b, r, s, p, r.prog->threads[t][pos[t]])) [[unlikely]] break;
         pos[t]++;
-        if ((++n & 1023) == 0) s.progress.store(n, std::memory_order_relaxed);
+        if ((++n & 1023) == 0) s.progress.store(base + n, std::memory_order_relaxed);
       }
     }
   } catch (const std::exception& e) {
@@ -299,36 +309,37 @@ void workerLoop(B& b, Run& r, int p) {
   }
   if (threads.size() == 1) pos[threads[0]] = n = i;
   for (uint32_t t : threads) r.done[t] = pos[t];
-  s.progress.store(n, std::memory_order_relaxed);
+  s.progressBase = base + n;
+  s.progress.store(base + n, std::memory_order_relaxed);
   r.finish(p);
 }
 
 // Every P on the calling thread, in trace order.
 template <class B, TouchMode kTouch>
 void deterministicLoop(B& b, Run& r) {
-  const std::vector<uint16_t>& order = r.prog.order;
-  std::vector<size_t> pos(r.prog.threads.size()), ahead = aheadCursor(order, r.prog.threads.size(), kPrefetchAhead);
+  const std::vector<uint16_t>& order = r.prog->order;
+  std::vector<size_t> pos(r.prog->threads.size()), ahead = aheadCursor(order, r.prog->threads.size(), kPrefetchAhead);
   uint64_t n = 0;
   try {
     for (size_t k = 0; k < order.size(); k++) {
       if (r.aborting()) break;
       if (k + kPrefetchAhead < order.size()) {
         const uint16_t u = order[k + kPrefetchAhead];
-        prefetchSlot(r, r.prog.threads[u][ahead[u]++]);
+        prefetchSlot(r, r.prog->threads[u][ahead[u]++]);
       }
       const uint16_t t = order[k];
       const int p = int(t % unsigned(r.nprocs));
-      r.detIndex = k;
-      if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog.threads[t][pos[t]])) break;
+      r.detIndex = r.windowBase + k;
+      if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog->threads[t][pos[t]])) break;
       pos[t]++;
-      if (k + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
-      if ((++n & 1023) == 0) r.ps[0].progress.store(n, std::memory_order_relaxed);
+      if (r.windowBase + k + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
+      if ((++n & 1023) == 0) r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend: " + e.what());
   }
   for (size_t t = 0; t < pos.size(); t++) r.done[t] = pos[t];
-  r.ps[0].progress.store(n, std::memory_order_relaxed);
+  r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
 }
 
 }  // namespace gomalloc::replay::detail

@@ -5,13 +5,15 @@
 
 #include <algorithm>
 #include <chrono>
-#include <latch>
+#include <exception>
+#include <optional>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
 #include "replay/engine.h"
 #include "replay/rss.h"
+#include "traces/loader.h"
 
 namespace gomalloc::replay {
 
@@ -193,48 +195,63 @@ uint64_t nowNs() {
                       .count());
 }
 
-SlotTable::SlotTable(size_t n) {
-  constexpr size_t kHuge = size_t{2} << 20;
-  bytes_ = (n * sizeof(Slot) + kHuge - 1) & ~(kHuge - 1);
-  void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}  // namespace
+
+SlotTable::SlotTable(size_t n) { reserve(n); }
+
+void SlotTable::reserve(size_t n) {
+  if (n <= n_ && slots_) return;
+  const size_t bytes = (std::max<size_t>(n, 1) * sizeof(Slot) + kHugePage - 1) & ~(kHugePage - 1);
+  void* p = slots_ ? ::mremap(slots_, bytes_, bytes, MREMAP_MAYMOVE)
+                   : ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) throw std::bad_alloc();
-  ::madvise(p, bytes_, MADV_HUGEPAGE);  // a hint: no error if the kernel does not do huge pages
+  ::madvise(p, bytes, MADV_HUGEPAGE);  // a hint: no error if the kernel does not do huge pages
   slots_ = static_cast<Slot*>(p);
-  std::uninitialized_default_construct_n(slots_, n);
+  bytes_ = bytes;
+  // (The new slots are fresh anonymous memory, all zero: sequence 0 and no object, as Slot{} is.)
+  n_ = bytes / sizeof(Slot);
 }
 
 SlotTable::~SlotTable() {
   if (slots_) ::munmap(slots_, bytes_);
 }
 
-Run::Run(const ReplayProgram& program, Backend& b, const Options& o, int procs)
-    : prog(program),
+Run::Run(const ReplayProgram& first, Backend& b, const Options& o, int procs)
+    : prog(&first),
       backend(b),
       opt(o),
       nprocs(procs),
       touchMode(o.touch),
       cancel(o.cancel ? o.cancel : &kNeverCancelled),
-      slots(std::max<size_t>(1, program.slots)),  // at least one: prefetchSlot reads slot 0 for gc ops
+      slots(std::max<size_t>(1, first.slots)),  // at least one: prefetchSlot reads slot 0 for gc ops
       ps(new PState[size_t(procs)]),
       pThreads(size_t(procs)),
       schedules(size_t(procs)),
-      done(program.threads.size(), 0),
       classTable(core::SizeClassTable::go119()) {
-  for (size_t t = 0; t < prog.threads.size(); t++) pThreads[t % size_t(procs)].push_back(uint32_t(t));
-  if (!o.deterministic) {
-    for (int p = 0; p < procs; p++) {
-      if (pThreads[size_t(p)].size() < 2) continue;
-      size_t n = 0;
-      for (uint32_t t : pThreads[size_t(p)]) n += prog.threads[t].size();
-      schedules[size_t(p)].reserve(n);
-    }
-    bool anyShared = false;
-    for (auto& s : schedules) anyShared |= s.capacity() > 0;
-    if (anyShared)
-      for (uint16_t t : prog.order)
-        if (pThreads[t % size_t(procs)].size() > 1) schedules[t % size_t(procs)].push_back(t);
-  }
+  for (size_t t = 0; t < first.threads.size(); t++) pThreads[t % size_t(procs)].push_back(uint32_t(t));
   spinAtBarriers = !o.deterministic && unsigned(procs) <= std::max(1u, std::thread::hardware_concurrency());
+}
+
+void Run::setWindow(const ReplayProgram& w) {
+  prog = &w;
+  slots.reserve(w.slots);
+  done.assign(w.threads.size(), 0);
+  if (opt.deterministic) return;
+  for (int p = 0; p < nprocs; p++) {
+    auto& sched = schedules[size_t(p)];
+    sched.clear();
+    if (pThreads[size_t(p)].size() < 2) continue;
+    size_t n = 0;
+    for (uint32_t t : pThreads[size_t(p)]) n += w.threads[t].size();
+    sched.reserve(n);
+  }
+  bool anyShared = false;
+  for (auto& s : schedules) anyShared |= s.capacity() > 0;
+  if (anyShared)
+    for (uint16_t t : w.order)
+      if (pThreads[t % size_t(nprocs)].size() > 1) schedules[t % size_t(nprocs)].push_back(t);
 }
 
 void Run::runGc(bool forced) {
@@ -476,16 +493,134 @@ TraceInfo traceInfoOf(const ReplayProgram& prog) {
   return t;
 }
 
-Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
-  const uint64_t peakLive = validateProgram(prog);
-  const int nprocs = effectiveProcs(prog, opt);
+namespace {
+
+// Refuses a program (or a streamed program up to a window's end) whose objects would pass the memory limit.
+void checkPeakLive(const Options& opt, uint64_t peakLive) {
   if (opt.memoryLimit.bytes != 0 && peakLive > opt.memoryLimit.bytes)
     throw MemoryLimitError(opt.memoryLimit.exceeded(
         fmt::format("the trace holds up to {} live at once", bytesText(peakLive))));
-  detail::Run r(prog, backend, opt, nprocs);
+}
+
+// Hands out a streamed program's windows from a thread of its own, one window ahead of the replay, so that
+// loading window k+1 overlaps replaying window k. Its errors are rethrown by take().
+class WindowProducer {
+ public:
+  explicit WindowProducer(traces::ProgramStream& s) : stream_(s), thread_([this] { loop(); }) {}
+  ~WindowProducer() {
+    {
+      std::lock_guard lk(mu_);
+      quit_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  // The next window, or null at the end of the trace.
+  std::unique_ptr<ReplayProgram> take() {
+    std::unique_lock lk(mu_);
+    cv_.wait(lk, [this] { return ready_ || ended_ || error_; });
+    if (ready_) {
+      auto w = std::move(ready_);
+      cv_.notify_all();
+      return w;
+    }
+    if (error_) std::rethrow_exception(error_);
+    return nullptr;
+  }
+
+ private:
+  void loop() {
+    try {
+      for (;;) {
+        auto w = std::make_unique<ReplayProgram>();
+        const bool more = stream_.next(*w);
+        std::unique_lock lk(mu_);
+        if (!more) {
+          ended_ = true;
+          break;
+        }
+        cv_.wait(lk, [this] { return !ready_ || quit_; });
+        if (quit_) return;
+        ready_ = std::move(w);
+        cv_.notify_all();
+      }
+    } catch (...) {
+      std::lock_guard lk(mu_);
+      error_ = std::current_exception();
+    }
+    cv_.notify_all();
+  }
+
+  traces::ProgramStream& stream_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::unique_ptr<ReplayProgram> ready_;
+  bool ended_ = false, quit_ = false;
+  std::exception_ptr error_;
+  std::thread thread_;
+};
+
+// What the trace determines, counted after each window from the ops each thread got through; and the size of
+// each slot's last object allocated, for the live objects at the end (a slot holds one when its sequence is
+// odd: alloc and free alternate on a slot, each adding one).
+class OpCounter {
+ public:
+  OpCounter(Result& res, const detail::Run& r, bool harnessClasses) : res_(res), r_(r), classes_(harnessClasses) {
+    if (classes_) res_.classCounts.assign(r.classTable.numClasses(), ClassCount{});
+  }
+  // In the window's trace order (a slot's ops are in it in their sequence's order), the ops that were done.
+  void window(const ReplayProgram& w) {
+    if (sizes_.size() < w.slots) sizes_.resize(w.slots);
+    std::vector<size_t> pos(w.threads.size(), 0);
+    for (const uint16_t t : w.order) {
+      const size_t i = pos[t]++;
+      if (i >= r_.done[t]) continue;
+      ProcStats& out = res_.procStats[t % size_t(r_.nprocs)];
+      const traces::ReplayOp& op = w.threads[t][i];
+      const uint64_t size = op.size();
+      if (op.kind() == traces::ReplayOp::Alloc) {
+        out.allocs++;
+        res_.bytesRequested += size;
+        res_.zeroSizeAllocs += size == 0;
+        if (classes_ && size != 0) {
+          ClassCount& c = res_.classCounts[r_.classOf(size)];
+          c.allocs++;
+          c.bytesRequested += size;
+        }
+        sizes_[op.slot] = size;
+      } else if (op.kind() == traces::ReplayOp::Free) {
+        out.frees++;
+        bytesFreed_ += size;
+        if (classes_ && size != 0) res_.classCounts[r_.classOf(size)].frees++;
+      }
+    }
+  }
+  uint64_t bytesFreed() const { return bytesFreed_; }
+  // The objects live at the end, by slot.
+  LiveObjects live() const {
+    LiveObjects out;
+    for (size_t i = 0; i < sizes_.size(); i++)
+      if (r_.slots[i].seq.load(std::memory_order_relaxed) & 1) out.emplace_back(r_.slots[i].ptr, sizes_[i]);
+    return out;
+  }
+
+ private:
+  Result& res_;
+  const detail::Run& r_;
+  const bool classes_;
+  std::vector<uint64_t> sizes_;
+  uint64_t bytesFreed_ = 0;
+};
+
+// Replays first and then, while next gives them, further windows of the same program (each replayed by every P
+// before any starts the next: the world is in one state at a window's end, whatever the backend), and fills
+// everything in Result but the trace's description.
+Result replayWindows(const ReplayProgram& first, const std::function<std::unique_ptr<ReplayProgram>()>& next,
+                     Backend& backend, const Options& opt, uint64_t totalOps) {
+  const int nprocs = effectiveProcs(first, opt);
+  detail::Run r(first, backend, opt, nprocs);
 
   Result res;
-  res.trace = traceInfoOf(prog);
   res.backend = backend.name();
   res.settings = backend.settings();
   res.procs = nprocs;
@@ -494,6 +629,8 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   res.rssIntervalMs = opt.rssIntervalMs;
   res.classSizes.clear();
   for (auto& c : r.classTable.classes()) res.classSizes.push_back(c.size);
+  res.procStats.resize(size_t(nprocs));
+  OpCounter counter(res, r, backend.harnessClassCounts());
 
   res.peakRssSinceStart = resetPeakRss();
   res.rssStartBytes = currentRssBytes();
@@ -505,86 +642,58 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
 
   if (backend.markEvents(0) && !opt.deterministic)
     throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
-  const uint64_t totalOps = prog.order.size();
-  std::optional<Sampler> sampler;
-  if (opt.deterministic) {
-    r.startNs = detail::nowNs();
-    sampler.emplace(r, opt, totalOps);
-    backend.runDeterministic(r);
-  } else {
-    r.active = nprocs;
-    std::latch gate(1);
-    std::vector<std::thread> workers;
-    workers.reserve(size_t(nprocs));
-    try {
-      for (int p = 0; p < nprocs; p++)
-        workers.emplace_back([&r, &backend, &gate, p] {
-          gate.wait();
-          r.ps[size_t(p)].startNs = detail::nowNs();
-          backend.runWorker(r, p);
-          r.ps[size_t(p)].endNs = detail::nowNs();
-        });
-    } catch (const std::system_error& e) {
-      // Could not start every worker: let the started ones finish at once.
-      r.fail(std::string("cannot start worker threads: ") + e.what());
-      for (size_t p = workers.size(); p < size_t(nprocs); p++) r.finish(int(p));
+  r.startNs = detail::nowNs();
+  Sampler sampler(r, opt, totalOps);
+  std::unique_ptr<ReplayProgram> later;  // the window being replayed, after the first
+  for (const ReplayProgram* w = &first;;) {
+    r.setWindow(*w);
+    if (opt.deterministic) {
+      backend.runDeterministic(r);
+    } else {
+      r.active = nprocs;
+      std::vector<std::thread> workers;
+      workers.reserve(size_t(nprocs));
+      try {
+        for (int p = 0; p < nprocs; p++)
+          workers.emplace_back([&r, &backend, p] {
+            const uint64_t t0 = detail::nowNs();
+            backend.runWorker(r, p);
+            r.ps[size_t(p)].lifeNs += detail::nowNs() - t0;
+          });
+      } catch (const std::system_error& e) {
+        // Could not start every worker: let the started ones finish at once.
+        r.fail(std::string("cannot start worker threads: ") + e.what());
+        for (size_t p = workers.size(); p < size_t(nprocs); p++) r.finish(int(p));
+      }
+      for (auto& t : workers) t.join();
     }
-    r.startNs = detail::nowNs();
-    sampler.emplace(r, opt, totalOps);
-    gate.count_down();
-    for (auto& w : workers) w.join();
+    counter.window(*w);
+    r.windowBase += w->order.size();
+    if (r.aborting() || !next) break;
+    later.reset();  // (the window's memory goes before the next one is taken)
+    later = next();
+    if (!later) break;
+    checkPeakLive(opt, later->peakLiveBytes);
+    w = later.get();
   }
   const uint64_t endNs = detail::nowNs();
-  sampler->stop();
-  sampler->progress();
+  sampler.stop();
+  sampler.progress();
 
   // The world is stopped from here on.
   res.wallSeconds = double(endNs - r.startNs) / 1e9;
   res.interrupted = r.cancelled();
-  res.procStats.resize(size_t(nprocs));
-  // What the trace determines, counted from the ops each thread got through; and the live objects: a slot
-  // holds one when its last op done was an alloc, the op whose sequence is one below the slot's (slots keep
-  // only the pointer; the op has the size).
-  const bool harnessClasses = backend.harnessClassCounts();
-  if (harnessClasses) res.classCounts.assign(r.classTable.numClasses(), ClassCount{});
-  std::vector<std::pair<uint32_t, size_t>> liveSlots;
-  uint64_t bytesFreed = 0;
-  for (size_t t = 0; t < prog.threads.size(); t++) {
-    ProcStats& out = res.procStats[t % size_t(nprocs)];
-    const traces::ReplayOp* ops = prog.threads[t].data();
-    for (size_t i = 0, n = r.done[t]; i < n; i++) {
-      if (i + kSlotLookahead < n) __builtin_prefetch(&r.slots[ops[i + kSlotLookahead].slot], 0, 3);
-      const traces::ReplayOp& op = ops[i];
-      const uint64_t size = op.size();
-      if (op.kind() == traces::ReplayOp::Alloc) {
-        out.allocs++;
-        res.bytesRequested += size;
-        res.zeroSizeAllocs += size == 0;
-        if (harnessClasses && size != 0) {
-          ClassCount& c = res.classCounts[r.classOf(size)];
-          c.allocs++;
-          c.bytesRequested += size;
-        }
-        if (r.slots[op.slot].seq.load(std::memory_order_relaxed) == op.seq + 1) liveSlots.emplace_back(op.slot, size);
-      } else if (op.kind() == traces::ReplayOp::Free) {
-        out.frees++;
-        bytesFreed += size;
-        if (harnessClasses && size != 0) res.classCounts[r.classOf(size)].frees++;
-      }
-    }
-  }
   for (int p = 0; p < nprocs; p++) {
     const detail::PState& s = r.ps[size_t(p)];
     ProcStats& out = res.procStats[size_t(p)];
     out.threads = r.pThreads[size_t(p)];
-    if (prog.threadIds.size() == prog.threads.size())  // the trace's own thread ids (the loader makes them dense)
-      for (uint32_t& t : out.threads) t = prog.threadIds[t];
+    if (first.threadIds.size() == first.threads.size())  // the trace's own thread ids (the loader makes them dense)
+      for (uint32_t& t : out.threads) t = first.threadIds[t];
     out.dependencyWaits = s.depWaits;
     if (!opt.deterministic) {
       out.timed = true;
-      const uint64_t life = s.endNs > s.startNs ? s.endNs - s.startNs : 0;
-      const uint64_t waits = std::min(life, s.barrierNs + s.depWaitNs);
-      out.busySeconds = double(life - waits) / 1e9;
+      const uint64_t waits = std::min(s.lifeNs, s.barrierNs + s.depWaitNs);
+      out.busySeconds = double(s.lifeNs - waits) / 1e9;
       out.barrierSeconds = double(s.barrierNs) / 1e9;
       out.dependencySeconds = double(s.depWaitNs) / 1e9;
     }
@@ -596,7 +705,7 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   res.pacerGcStarts = r.markStarts;
   res.events = res.allocs + res.frees + res.gcEvents;
   res.liveObjects = res.allocs - res.frees;
-  res.liveBytesRequested = res.bytesRequested - bytesFreed;
+  res.liveBytesRequested = res.bytesRequested - counter.bytesFreed();
   if (opt.deterministic) res.addressDigest = r.addrHash;
 
   TimelinePoint endPoint;
@@ -610,15 +719,12 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
 
   auto& tl = res.timeline;
   tl.push_back(startPoint);
-  tl.insert(tl.end(), sampler->points().begin(), sampler->points().end());
+  tl.insert(tl.end(), sampler.points().begin(), sampler.points().end());
   tl.insert(tl.end(), r.gcPoints.begin(), r.gcPoints.end());
   tl.push_back(endPoint);
   std::stable_sort(tl.begin() + 1, tl.end() - 1, [](auto& a, auto& b) { return a.tMs < b.tMs; });
 
-  std::sort(liveSlots.begin(), liveSlots.end());
-  LiveObjects live;
-  live.reserve(liveSlots.size());
-  for (auto [slot, size] : liveSlots) live.emplace_back(r.slots[slot].ptr, size);
+  const LiveObjects live = counter.live();
   std::string error;
   {
     std::lock_guard lk(r.mu);
@@ -627,6 +733,38 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   if (error.empty()) backend.describe(res, live, opt.verify);
   backend.releaseLive(live);
   if (!error.empty()) throw std::runtime_error(error);
+  return res;
+}
+
+}  // namespace
+
+Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
+  checkPeakLive(opt, validateProgram(prog));
+  Result res = replayWindows(prog, nullptr, backend, opt, prog.order.size());
+  res.trace = traceInfoOf(prog);
+  return res;
+}
+
+Result runStream(traces::ProgramStream& stream, const ReplayProgram& first, Backend& backend, const Options& opt,
+                 uint64_t totalEvents) {
+  checkPeakLive(opt, first.peakLiveBytes);
+  std::optional<WindowProducer> producer;
+  Result res = replayWindows(
+      first,
+      [&]() -> std::unique_ptr<ReplayProgram> {
+        if (!producer) producer.emplace(stream);
+        try {
+          return producer->take();
+        } catch (const traces::LoadCancelled&) {
+          return nullptr;  // Ctrl-C: the replay stops there, marked interrupted
+        }
+      },
+      backend, opt, totalEvents);
+  producer.reset();
+  // (Interrupted: the events read so far, which may be more than the replay reached.)
+  ReplayProgram summary = stream.summary();
+  summary.threads.resize(first.threads.size());  // (the thread count: the windows held the ops)
+  res.trace = traceInfoOf(summary);
   return res;
 }
 

@@ -38,6 +38,10 @@
 #include "replay/result.h"
 #include "traces/program.h"
 
+namespace gomalloc::traces {
+class ProgramStream;
+}
+
 namespace gomalloc::replay {
 
 struct Progress {
@@ -80,6 +84,16 @@ int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
 // backend error stops the replay and is rethrown (std::runtime_error). Fills everything in Result except what
 // reports/ adds.
 Result run(const traces::ReplayProgram& program, Backend& backend, const Options& opt);
+
+// Replays a streamed program (traces/loader.h ProgramStream): first, the stream's first window, already taken
+// (it fixes the threads, and so the Ps), then each further window, loaded on a thread of its own while the one
+// before it is replayed. Every P finishes a window before any starts the next (a cut the trace's order defines:
+// the same ops in the same order as a replay of the whole program, so a deterministic replay gives the same
+// result). Before each window its live bytes so far are checked against opt.memoryLimit (MemoryLimitError);
+// the stream's errors (traces::TraceError) are rethrown when the replay reaches their window. totalEvents is for
+// the progress callback (0: unknown). The trace's description comes from the stream at the end.
+Result runStream(traces::ProgramStream& stream, const traces::ReplayProgram& first, Backend& backend,
+                 const Options& opt, uint64_t totalEvents = 0);
 
 // The report's description of a loaded trace (every backend's Result, in-process or in a child).
 TraceInfo traceInfoOf(const traces::ReplayProgram& program);

@@ -159,7 +159,7 @@ std::string renderTable(const Report& r) {
                        count(r.trace.events));
   out += fmt::format("time      wall {}, {:.2f} ns/event, {}events/s", seconds(s.wallSeconds), s.nsPerEvent,
                      rate(s.eventsPerSecond));
-  if (s.loadSeconds > 0) out += fmt::format(" (loading the trace before it: {})", seconds(s.loadSeconds));
+  if (s.loadSeconds > 0) out += fmt::format(" (loading before it: {})", seconds(s.loadSeconds));
   out += "\n";
   out += fmt::format("events    {} allocs ({} requested), {} frees, {} gc events", count(s.allocs),
                      bytes(s.bytesRequested), count(s.frees), count(s.gcEvents));

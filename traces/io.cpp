@@ -22,7 +22,9 @@ std::string errnoText() { return std::strerror(errno); }
 
 class FileInput : public Input {
  public:
-  explicit FileInput(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+  // "-" is standard input (a duplicate of it, closed with the input).
+  explicit FileInput(const std::string& path)
+      : fd_(path == "-" ? ::fcntl(STDIN_FILENO, F_DUPFD_CLOEXEC, 0) : ::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
     if (fd_ < 0) throw std::runtime_error("cannot open " + path + ": " + errnoText());
     struct stat st {};
     if (::fstat(fd_, &st) == 0 && S_ISDIR(st.st_mode)) {

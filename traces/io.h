@@ -42,7 +42,7 @@ class MappedFile {
   size_t released_ = 0;
 };
 
-std::unique_ptr<Input> fileInput(const std::string& path);  // throws std::runtime_error naming the path
+std::unique_ptr<Input> fileInput(const std::string& path);  // "-": standard input; throws std::runtime_error naming the path
 std::unique_ptr<Input> memoryInput(std::string_view data);  // data must outlive the input
 std::unique_ptr<Input> zstdInput(std::unique_ptr<Input> inner);
 std::unique_ptr<Input> gzipInput(std::unique_ptr<Input> inner);

@@ -36,6 +36,7 @@ struct ProgramBuilder::Impl {
     uint64_t at;
   };
   std::vector<std::vector<Freed>> ownFree;  // per stream
+  std::vector<size_t> ownCompactAt;         // per stream: the size at which its list drops stale entries
   std::deque<Freed> aged;                   // every free, in trace order
   uint64_t ops = 0;
   uint32_t slots = 0;
@@ -43,7 +44,14 @@ struct ProgramBuilder::Impl {
   std::vector<uint16_t> rawIds;     // stream -> trace thread id
   std::vector<ChunkList<ReplayOp>> streams;
   ChunkList<uint16_t> order;        // per non-gc op: its stream
-  std::vector<uint64_t> gcAt;       // per gc: order.size() when it happened
+  std::vector<uint64_t> gcAt;       // per gc since the last window: order.size() when it happened
+  uint32_t gcBase = 0;              // gc events in earlier windows (the ordinal of gcAt[0])
+  bool frozen = false;              // the thread set is fixed (streams numbered by thread id)
+  std::vector<uint32_t> byId;       // frozen: dense thread -> stream
+  std::vector<uint16_t> dense;      // frozen: stream -> dense thread
+  const Event* cur = nullptr;       // the event being added, and its index (for NewThreadError)
+  uint64_t curIndex = 0;
+  uint64_t liveBytes = 0, peakLive = 0;  // requested bytes live, in trace order
   EventDigest digest;
   uint64_t events = 0, skippedFrees = 0, implicitFrees = 0;
   std::string firstSkipped, firstImplicit;
@@ -64,15 +72,66 @@ struct ProgramBuilder::Impl {
       streamOf.resize(size_t(t) + 1, -1);
     int32_t s = streamOf[t];
     if (s >= 0) return uint32_t(s);
+    if (frozen) [[unlikely]] newThread(t);
     s = int32_t(rawIds.size());
     streamOf[t] = s;
     rawIds.push_back(t);
     ownFree.emplace_back();
+    ownCompactAt.push_back(1024);
     if (opts.keepOps) {
       streams.emplace_back();
-      for (uint32_t g = 0; g < gcAt.size(); g++) streams.back().push_back(ReplayOp::gc(g));
+      for (uint32_t g = 0; g < gcAt.size(); g++) streams.back().push_back(ReplayOp::gc(gcBase + g));
     }
     return uint32_t(s);
+  }
+  [[noreturn]] void newThread(uint16_t t) const {
+    throw NewThreadError(fmt::format("{}: {}: thread {} first appears after the replay started with {} thread{} "
+                                     "(the threads of the first window)",
+                                     path, where(*cur, curIndex), t, rawIds.size(), rawIds.size() == 1 ? "" : "s"));
+  }
+  // Fixes the thread set: the streams so far, numbered by thread id.
+  void freeze() {
+    if (frozen) return;
+    if (rawIds.empty() && gcBase + gcAt.size() > 0) stream(0);  // gc events only: one thread reaches the barriers
+    const size_t n = rawIds.size();
+    byId.resize(n);
+    for (uint32_t i = 0; i < n; i++) byId[i] = i;
+    std::sort(byId.begin(), byId.end(), [&](uint32_t a, uint32_t b) { return rawIds[a] < rawIds[b]; });
+    dense.resize(n);
+    for (uint32_t d = 0; d < n; d++) dense[byId[d]] = uint16_t(d);
+    frozen = true;
+  }
+  std::vector<uint16_t> sortedIds() const {
+    std::vector<uint16_t> ids = rawIds;
+    if (ids.empty() && gcBase + gcAt.size() > 0) ids.push_back(0);
+    std::sort(ids.begin(), ids.end());
+    return ids;
+  }
+  // Moves the ops since the last call into p: streams in dense order; the global order, each gc once per thread
+  // in thread order.
+  void takeOps(ReplayProgram& p) {
+    const size_t n = rawIds.size();
+    p.threads.clear();
+    p.order.clear();
+    if (opts.keepOps) {
+      p.threads.resize(n);
+      for (uint32_t d = 0; d < n; d++) streams[byId[d]].moveInto(p.threads[d]);
+      p.order.reserve(order.size() + gcAt.size() * n);
+      size_t g = 0, at = 0;
+      auto gcs = [&](size_t upTo) {
+        for (; g < gcAt.size() && gcAt[g] == upTo; g++)
+          for (uint32_t d = 0; d < n; d++) p.order.push_back(uint16_t(d));
+      };
+      order.drain([&](const uint16_t* d, size_t k) {
+        for (size_t i = 0; i < k; i++, at++) {
+          gcs(at);
+          p.order.push_back(dense[d[i]]);
+        }
+      });
+      gcs(at);
+    }
+    gcBase += uint32_t(gcAt.size());
+    gcAt.clear();
   }
   bool reusable(const Freed& f) const { return slot[f.slot].seq == f.seq && f.seq < kSeqRetire; }
   uint32_t newSlot(uint32_t s) {
@@ -102,11 +161,22 @@ struct ProgramBuilder::Impl {
     Slot& sl = slot[i];
     bool cross = sl.lastThread != t;
     emit(s, ReplayOp::free(i, sl.seq, sl.size, cross));
+    liveBytes -= sl.size;
     ++sl.seq;
     sl.lastThread = t;
-    ownFree[s].push_back(Freed{i, sl.seq, ops});
+    auto& own = ownFree[s];
+    own.push_back(Freed{i, sl.seq, ops});
     aged.push_back(Freed{i, sl.seq, ops++});
+    if (own.size() >= ownCompactAt[s]) [[unlikely]] compactOwn(s);
     return cross;
+  }
+  // Drops the entries of a stream's freed list whose slot was taken since (through the aged list): a thread that
+  // frees much and allocates little would otherwise keep one entry per free it ever made. Such an entry never
+  // becomes reusable again (a slot's sequence only grows), so the slots handed out do not change.
+  void compactOwn(uint32_t s) {
+    auto& own = ownFree[s];
+    own.erase(std::remove_if(own.begin(), own.end(), [&](const Freed& f) { return !reusable(f); }), own.end());
+    ownCompactAt[s] = std::max<size_t>(1024, own.size() * 2);
   }
 };
 
@@ -115,6 +185,12 @@ ProgramBuilder::ProgramBuilder(std::string path) : ProgramBuilder(std::move(path
 ProgramBuilder::ProgramBuilder(std::string path, const Options& opts) : impl_(std::make_unique<Impl>()) {
   impl_->path = std::move(path);
   impl_->opts = opts;
+  if (opts.threadIds) {
+    std::vector<uint16_t> ids = *opts.threadIds;
+    std::sort(ids.begin(), ids.end());
+    for (uint16_t t : ids) impl_->stream(t);
+    impl_->freeze();
+  }
 }
 
 ProgramBuilder::~ProgramBuilder() = default;
@@ -131,6 +207,7 @@ void ProgramBuilder::prefetch(const Event& e) const {
 ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
   Impl& m = *impl_;
   next_ = index + 1;
+  m.cur = &e, m.curIndex = index;
   Step step;
   switch (e.op) {
     case Op::Alloc: {
@@ -148,6 +225,8 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
       uint32_t slot = m.newSlot(s);
       m.live.insert(e.id, slot);
       Impl::Slot& sl = m.slot[slot];
+      m.liveBytes += e.size;
+      m.peakLive = std::max(m.peakLive, m.liveBytes);
       bool cross = sl.seq != 0 && sl.lastThread != e.thread;
       m.emit(s, ReplayOp::alloc(slot, sl.seq, e.size, e.scan, cross));
       sl.size = e.size;
@@ -172,7 +251,7 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
     }
     case Op::Gc: {
       if (e.hasThread) m.stream(e.thread);
-      uint32_t ordinal = uint32_t(m.gcAt.size());
+      uint32_t ordinal = m.gcBase + uint32_t(m.gcAt.size());
       m.gcAt.push_back(m.order.size());
       if (m.opts.keepOps)
         for (auto& st : m.streams) st.push_back(ReplayOp::gc(ordinal));
@@ -186,46 +265,20 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
 
 ReplayProgram ProgramBuilder::finish() {
   Impl& m = *impl_;
+  m.freeze();
   ReplayProgram p;
   p.path = m.path;
   p.digest = m.digest.hex();
   p.events = m.events;
   p.slots = m.slots;
-  p.gcBarriers = uint32_t(m.gcAt.size());
+  p.gcBarriers = m.gcBase + uint32_t(m.gcAt.size());
   p.liveAtEnd = m.live.size();
   p.skippedFrees = m.skippedFrees;
   p.implicitFrees = m.implicitFrees;
-  if (m.rawIds.empty() && !m.gcAt.empty()) m.stream(0);  // gc events only: one thread reaches the barriers
-
-  // Dense thread numbering: streams sorted by trace thread id.
-  size_t n = m.rawIds.size();
-  std::vector<uint32_t> byId(n);
-  for (uint32_t i = 0; i < n; i++) byId[i] = i;
-  std::sort(byId.begin(), byId.end(), [&](uint32_t a, uint32_t b) { return m.rawIds[a] < m.rawIds[b]; });
-  std::vector<uint16_t> dense(n);
-  p.threadIds.resize(n);
-  for (uint32_t d = 0; d < n; d++) {
-    dense[byId[d]] = uint16_t(d);
-    p.threadIds[d] = m.rawIds[byId[d]];
-  }
-  if (m.opts.keepOps) {
-    p.threads.resize(n);
-    for (uint32_t d = 0; d < n; d++) m.streams[byId[d]].moveInto(p.threads[d]);
-    // The global order: each op's dense thread; each gc once per thread, in thread order.
-    p.order.reserve(m.order.size() + m.gcAt.size() * n);
-    size_t g = 0, at = 0;
-    auto gcs = [&](size_t upTo) {
-      for (; g < m.gcAt.size() && m.gcAt[g] == upTo; g++)
-        for (uint32_t d = 0; d < n; d++) p.order.push_back(uint16_t(d));
-    };
-    m.order.drain([&](const uint16_t* d, size_t k) {
-      for (size_t i = 0; i < k; i++, at++) {
-        gcs(at);
-        p.order.push_back(dense[d[i]]);
-      }
-    });
-    gcs(at);
-  }
+  p.peakLiveBytes = m.peakLive;
+  const std::vector<uint16_t> ids = m.sortedIds();
+  p.threadIds.assign(ids.begin(), ids.end());
+  m.takeOps(p);
   if (m.skippedFrees)
     p.warnings.push_back(fmt::format("{}: warning: skipped {} free{} of ids that were not live (first: {})", m.path,
                                      m.skippedFrees, m.skippedFrees == 1 ? "" : "s", m.firstSkipped));
@@ -238,21 +291,97 @@ ReplayProgram ProgramBuilder::finish() {
   return p;
 }
 
+void ProgramBuilder::takeWindow(ReplayProgram& w) {
+  Impl& m = *impl_;
+  m.freeze();
+  w.path = m.path;
+  w.events = m.events;
+  w.slots = m.slots;
+  w.gcBarriers = m.gcBase + uint32_t(m.gcAt.size());
+  w.peakLiveBytes = m.peakLive;
+  const std::vector<uint16_t> ids = m.sortedIds();
+  w.threadIds.assign(ids.begin(), ids.end());
+  m.takeOps(w);
+}
+
+std::vector<uint16_t> ProgramBuilder::threadIds() const { return impl_->sortedIds(); }
+
+ProgramStream::ProgramStream(std::unique_ptr<TraceReader> reader, const Options& opts)
+    : ProgramStream(*reader, opts) {
+  owned_ = std::move(reader);
+}
+
+ProgramStream::ProgramStream(TraceReader& reader, const Options& opts)
+    : reader_(&reader), opts_(opts), builder_(reader.path(), [&] {
+        ProgramBuilder::Options o;
+        o.lenient = opts.load.lenient;
+        o.threadIds = opts.threadIds;
+        return o;
+      }()) {
+  opts_.window = std::max<uint64_t>(1, opts_.window);
+  buf_.resize(1024);
+}
+
+ProgramStream::~ProgramStream() = default;
+
+bool ProgramStream::next(ReplayProgram& w) {
+  uint64_t taken = 0;
+  while (taken < opts_.window) {
+    if (pos_ == n_) {
+      if (ended_) break;
+      if (opts_.load.cancel && opts_.load.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
+      n_ = reader_->read(buf_.data(), buf_.size());
+      pos_ = 0;
+      if (n_ == 0) {
+        ended_ = true;
+        break;
+      }
+    }
+    const size_t end = pos_ + size_t(std::min<uint64_t>(n_ - pos_, opts_.window - taken));
+    for (size_t i = pos_; i < end; i++) builder_.add(buf_.data(), n_, i, index_++);
+    taken += end - pos_;
+    pos_ = end;
+  }
+  if (taken == 0 && started_) {
+    w.threads.clear();
+    w.order.clear();
+    return false;
+  }
+  started_ = true;
+  builder_.takeWindow(w);
+  return true;
+}
+
+ReplayProgram ProgramStream::summary() {
+  ReplayProgram p = builder_.finish();
+  p.tsBackwards = reader_->tsBackwards();
+  for (auto& w : reader_->warnings()) p.warnings.push_back(w);
+  return p;
+}
+
 ReplayProgram loadProgram(TraceReader& reader, const LoadOptions& opts) {
+  ProgramStream s(reader, ProgramStream::Options{opts, ~uint64_t{0}, std::nullopt});
+  ReplayProgram ops;
+  s.next(ops);
+  ReplayProgram p = s.summary();
+  p.threads = std::move(ops.threads);
+  p.order = std::move(ops.order);
+  return p;
+}
+
+std::vector<uint16_t> traceThreadIds(const std::string& path, const LoadOptions& opts) {
+  auto r = openTrace(path, readOptionsFor(opts));
   ProgramBuilder::Options o;
   o.lenient = opts.lenient;
-  ProgramBuilder b(reader.path(), o);
-  constexpr size_t kBatch = 1024;
-  std::vector<Event> buf(kBatch);
+  o.keepOps = false;
+  ProgramBuilder b(r->path(), o);
+  std::vector<Event> buf(1024);
   uint64_t index = 0;
-  while (size_t n = reader.read(buf.data(), kBatch)) {
+  while (size_t n = r->read(buf.data(), buf.size())) {
     if (opts.cancel && opts.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
     for (size_t i = 0; i < n; i++) b.add(buf.data(), n, i, index++);
   }
-  ReplayProgram p = b.finish();
-  p.tsBackwards = reader.tsBackwards();
-  for (auto& w : reader.warnings()) p.warnings.push_back(w);
-  return p;
+  return b.threadIds();
 }
 
 ReplayProgram loadProgram(const std::string& path, const LoadOptions& opts) {

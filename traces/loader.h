@@ -5,6 +5,12 @@
 // thread). Stream i holds the i-th smallest such id (program.threadIds[i]); so a trace whose ids are 0..n-1
 // keeps them, and sparse ids (e.g. 3, 70, 900) become 0, 1, 2. A trace with gc events only gets one stream.
 //
+// Windows (streaming): ProgramStream reads a trace in windows of a fixed number of events and hands each out as
+// a ReplayProgram holding that window's ops only (its order, its gc copies, the sequences they expect): the
+// windows' ops, one after the other, are exactly the ops loadProgram gives. Slots, sequences and the id map
+// carry over from window to window, so memory follows the live set and the window, not the trace's length.
+// The thread set is fixed when the first window is taken (the threads of its events), or given up front.
+//
 // Errors: strict loading throws TraceError at the first bad event ("trace.json: event 17 (line 20, column 5):
 // free of id 9 that is not live"). Lenient loading skips frees of ids that are not live and frees the old
 // object first when an alloc names a live id, counting both (skippedFrees, implicitFrees, warnings).
@@ -14,6 +20,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -34,6 +41,10 @@ struct LoadOptions {
 struct LoadCancelled : std::runtime_error {
   LoadCancelled() : std::runtime_error("interrupted while loading the trace") {}
 };
+// Streaming: an event of a thread that is not in the thread set fixed with the first window (or given up front).
+struct NewThreadError : TraceError {
+  using TraceError::TraceError;
+};
 inline ReadOptions readOptionsFor(const LoadOptions& o) { return ReadOptions{o.lenient, {}}; }
 
 // Loads the trace at path (any encoding, compressed or not). Throws TraceError.
@@ -51,6 +62,9 @@ class ProgramBuilder {
     // When set, strict-mode errors about liveness are passed here and processing goes on as if lenient
     // (to list every error); when empty they throw.
     std::function<void(const std::string&)> onError;
+    // The trace's thread ids (as threadIds() gives them after every event), when they are known before the first
+    // event: the streams are made for them at once, and an event of another thread throws NewThreadError.
+    std::optional<std::vector<uint16_t>> threadIds;
   };
   // What add() did with an event.
   struct Step {
@@ -79,6 +93,13 @@ class ProgramBuilder {
   static constexpr size_t kPrefetchAhead = 16;
   // Finishes the program (moves the streams out; the builder is empty afterwards).
   ReplayProgram finish();
+  // Streaming: moves the ops added since the last call into w.threads and w.order (the ops finish() would give
+  // for these events, gc copies included) and sets w's path, events, slots, gcBarriers, threadIds and
+  // peakLiveBytes to their values so far. The first call fixes the thread set: an event of another thread
+  // afterwards throws NewThreadError.
+  void takeWindow(ReplayProgram& w);
+  // The thread ids that have streams so far, ascending (a trace of gc events only: {0}).
+  std::vector<uint16_t> threadIds() const;
 
   uint64_t liveObjects() const;
   uint32_t slots() const;
@@ -90,5 +111,43 @@ class ProgramBuilder {
   std::unique_ptr<Impl> impl_;
   uint64_t next_ = 0;
 };
+
+// Loads a trace in windows (see the top of this file). The first next() always gives a window (maybe empty);
+// later ones return false at the end of the trace. Throws what loadProgram throws, from the window whose events
+// have the problem, and NewThreadError for a thread that first appears after the first window.
+class ProgramStream {
+ public:
+  static constexpr uint64_t kDefaultWindow = uint64_t{1} << 20;  // events
+  struct Options {
+    LoadOptions load;
+    uint64_t window = kDefaultWindow;                 // events per window (at least 1)
+    std::optional<std::vector<uint16_t>> threadIds;   // the thread set, when known (traceThreadIds)
+  };
+  ProgramStream(std::unique_ptr<TraceReader> reader, const Options& opts);
+  ProgramStream(TraceReader& reader, const Options& opts);  // reader must outlive the stream
+  ~ProgramStream();
+
+  // Replaces w's ops with the next window's. Not thread-safe; one thread at a time may call it.
+  bool next(ReplayProgram& w);
+  // After next() returned false (or the single window of an unlimited one): the program's description,
+  // everything but the ops, as loadProgram gives it (digest, counts, warnings).
+  ReplayProgram summary();
+  const std::string& path() const { return reader_->path(); }
+  const TraceReader& reader() const { return *reader_; }
+
+ private:
+  std::unique_ptr<TraceReader> owned_;
+  TraceReader* reader_;
+  Options opts_;
+  ProgramBuilder builder_;
+  std::vector<Event> buf_;
+  size_t pos_ = 0, n_ = 0;
+  uint64_t index_ = 0;
+  bool started_ = false, ended_ = false;
+};
+
+// The thread ids a trace's program has streams for (ProgramBuilder::threadIds), by a pass that checks the events
+// and stores nothing per op. Throws TraceError.
+std::vector<uint16_t> traceThreadIds(const std::string& path, const LoadOptions& opts = {});
 
 }  // namespace gomalloc::traces

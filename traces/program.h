@@ -64,6 +64,9 @@ struct ReplayProgram {
   uint64_t tsBackwards = 0;                    // lenient: events whose ts went backwards on their thread
   std::vector<uint32_t> threadIds;             // threads[i] holds the trace's thread threadIds[i] (loader.h)
   std::vector<std::string> warnings;           // lenient loading: what was skipped or repaired, one line each
+  // A window of a streamed program (traces/loader.h ProgramStream): the most bytes live at once in trace order
+  // from the first event to the window's last (0 when not computed).
+  uint64_t peakLiveBytes = 0;
 };
 
 }  // namespace gomalloc::traces

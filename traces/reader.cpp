@@ -1,6 +1,7 @@
 #include "traces/reader.h"
 
 #include <fmt/format.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstring>
@@ -302,7 +303,10 @@ std::unique_ptr<TraceReader> openTrace(const std::string& path, const ReadOption
   try {
     raw = fileInput(path);
     std::string head = peekHead(raw, 8);
-    if (sniffCompression(head) == Compression::None && isBinary(head) &&
+    // A regular file is mapped; standard input, a pipe or a device is read as a stream.
+    struct stat st {};
+    const bool regular = path != "-" && ::stat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
+    if (regular && sniffCompression(head) == Compression::None && isBinary(head) &&
         (!opts.encoding || *opts.encoding == Encoding::Binary)) {
       auto map = std::make_shared<MappedFile>(path);
       std::string_view whole(map->data(), map->size());

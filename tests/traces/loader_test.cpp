@@ -242,6 +242,89 @@ TEST(TraceLoader, ProgramsOfEveryGeneratorAreConsistent) {
   expectConsistent(build({Event::alloc(0, 1, 16), Event::alloc(1, 1, 8), Event::free(2, 1)}, true));
 }
 
+// The windows of a streamed program, one after the other, are the whole program's ops and order; the summary
+// is its description.
+TEST(TraceLoader, WindowsConcatenatedAreTheWholeProgram) {
+  for (auto& k : genKinds()) {
+    GenOptions o;
+    o.kind = std::string(k.name);
+    o.events = 20000;
+    o.threads = 5;
+    o.gcEvery = 500;
+    std::vector<Event> ev;
+    generate(o, [&](const Event& e) { ev.push_back(e); });
+    const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None});
+    auto whole = openTraceMemory("t.gmt", bin);
+    const ReplayProgram full = loadProgram(*whole);
+    for (uint64_t window : {uint64_t{1}, uint64_t{500}, uint64_t{999}, uint64_t{1000}, uint64_t{7000}}) {
+      SCOPED_TRACE(std::string(k.name) + " window " + std::to_string(window));
+      auto r = openTraceMemory("t.gmt", bin);
+      // (The thread set given: a window of one event does not show every thread.)
+      const std::vector<uint16_t> ids(full.threadIds.begin(), full.threadIds.end());
+      ProgramStream stream(*r, ProgramStream::Options{{}, window, ids});
+      ReplayProgram w, cat;
+      cat.threads.resize(full.threads.size());
+      size_t windows = 0;
+      while (stream.next(w)) {
+        ASSERT_EQ(w.threads.size(), full.threads.size());
+        for (size_t t = 0; t < w.threads.size(); t++)
+          cat.threads[t].insert(cat.threads[t].end(), w.threads[t].begin(), w.threads[t].end());
+        cat.order.insert(cat.order.end(), w.order.begin(), w.order.end());
+        EXPECT_LE(w.peakLiveBytes, full.peakLiveBytes);
+        windows++;
+      }
+      EXPECT_EQ(windows, (20000 + window - 1) / window);
+      ASSERT_EQ(cat.order, full.order);
+      for (size_t t = 0; t < full.threads.size(); t++) {
+        ASSERT_EQ(cat.threads[t].size(), full.threads[t].size());
+        for (size_t i = 0; i < full.threads[t].size(); i++) {
+          const ReplayOp &a = cat.threads[t][i], &b = full.threads[t][i];
+          ASSERT_TRUE(a.slot == b.slot && a.seq == b.seq && a.bits == b.bits) << "thread " << t << " op " << i;
+        }
+      }
+      const ReplayProgram s = stream.summary();
+      EXPECT_EQ(s.digest, full.digest);
+      EXPECT_EQ(s.slots, full.slots);
+      EXPECT_EQ(s.gcBarriers, full.gcBarriers);
+      EXPECT_EQ(s.liveAtEnd, full.liveAtEnd);
+      EXPECT_EQ(s.threadIds, full.threadIds);
+      EXPECT_EQ(s.peakLiveBytes, full.peakLiveBytes);
+    }
+  }
+}
+
+TEST(TraceLoader, AThreadAfterTheFirstWindowIsANewThreadErrorUnlessKnown) {
+  std::vector<Event> ev;
+  for (uint64_t i = 0; i < 10; i++) ev.push_back(Event::alloc(uint16_t(i % 2), i, 16));
+  ev.push_back(Event::alloc(9, 100, 16));
+  ev.push_back(Event::alloc(0, 101, 16));
+  const std::string text = encode(ev, Format{Encoding::JsonLines, Compression::None});
+  {
+    auto r = openTraceMemory("t.jsonl", text);
+    ProgramStream s(*r, ProgramStream::Options{{}, 4, std::nullopt});
+    ReplayProgram w;
+    EXPECT_TRUE(s.next(w));
+    EXPECT_TRUE(s.next(w));
+    try {
+      while (s.next(w)) {
+      }
+      FAIL() << "no error";
+    } catch (const NewThreadError& e) {
+      EXPECT_NE(std::string(e.what()).find("t.jsonl: event 10 (line 12, column "), std::string::npos) << e.what();
+    }
+  }
+  auto r = openTraceMemory("t.jsonl", text);
+  ProgramStream s(*r, ProgramStream::Options{{}, 4, std::vector<uint16_t>{9, 0, 1}});
+  ReplayProgram w;
+  ASSERT_TRUE(s.next(w));
+  EXPECT_EQ(w.threads.size(), 3u);
+  EXPECT_EQ(w.threadIds, (std::vector<uint32_t>{0, 1, 9}));
+  while (s.next(w)) {
+  }
+  auto whole = openTraceMemory("t.jsonl", text);
+  EXPECT_EQ(s.summary().digest, loadProgram(*whole).digest);
+}
+
 TEST(TraceLoader, ValidatorModeStoresNoOpsAndListsEveryError) {
   std::vector<std::string> errors;
   ProgramBuilder::Options o;
