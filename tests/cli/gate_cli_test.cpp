@@ -192,8 +192,9 @@ TEST(GateCli, EveryBackendsReportsPassTheSchema) {
       ASSERT_EQ(rr.code, 0) << a << " " << mode << "\n" << rr.err;
       RunResult g = gomalloc("gate " + out + " " + out, dir);
       EXPECT_EQ(g.code, 0) << a << " " << mode << "\n" << g.err;
-      if (std::string(mode) == "--no-timings")  // gated without its timing rules, and said so
+      if (std::string(mode) == "--no-timings") {  // gated without its timing rules, and said so
         EXPECT_NE(g.out.find("timing rules do not apply"), std::string::npos) << a << "\n" << g.out;
+      }
     }
   }
 }
