@@ -38,7 +38,11 @@ std::string render(const core::SizeClassTable& t, const std::string& format) {
                       {"tail_waste", k.tailWaste},
                       {"max_waste", k.maxWaste}});
     }
-    out = nlohmann::json{{"classes", rows}}.dump(2) + "\n";
+    nlohmann::ordered_json j;
+    j["schema"] = "gomalloc-classes";
+    j["version"] = 1;
+    j["classes"] = rows;
+    out = j.dump(2) + "\n";
   }
   return out;
 }

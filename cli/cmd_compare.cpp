@@ -230,11 +230,11 @@ int runCompare(CompareCliOptions& o, const CLI::App* sub, const CLI::Option* var
     if (code == 130 || sigintFlag().load()) throw UsageError("interrupted", 130);
     if (code != 0)
       throw UsageError(fmt::format("variant {}: the replay failed (exit status {}; its message is above)", v.name, code),
-                       code == 2 ? 2 : 1);
+                       childExitCode(code));
     try {
       return readChildReport(out);
     } catch (const std::exception& e) {
-      throw UsageError(fmt::format("variant {}: the replay wrote an unreadable report: {}", v.name, e.what()), 1);
+      throw UsageError(fmt::format("variant {}: the replay wrote an unreadable report: {}", v.name, e.what()), kExitFailed);
     }
   };
   std::vector<reports::MatrixRun> runs;

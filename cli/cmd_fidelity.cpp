@@ -45,7 +45,7 @@ int runFidelity(const FidelityOpts& o) {
       if (code != 0)
         throw UsageError(fmt::format("fidelity: {} on {} failed (exit status {}; its message is above)", o.traces[ti],
                                      allocator, code),
-                         code == 2 ? 2 : 1);
+                         childExitCode(code));
       return readChildReport(out);
     };
     // The runtime first: its own live heap at the start (the baseline) is live throughout, and its pacer counts
@@ -76,8 +76,8 @@ int runFidelity(const FidelityOpts& o) {
   size_t failed = 0;
   for (auto& t : results) failed += t.failed();
   if (failed) {
-    std::fprintf(stderr, "gomalloc: fidelity: %zu bound%s exceeded\n", failed, failed == 1 ? "" : "s");
-    return 1;
+    warn(fmt::format("{} bound{} exceeded", failed, failed == 1 ? "" : "s"));
+    return kExitRegression;
   }
   return 0;
 }

@@ -59,9 +59,13 @@ int runGate(const GateCliOptions& o) {
     reports::checkCompatible(base, cur, o.allowSettings);
     const reports::GateResult result = reports::evaluate(base, cur, opts);
     if (result.checks.empty()) throw UsageError("gate: no rules to check (the defaults are off and no --max or rules given)");
-    writeOutput(o.output, o.format == "markdown" ? reports::renderGateMarkdown(result) : reports::renderGateTable(result));
+    // The files first, then the verdict: an output that cannot be written is never reported beside a PASS, and its
+    // exit code (kExitFailed) is never 1, which means a regression.
     if (o.junitGiven) writeOutput(o.junit, reports::renderGateJunit(result));
-    return result.failed() ? 1 : 0;
+    writeOutput(o.output, o.format == "markdown" ? reports::renderGateMarkdown(result)
+                          : o.format == "json"   ? reports::gateToJson(result).dump(2) + "\n"
+                                                 : reports::renderGateTable(result));
+    return result.failed() ? kExitRegression : 0;
   } catch (const reports::GateInputError& e) {
     throw UsageError(std::string("gate: ") + e.what(), 2);
   }
@@ -76,15 +80,17 @@ void registerGate(Registry& r) {
   sub->add_option("baseline", o->baseline, "The baseline: a replay or compare report (JSON)")->required();
   sub->add_option("current", o->current, "The report to check: a replay or compare report (JSON)")->required();
   sub->add_option("--rules", o->rules, "Rules from a JSON file (docs/compare.md)");
-  sub->add_option("--max", o->max, "A rule, METRIC=LIMIT: peak_rss=5% (relative) or gc_cycles=+2 (absolute); repeatable")
+  sub->add_option("--max", o->max,
+                  "A rule, METRIC=LIMIT: peak_rss=5% (relative), peak_rss=+4MiB or gc_cycles=+2 (absolute, in a unit "
+                  "of the metric's; a bare number is a count); repeatable")
       ->allow_extra_args(false);
   sub->add_flag("--no-defaults", o->noDefaults, "Check only the rules given (--rules, --max)");
   sub->add_option("--variant", o->variant, "The variant to read from compare reports (default: their baseline)");
   sub->add_option("--baseline-variant", o->baselineVariant, "The variant to read from a compare report as baseline");
   sub->add_option("--current-variant", o->currentVariant, "The variant to read from a compare report as current");
   sub->add_flag("--allow-settings", o->allowSettings, "Gate across different Go-model settings");
-  sub->add_option("--format", o->format, "table (default) or markdown (a CI job summary)")
-      ->check(CLI::IsMember({"table", "markdown"}));
+  sub->add_option("--format", o->format, "table (default), markdown (a CI job summary) or json")
+      ->check(CLI::IsMember({"table", "markdown", "json"}));
   sub->add_option("-o,--output", o->output, "Write the table to this file (atomically) instead of stdout");
   auto* junit = sub->add_option("--junit", o->junit, "Also write JUnit XML (one test case per metric) to this file");
   r.add(sub, [o, junit] {

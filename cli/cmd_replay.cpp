@@ -111,12 +111,12 @@ int finish(const ReplayOpts& o, const reports::Report& rep) {
   }
   writeOutput(o.output, text);
   if (rep.interrupted) {
-    std::fputs("gomalloc: interrupted; the report covers the events replayed\n", stderr);
+    warn("interrupted; the report covers the events replayed");
     return 130;
   }
   if (rep.verify && !rep.verify->passed) {
-    std::fprintf(stderr, "gomalloc: the heap verifier found %zu problem(s)\n", rep.verify->errors.size());
-    return 1;
+    warn(fmt::format("the heap verifier found {} problem(s)", rep.verify->errors.size()));
+    return kExitRegression;
   }
   return 0;
 }
@@ -127,7 +127,7 @@ int runPreloaded(const ReplayOpts& o) {
   try {
     library = reports::findPreloadLibrary(o.allocator);
   } catch (const std::runtime_error& e) {
-    throw UsageError(e.what(), 1);
+    throw UsageError(e.what(), kExitFailed);
   }
   std::vector<std::string> args = {"replay",  o.trace, "--allocator",   "system", "--format", "json", "-o", "-",
                                    "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs),
@@ -142,19 +142,19 @@ int runPreloaded(const ReplayOpts& o) {
   if (child.exitCode == 130 && child.out.empty()) throw UsageError("replay: interrupted before the replay started; nothing was replayed, no report written", 130);
   if (child.exitCode != 0 && child.exitCode != 130)
     throw UsageError(fmt::format("the replay under {} failed (exit status {})", o.allocator, child.exitCode),
-                     child.exitCode == 2 ? 2 : 1);
+                     childExitCode(child.exitCode));
   reports::Report rep;
   try {
     const nlohmann::ordered_json j = reports::parseJsonChecked(child.out, "the child's report");
     reports::checkReportSchema(j);
     rep = reports::fromJson(j);
   } catch (const std::exception& e) {
-    throw UsageError(fmt::format("the replay under {} wrote an unreadable report: {}", o.allocator, e.what()), 1);
+    throw UsageError(fmt::format("the replay under {} wrote an unreadable report: {}", o.allocator, e.what()), kExitFailed);
   }
   try {
     rep = reports::relabel(std::move(rep), o.allocator, library);
   } catch (const std::runtime_error& e) {
-    throw UsageError(e.what(), 1);
+    throw UsageError(e.what(), kExitFailed);
   }
   return finish(o, rep);
 }
@@ -180,15 +180,15 @@ reports::Report replayOnGoRuntime(const ReplayOpts& o, const traces::ReplayProgr
   } catch (const replay::GoRuntimeInterrupted& e) {
     throw UsageError(std::string("replay: ") + e.what(), 130);
   } catch (const replay::GoRuntimeError& e) {
-    throw UsageError(e.what(), 1);
+    throw UsageError(e.what(), kExitFailed);
   }
   return reports::build(result, toolInfo());
 }
 
 void printWarnings(const ReplayOpts& o, const std::vector<std::string>& warnings) {
   if (o.quiet) return;
-  for (size_t i = 0; i < warnings.size() && i < 5; i++) std::fprintf(stderr, "gomalloc: %s\n", warnings[i].c_str());
-  if (warnings.size() > 5) std::fprintf(stderr, "gomalloc: ... and %zu more warnings\n", warnings.size() - 5);
+  for (size_t i = 0; i < warnings.size() && i < 5; i++) warn(warnings[i]);
+  if (warnings.size() > 5) warn(fmt::format("... and {} more warnings", warnings.size() - 5));
 }
 
 // f() loads (some of) the trace before the replay: a bad trace exits 2, Ctrl-C 130.
@@ -218,6 +218,9 @@ int runReplay(const ReplayOpts& o) {
   if (o.allocator != "go" && hasHeapOptions(o.heap) && !(goRuntime && onlyGogc))
     throw UsageError(goRuntime ? "--allocator go-runtime takes --gogc (or --set gogc=N) only"
                                : "--preset, --config, --set and --gogc apply to --allocator go only");
+  if (o.verify && o.allocator != "go")
+    throw UsageError("--verify runs the Go model's heap verifier, so it applies to --allocator go only (not " +
+                     o.allocator + ")");
   if (goRuntime && o.deterministic)
     throw UsageError("--deterministic does not apply to --allocator go-runtime: the real runtime's scheduling is not "
                      "deterministic (--procs 1 replays the trace in its order)");

@@ -10,6 +10,7 @@
 
 #include "cli/app.h"
 #include "core/sizeclasses.h"
+#include "reports/metrics.h"
 #include "traces/convert.h"
 #include "traces/generate.h"
 #include "traces/import.h"
@@ -30,6 +31,10 @@ std::string formatName(traces::Format f) {
   if (f.compression != traces::Compression::None) s += "." + std::string(traces::compressionName(f.compression));
   return s;
 }
+
+// The number format of every command (reports/metrics.h): grouped digits, bytes in binary units.
+std::string count(uint64_t n) { return reports::formatValue(double(n), reports::Unit::Count); }
+std::string bytes(uint64_t n) { return reports::formatValue(double(n), reports::Unit::Bytes); }
 
 std::string pct(uint64_t part, uint64_t whole) {
   return whole ? fmt::format("{:.1f}%", 100.0 * double(part) / double(whole)) : "-";
@@ -67,20 +72,19 @@ int runValidate(const std::string& path, bool lenient) {
   } catch (const TraceError& e) {
     errors.push_back(e.what());  // a reader error ends the reading
   }
-  for (auto& e : errors) std::cerr << e << "\n";
-  if (more) std::cerr << fmt::format("{}: ... and {} more errors\n", path, more);
+  for (auto& e : errors) warn(e);
+  if (more) warn(fmt::format("{}: ... and {} more errors", path, more));
   if (!errors.empty()) {
-    std::cerr << fmt::format("{}: invalid trace ({} error{})\n", path, errors.size() + more,
-                             errors.size() + more == 1 ? "" : "s");
-    return 2;
+    warn(fmt::format("{}: invalid trace ({} error{})", path, errors.size() + more, errors.size() + more == 1 ? "" : "s"));
+    return kExitUsage;
   }
   traces::ReplayProgram p = b.finish();
-  for (auto& w : p.warnings) std::cerr << w << "\n";
-  for (auto& w : r->warnings()) std::cerr << w << "\n";
+  for (auto& w : p.warnings) warn(w);
+  for (auto& w : r->warnings()) warn(w);
   writeOutput("-", fmt::format("{}: valid {} trace: {} events ({} alloc, {} free, {} gc), {} thread{}, {} objects "
                                "live at the end\n",
-                               path, formatName(r->format()), p.events, allocs, frees, gcs, p.threadIds.size(),
-                               p.threadIds.size() == 1 ? "" : "s", p.liveAtEnd));
+                               path, formatName(r->format()), count(p.events), count(allocs), count(frees), count(gcs),
+                               count(p.threadIds.size()), p.threadIds.size() == 1 ? "" : "s", count(p.liveAtEnd)));
   return 0;
 }
 
@@ -89,7 +93,7 @@ int runValidate(const std::string& path, bool lenient) {
 struct ClassRow {
   std::string label;  // class number, "0 B" or "large"
   uint64_t bytes;     // object size of the class (0: varies)
-  uint64_t objects = 0, allocated = 0;
+  uint64_t objects = 0, requested = 0;
 };
 
 std::vector<ClassRow> classRows(const traces::TraceStats& s) {
@@ -103,10 +107,10 @@ std::vector<ClassRow> classRows(const traces::TraceStats& s) {
     if (!s.smallSizes[size]) continue;
     ClassRow& r = rows[table.sizeToClass(size)];
     r.objects += s.smallSizes[size];
-    r.allocated += s.smallSizes[size] * size;
+    r.requested += s.smallSizes[size] * size;
   }
   rows.back().objects = s.largeAllocs;
-  rows.back().allocated = s.largeBytes;
+  rows.back().requested = s.largeBytes;
   std::vector<ClassRow> used;
   for (auto& r : rows)
     if (r.objects) used.push_back(r);
@@ -129,8 +133,8 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
   std::string out;
   auto line = [&](const char* key, const std::string& v) { out += fmt::format("{:<19}{}\n", key, v); };
   line("trace", s.path);
-  line("format", fmt::format("{}, {} bytes{}", formatName(s.format), s.rawBytes,
-                             s.rawBytes != s.bytes ? fmt::format(" ({} decompressed)", s.bytes) : ""));
+  line("format", fmt::format("{}, {}{}", formatName(s.format), bytes(s.rawBytes),
+                             s.rawBytes != s.bytes ? fmt::format(" ({} decompressed)", bytes(s.bytes)) : ""));
   if (const std::string source = metaString(s, "source"); !source.empty()) {
     const std::string command = metaString(s, "command");  // the recorded program (heaptrack's X line)
     line("source", command.empty() ? source : fmt::format("{} of `{}`", source, command));
@@ -142,8 +146,9 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
     line(key, counts);
   }
   line("digest", s.digest);
-  line("events", fmt::format("{}: {} alloc, {} free, {} gc", s.events, s.allocs, s.frees, s.gcs));
-  line("threads", fmt::format("{}{}{}", s.threads,
+  line("events", fmt::format("{}: {} alloc, {} free, {} gc", count(s.events), count(s.allocs), count(s.frees),
+                             count(s.gcs)));
+  line("threads", fmt::format("{}{}{}", count(s.threads),
                               s.header.threads ? fmt::format(" (header: {})", *s.header.threads) : "",
                               metaString(s, "threads") == "unknown"
                                   ? "; thread ids unknown: the source has none, every event is on thread 0"
@@ -151,13 +156,14 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
   // What an importer could not know and assumed instead (heaptrack: coarse times, pointers, free pairing).
   for (const char* key : {"times", "scan", "free_pairing"})
     if (const std::string v = metaString(s, key); !v.empty()) line(key, v);
-  line("allocated", fmt::format("{} bytes in {} objects ({} with pointers)", s.bytesAllocated, s.allocs,
+  // "requested": the sizes the trace asks for, replay's summary.bytes_requested (not rounded up to a class).
+  line("requested", fmt::format("{} in {} allocs ({} with pointers)", bytes(s.bytesAllocated), count(s.allocs),
                                 pct(s.scanAllocs, s.allocs)));
-  line("peak live", fmt::format("{} bytes, {} objects", s.peakLiveBytes, s.peakLiveObjects));
-  line("live at exit", fmt::format("{} bytes, {} objects", s.liveBytesAtEnd, s.liveAtEnd));
-  line("cross-thread frees", fmt::format("{} ({} of frees)", s.crossThreadFrees, pct(s.crossThreadFrees, s.frees)));
+  line("peak live", fmt::format("{} requested, {} objects", bytes(s.peakLiveBytes), count(s.peakLiveObjects)));
+  line("live at exit", fmt::format("{} requested, {} objects", bytes(s.liveBytesAtEnd), count(s.liveAtEnd)));
+  line("cross-thread frees", fmt::format("{} ({} of frees)", count(s.crossThreadFrees), pct(s.crossThreadFrees, s.frees)));
   if (s.skippedFrees || s.implicitFrees)
-    line("lenient", fmt::format("{} frees skipped, {} implicit frees", s.skippedFrees, s.implicitFrees));
+    line("lenient", fmt::format("{} frees skipped, {} implicit frees", count(s.skippedFrees), count(s.implicitFrees)));
   if (time) {
     double sec = time->seconds > 0 ? time->seconds : 1e-9;
     line("read time", fmt::format("{:.3f} s: {:.1f} MB/s of file, {:.1f} MB/s decompressed, {:.2f} M events/s "
@@ -167,22 +173,24 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
     line("stats time", fmt::format("{:.3f} s (the statistics pass, reading included: {:.3f} s)", s.seconds,
                                    s.readSeconds));
   }
-  out += "\nsize class  object bytes     objects   share        bytes allocated\n";
+  out += "\nsize class  object size      allocs   share   requested\n";
   for (auto& r : classRows(s))
-    out += fmt::format("{:>10}  {:>12}  {:>10}  {:>6}  {:>21}\n", r.label, r.bytes ? std::to_string(r.bytes) : "-",
-                       r.objects, pct(r.objects, s.allocs), r.allocated);
+    out += fmt::format("{:>10}  {:>11}  {:>10}  {:>6}  {:>10}\n", r.label, r.bytes ? bytes(r.bytes) : "-",
+                       count(r.objects), pct(r.objects, s.allocs), bytes(r.requested));
   out += "\nlifetime (events)     objects   share\n";
   uint64_t died = 0;
   for (auto c : s.lifetimeLog2) died += c;
   for (size_t k = 0; k < s.lifetimeLog2.size(); k++)
     if (s.lifetimeLog2[k])
-      out += fmt::format("{:>17}  {:>10}  {:>6}\n", lifetimeLabel(k), s.lifetimeLog2[k], pct(s.lifetimeLog2[k], died));
-  if (s.liveAtEnd) out += fmt::format("{:>17}  {:>10}\n", "live at exit", s.liveAtEnd);
+      out += fmt::format("{:>17}  {:>10}  {:>6}\n", lifetimeLabel(k), count(s.lifetimeLog2[k]), pct(s.lifetimeLog2[k], died));
+  if (s.liveAtEnd) out += fmt::format("{:>17}  {:>10}\n", "live at exit", count(s.liveAtEnd));
   return out;
 }
 
 std::string renderJson(const traces::TraceStats& s, const std::optional<traces::ReadTiming>& time) {
   nlohmann::ordered_json j;
+  j["schema"] = "gomalloc-info";
+  j["version"] = 1;
   j["trace"] = s.path;
   j["format"] = formatName(s.format);
   j["file_bytes"] = s.rawBytes;
@@ -192,7 +200,7 @@ std::string renderJson(const traces::TraceStats& s, const std::optional<traces::
   j["events"] = {{"total", s.events}, {"alloc", s.allocs}, {"free", s.frees}, {"gc", s.gcs}};
   j["threads"] = s.threads;
   if (s.header.threads) j["declared_threads"] = *s.header.threads;
-  j["bytes_allocated"] = s.bytesAllocated;
+  j["bytes_requested"] = s.bytesAllocated;  // replay's summary.bytes_requested
   j["scan_allocs"] = s.scanAllocs;
   j["peak_live"] = {{"bytes", s.peakLiveBytes}, {"objects", s.peakLiveObjects}};
   j["live_at_exit"] = {{"bytes", s.liveBytesAtEnd}, {"objects", s.liveAtEnd}};
@@ -202,7 +210,7 @@ std::string renderJson(const traces::TraceStats& s, const std::optional<traces::
   auto classes = nlohmann::ordered_json::array();
   for (auto& r : classRows(s))
     classes.push_back({{"class", r.label}, {"object_bytes", r.bytes}, {"objects", r.objects},
-                       {"bytes_allocated", r.allocated}});
+                       {"bytes_requested", r.requested}});
   j["size_classes"] = classes;
   auto life = nlohmann::ordered_json::array();
   for (size_t k = 0; k < s.lifetimeLog2.size(); k++)
@@ -259,7 +267,7 @@ void registerTraceCommands(Registry& r) {
       }
       std::optional<traces::ReadTiming> time;
       if (o->time) time = traces::timeRead(o->trace, traces::ReadOptions{o->lenient, std::nullopt});
-      for (auto& w : s.warnings) std::cerr << w << "\n";
+      for (auto& w : s.warnings) warn(w);
       writeOutput("-", o->format == "json" ? renderJson(s, time) : renderTable(s, time));
       return 0;
     });
@@ -350,7 +358,7 @@ void registerTraceCommands(Registry& r) {
       } catch (const TraceError& e) {
         throw UsageError(e.what(), 2);
       }
-      for (auto& w : res.warnings) std::cerr << w << "\n";
+      for (auto& w : res.warnings) warn(w);
       std::cerr << fmt::format("converted {} ({}, {} events) to {} ({}, {} events)\n", o->in, formatName(res.from),
                                res.eventsIn, o->out, formatName(res.to), res.eventsOut);
       return 0;

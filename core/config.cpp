@@ -108,7 +108,7 @@ void Config::apply(const std::string& key, const std::string& v) {
     p.procs = procs;
     *this = p;
   } else if (key == "gogc") {
-    gogc = v == "off" ? -1 : int(parseInt(key, v, -1, 1'000'000));
+    gogc = v == "off" ? -1 : int(parseInt(key, v, 0, 1'000'000));  // off, not -1 (docs/config.md: >= 0 or off)
   } else if (key == "procs") {
     procs = int(parseInt(key, v, 1, 1024));
   } else if (key == "arena_bytes") {

@@ -100,6 +100,10 @@ template <TouchMode m>
   }
 }
 
+// A memory bound was reached (core::HeapLimitError, MemoryLimitError): run() rethrows it as MemoryLimitError,
+// exit status 1, where any other failure is not a bound (replayer.cpp).
+bool isLimitError(const std::exception& e);
+
 struct Run {
   // first: the program, or a streamed program's first window (which has every thread).
   Run(const traces::ReplayProgram& first, Backend& backend, const Options& opt, int procs);
@@ -137,6 +141,7 @@ struct Run {
   std::atomic<uint32_t> gcDone{0};  // trace gc barriers completed
   bool spinAtBarriers = false;      // every P has a core of its own
   std::string error;
+  bool limitExceeded = false;  // the error is a memory bound (isLimitError)
 
   // What barriers record (under mu in concurrent mode; the only thread in deterministic mode).
   uint64_t gcEvents = 0, pacerStops = 0;
@@ -175,7 +180,8 @@ struct Run {
   bool waitSeq(Slot& s, uint32_t want, int p);        // spin/yield/sleep until s.seq == want
   bool barrier(int p, uint32_t ordinal);              // trace gc barrier
   void finish(int p);                                 // p's streams are done
-  void fail(const std::string& why);                  // stop every worker; rethrown by run()
+  void fail(const std::string& why, bool limit = false);  // stop every worker; rethrown by run() (limit: as
+                                                          // MemoryLimitError, a bound exceeded)
   void sequenceError(const traces::ReplayOp& op, uint32_t found);
   void runGc(bool forced);                            // the world is stopped
   void pacerAttention(bool concurrent);               // after an op: note a mark start, stop for a cycle
@@ -305,7 +311,7 @@ void workerLoop(B& b, Run& r, int p) {
       }
     }
   } catch (const std::exception& e) {
-    r.fail(std::string(b.name()) + " backend on P" + std::to_string(p) + ": " + e.what());
+    r.fail(std::string(b.name()) + " backend on P" + std::to_string(p) + ": " + e.what(), isLimitError(e));
   }
   if (threads.size() == 1) pos[threads[0]] = n = i;
   for (uint32_t t : threads) r.done[t] = pos[t];
@@ -336,7 +342,7 @@ void deterministicLoop(B& b, Run& r) {
       if ((++n & 1023) == 0) r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {
-    r.fail(std::string(b.name()) + " backend: " + e.what());
+    r.fail(std::string(b.name()) + " backend: " + e.what(), isLimitError(e));
   }
   for (size_t t = 0; t < pos.size(); t++) r.done[t] = pos[t];
   r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);

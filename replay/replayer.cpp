@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "core/mheap.h"
 #include "replay/engine.h"
 #include "replay/rss.h"
 #include "traces/loader.h"
@@ -299,10 +300,14 @@ void Run::sequenceError(const ReplayOp& op, uint32_t found) {
                    kindName(op.kind()), op.slot, op.seq, found));
 }
 
-void Run::fail(const std::string& why) {
+bool isLimitError(const std::exception& e) {
+  return dynamic_cast<const core::HeapLimitError*>(&e) != nullptr || dynamic_cast<const MemoryLimitError*>(&e) != nullptr;
+}
+
+void Run::fail(const std::string& why, bool limit) {
   {
     std::lock_guard lk(mu);
-    if (error.empty()) error = why;
+    if (error.empty()) error = why, limitExceeded = limit;
     abort.store(true, std::memory_order_relaxed);
   }
   cv.notify_all();
@@ -388,7 +393,7 @@ void Run::tryComplete() {
       cv.notify_all();
     }
   } catch (const std::exception& e) {
-    if (error.empty()) error = backend.name() + " backend, GC cycle: " + e.what();
+    if (error.empty()) error = backend.name() + " backend, GC cycle: " + e.what(), limitExceeded = isLimitError(e);
     abort.store(true, std::memory_order_relaxed);
     cv.notify_all();
   }
@@ -726,12 +731,15 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
 
   const LiveObjects live = counter.live();
   std::string error;
+  bool limit = false;
   {
     std::lock_guard lk(r.mu);
     error = r.error;
+    limit = r.limitExceeded;
   }
   if (error.empty()) backend.describe(res, live, opt.verify);
   backend.releaseLive(live);
+  if (!error.empty() && limit) throw MemoryLimitError(error);
   if (!error.empty()) throw std::runtime_error(error);
   return res;
 }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "core/config.h"
+#include "reports/gate.h"
 #include "reports/grid.h"
 #include "reports/render.h"
 
@@ -129,6 +130,12 @@ std::vector<Row> summarize(const CompareResult& c) {
       } else {
         cell.significant = cell.delta != 0;
       }
+      if (cell.significant && (!row.noisy || cell.tested)) {
+        const double worse = m.direction == Direction::Lower ? cell.delta : -cell.delta;
+        const Limit limit = negligibleLimit(m, det);
+        if (beyondLimit(limit, base.spread.median, worse)) cell.verdict = 1;
+        else if (beyondLimit(limit, base.spread.median, -worse)) cell.verdict = -1;
+      }
     }
     rows.push_back(std::move(row));
   }
@@ -224,6 +231,8 @@ std::string footnotes(const CompareResult& c, size_t hidden) {
   if (c.options.repeat < 2) s += "(n=1): a single run per variant, so timings are not tested; use --repeat 5.\n";
   s += det ? "Every replay was --deterministic: model figures (counts, heap bytes, rates) are exact, deltas plain.\n"
            : "Concurrent replays: model figures vary with scheduling and are tested like timings.\n";
+  s += "A change is worse or better only past the gate's default limit for its metric (5% for timings and 1% for the "
+       "others without one; docs/compare.md); json says which in \"verdict\".\n";
   if (hidden) s += fmt::format("{} per-class hit-rate rows under 1% of allocations left out (json and csv have all).\n", hidden);
   return s;
 }
@@ -356,6 +365,7 @@ Json compareToJson(const CompareResult& c) {
         x["delta_pct"] = cell.relative ? jsonNum(100 * *cell.relative) : Json(nullptr);
         x["p_value"] = cell.tested ? jsonNum(cell.test.p) : Json(nullptr);
         x["significant"] = cell.significant;
+        x["verdict"] = cell.verdict > 0 ? "worse" : cell.verdict < 0 ? "better" : "same";
         x["text"] = deltaText(row, i);
       }
       cells.push_back(x);
@@ -367,7 +377,7 @@ Json compareToJson(const CompareResult& c) {
   Json variants = Json::array();
   for (auto& v : c.variants) {
     Json settings = Json::object();
-    for (auto& [k, val] : v.spec.sets) settings[k] = val;
+    for (auto& [k, val] : v.spec.sets) settings[k] = settingToJson(val);
     Json runs = Json::array();
     for (auto& r : v.runs) runs.push_back(toJson(r));
     variants.push_back(Json{{"name", v.spec.name},
@@ -386,8 +396,10 @@ CompareResult compareFromJson(const Json& j) {
   if (!j.contains("schema") || !j["schema"].is_string()) throw bad("schema: missing");
   if (j["schema"] != kCompareSchema)
     throw bad(fmt::format("schema '{}' is not {}", j["schema"].get<std::string>(), kCompareSchema));
-  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() != kCompareVersion)
-    throw bad(fmt::format("version {} (this build reads version {})", j.value("version", Json()).dump(), kCompareVersion));
+  if (!j.contains("version") || !j["version"].is_number_integer() || j["version"].get<int>() < kOldestCompareVersion ||
+      j["version"].get<int>() > kCompareVersion)
+    throw bad(fmt::format("version {} (this build reads versions {} to {})", j.value("version", Json()).dump(),
+                          kOldestCompareVersion, kCompareVersion));
   CompareResult c;
   try {
     c.tool = toolFromJson(j.at("tool"));
@@ -406,8 +418,8 @@ CompareResult compareFromJson(const Json& j) {
       vr.spec.name = v.at("name").get<std::string>();
       vr.spec.allocator = v.at("allocator").get<std::string>();
       vr.spec.configFile = v.at("config_file").get<std::string>();
-      for (auto& [k, val] : v.at("settings").items()) vr.spec.sets.emplace_back(k, val.get<std::string>());
-    } catch (const nlohmann::json::exception& e) {
+      for (auto& [k, val] : v.at("settings").items()) vr.spec.sets.emplace_back(k, settingFromJson(val));
+    } catch (const std::exception& e) {  // nlohmann's, or settingFromJson's
       throw bad(where + ": " + e.what());
     }
     if (!v.contains("reports") || !v["reports"].is_array() || v["reports"].empty())

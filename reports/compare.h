@@ -20,7 +20,8 @@
 namespace gomalloc::reports {
 
 inline constexpr const char* kCompareSchema = "gomalloc-compare";
-inline constexpr int kCompareVersion = 1;
+inline constexpr int kCompareVersion = 2;        // 2: variants[].settings and the reports in them are typed
+inline constexpr int kOldestCompareVersion = 1;  // the oldest compare report this build reads
 
 struct VariantSpec {
   std::string name;
@@ -72,6 +73,9 @@ struct Cell {
   bool tested = false;           // a Mann-Whitney U test ran (noisy metric, 2 or more runs on both sides)
   stats::UTest test;
   bool significant = false;      // tested: p < alpha; exact metrics: the medians differ
+  // +1 worse, -1 better, 0 neither: significant (or exact) and past the metric's negligibleLimit (gate.h), the
+  // threshold gate's default rules use.
+  int verdict = 0;
 };
 
 struct Row {

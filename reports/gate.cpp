@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <set>
@@ -15,21 +16,59 @@ namespace gomalloc::reports {
 
 using Json = nlohmann::ordered_json;
 
-Limit parseLimit(std::string_view text, std::string_view where) {
-  auto bad = [&](const char* why) {
-    return GateInputError(fmt::format("{}: limit '{}' {} (write 5% for a relative limit, +2 for an absolute one)",
-                                      where, text, why));
+namespace {
+
+// The absolute units a limit may be written in, for a metric of unit u, with their factor to the metric's unit.
+std::vector<std::pair<std::string_view, double>> limitUnits(Unit u) {
+  switch (u) {
+    case Unit::Bytes: return {{"TiB", 0x1p40}, {"GiB", 0x1p30}, {"MiB", 0x1p20}, {"KiB", 0x1p10}, {"B", 1}};
+    case Unit::Nanoseconds: return {{"ns", 1}, {"us", 1e3}, {"ms", 1e6}, {"s", 1e9}};
+    case Unit::Seconds: return {{"ns", 1e-9}, {"us", 1e-6}, {"ms", 1e-3}, {"s", 1}};
+    case Unit::Ratio: return {{"pp", 0.01}};
+    case Unit::Count: return {};
+  }
+  return {};
+}
+
+std::string unitExamples(Unit u) {
+  switch (u) {
+    case Unit::Bytes: return "+512KiB, +4MiB or +100B";
+    case Unit::Nanoseconds: return "+50ns, +2us or +1ms";
+    case Unit::Seconds: return "+10ms or +1s";
+    case Unit::Ratio: return "+1pp (percentage points)";
+    case Unit::Count: return "+2";
+  }
+  return "";
+}
+
+}  // namespace
+
+Limit parseLimit(std::string_view text, std::string_view where, Unit unit) {
+  auto bad = [&](const std::string& why) {
+    return GateInputError(fmt::format("{}: limit '{}' {} (write 5% for a relative limit, {} for an absolute one)", where,
+                                      text, why, unitExamples(unit)));
   };
   if (text.empty()) throw bad("is empty");
   Limit l;
   l.text = std::string(text);
   std::string_view num = text;
+  double factor = 1;
+  bool unitGiven = false;
   if (num.back() == '%') {
     l.kind = Limit::Relative;
     num.remove_suffix(1);
   } else {
     l.kind = Limit::Absolute;
     if (num.front() == '+') num.remove_prefix(1);
+    for (auto& [suffix, f] : limitUnits(unit))
+      if (num.size() > suffix.size() && num.substr(num.size() - suffix.size()) == suffix &&
+          (std::isdigit(static_cast<unsigned char>(num[num.size() - suffix.size() - 1])) ||
+           num[num.size() - suffix.size() - 1] == '.')) {
+        num.remove_suffix(suffix.size());
+        factor = f;
+        unitGiven = true;
+        break;
+      }
   }
   if (num.empty() || num.front() == '-' || num.front() == '+') throw bad("is not a non-negative number");
   std::string s(num);
@@ -41,8 +80,15 @@ Limit parseLimit(std::string_view text, std::string_view where) {
     throw bad("is not a number");
   }
   if (used != s.size() || !std::isfinite(v) || v < 0) throw bad("is not a non-negative number");
-  l.value = l.kind == Limit::Relative ? v / 100 : v;
+  if (l.kind == Limit::Absolute && !unitGiven && unit != Unit::Count && v != 0)
+    throw bad(fmt::format("has no unit, and the metric is in {}", unitName(unit)));
+  l.value = l.kind == Limit::Relative ? v / 100 : v * factor;
   return l;
+}
+
+bool beyondLimit(const Limit& l, double base, double worse) {
+  if (l.kind == Limit::Relative) return base != 0 ? worse / std::fabs(base) > l.value + 1e-12 : worse > 0;
+  return worse > l.value + 1e-9 * std::max(1.0, l.value);
 }
 
 namespace {
@@ -61,7 +107,7 @@ Rule parseMaxFlag(std::string_view text) {
   if (eq == std::string_view::npos || eq == 0)
     throw GateInputError(where + ": expected METRIC=LIMIT, e.g. --max peak_rss=5% or --max gc_cycles=+2");
   const Metric m = requireMetric(text.substr(0, eq), where);
-  return Rule{m.name, m.direction, parseLimit(text.substr(eq + 1), where), std::nullopt, "--max"};
+  return Rule{m.name, m.direction, parseLimit(text.substr(eq + 1), where, m.unit), std::nullopt, "--max"};
 }
 
 void parseRulesFile(const Json& j, const std::string& file, GateOptions& o) {
@@ -99,7 +145,7 @@ void parseRulesFile(const Json& j, const std::string& file, GateOptions& o) {
       throw GateInputError(where + ": \"max\" is missing (a limit such as \"5%\" or \"+2\")");
     const Metric m = requireMetric(r["metric"].get<std::string>(), where);
     const std::string limit = r["max"].is_string() ? r["max"].get<std::string>() : r["max"].dump();
-    Rule rule{m.name, m.direction, parseLimit(limit, where), std::nullopt, file};
+    Rule rule{m.name, m.direction, parseLimit(limit, where, m.unit), std::nullopt, file};
     if (r.contains("direction")) {
       auto d = r["direction"].is_string() ? parseDirection(r["direction"].get<std::string>()) : std::nullopt;
       if (!d) throw GateInputError(where + ": \"direction\" must be \"lower\" or \"higher\" (which way is better)");
@@ -129,17 +175,15 @@ bool GateSide::deterministic() const {
   return !runs.empty();
 }
 
-namespace {
-
-// Gate reads the timing metrics from every report; a --no-timings report has none of them.
-void requireTimings(const Json& report, const std::string& where) {
-  if (!hasTimings(report))
-    throw GateInputError(fmt::format("{}: a --no-timings report, without summary.wall_seconds and the other time- and "
-                                     "kernel-dependent fields the gate reads; gate reports made without --no-timings",
-                                     where));
+Limit negligibleLimit(const Metric& m, bool deterministic) {
+  const std::string name = m.name.rfind("hit_rate.", 0) == 0 ? "hit_rate" : m.name;
+  for (const DefaultRule& d : defaultRules())
+    if (name == d.metric) {
+      const char* limit = deterministic ? d.deterministicLimit : d.noisyLimit;
+      if (*limit) return parseLimit(limit, "default rules", m.unit);
+    }
+  return parseLimit(m.noise == Noise::Timing ? "5%" : "1%", "default rules", m.unit);
 }
-
-}  // namespace
 
 GateSide loadSide(const Json& j, const std::string& file, const std::optional<std::string>& variant) {
   try {
@@ -154,7 +198,7 @@ GateSide loadSide(const Json& j, const std::string& file, const std::optional<st
     if (variant)
       throw GateInputError(fmt::format("{}: a replay report has no variants (--variant {} applies to compare reports)",
                                        file, *variant));
-    requireTimings(j, file);
+    side.timings = hasTimings(j);
     try {
       side.runs.push_back(fromJson(j));
     } catch (const std::runtime_error& e) {
@@ -162,9 +206,8 @@ GateSide loadSide(const Json& j, const std::string& file, const std::optional<st
     }
     return side;
   }
-  for (size_t i = 0; i < j["variants"].size(); i++)
-    for (size_t k = 0; k < j["variants"][i]["reports"].size(); k++)
-      requireTimings(j["variants"][i]["reports"][k], fmt::format("{}: variants[{}].reports[{}]", file, i, k));
+  for (auto& v : j["variants"])
+    for (auto& r : v["reports"]) side.timings = side.timings && hasTimings(r);
   CompareResult c;
   try {
     c = compareFromJson(j);
@@ -265,7 +308,7 @@ GateResult evaluate(const GateSide& base, const GateSide& cur, const GateOptions
       const char* limit = det ? d.deterministicLimit : d.noisyLimit;
       if (!*limit) continue;
       const Metric m = requireMetric(d.metric, "default rules");
-      rules.push_back(Rule{m.name, m.direction, parseLimit(limit, "default rules"), std::nullopt, "default"});
+      rules.push_back(Rule{m.name, m.direction, parseLimit(limit, "default rules", m.unit), std::nullopt, "default"});
     }
   for (const Rule& r : o.rules) place(r);
 
@@ -273,6 +316,13 @@ GateResult evaluate(const GateSide& base, const GateSide& cur, const GateOptions
     Check c;
     c.rule = rule;
     c.metric = requireMetric(rule.metric, rule.origin);
+    if (c.metric.noise == Noise::Timing && !(base.timings && cur.timings)) {
+      c.verdict = Verdict::Skipped;
+      c.note = fmt::format("timing metric: the {} report was made with --no-timings",
+                           base.timings ? "current" : cur.timings ? "baseline" : "baseline and the current");
+      g.checks.push_back(std::move(c));
+      continue;
+    }
     std::vector<double> bs, cs;
     for (auto& r : base.runs)
       if (auto v = c.metric.read(r)) bs.push_back(*v);
@@ -303,11 +353,7 @@ GateResult evaluate(const GateSide& base, const GateSide& cur, const GateOptions
       c.note = fmt::format("medians compared without a significance test ({} and {} runs)", bs.size(), cs.size());
     }
     const double worse = rule.direction == Direction::Lower ? c.delta : -c.delta;
-    bool exceeds;
-    if (rule.limit.kind == Limit::Relative)
-      exceeds = c.base.median != 0 ? worse / std::fabs(c.base.median) > rule.limit.value + 1e-12 : worse > 0;
-    else
-      exceeds = worse > rule.limit.value + 1e-9 * std::max(1.0, rule.limit.value);
+    const bool exceeds = beyondLimit(rule.limit, c.base.median, worse);
     bool significant = true;
     if (needTest) {
       c.tested = true;
@@ -315,7 +361,9 @@ GateResult evaluate(const GateSide& base, const GateSide& cur, const GateOptions
       significant = c.test.p < o.alpha;
     }
     if (exceeds) c.verdict = significant ? Verdict::Regressed : Verdict::NotSignificant;
-    else c.verdict = worse < 0 && significant ? Verdict::Improved : Verdict::Pass;
+    else  // an improvement, too, counts only past the limit (a negligible change is neither)
+      c.verdict = worse < 0 && significant && beyondLimit(rule.limit, c.base.median, -worse) ? Verdict::Improved
+                                                                                           : Verdict::Pass;
     if (c.verdict == Verdict::NotSignificant)
       c.note = fmt::format("beyond the limit but not significant (p={:.3f} >= {})", c.test.p, o.alpha);
     if (c.verdict == Verdict::Regressed && c.base.median == 0 && rule.limit.kind == Limit::Relative)
@@ -390,6 +438,14 @@ std::string context(const GateResult& g) {
                      r.config.deterministic ? "deterministic" : "concurrent", r.config.touch);
 }
 
+// Said under the context when a side has no timings.
+std::string timingsLine(const GateResult& g) {
+  if (g.base.timings && g.cur.timings) return "";
+  return fmt::format("timing rules do not apply: {} made with --no-timings, so ns_per_event, wall_time, peak_rss "
+                     "and lock_wait are skipped",
+                     g.base.timings ? "the current report was" : g.cur.timings ? "the baseline was" : "both reports were");
+}
+
 std::string regressionLine(const Check& c) {
   return fmt::format("{} regressed: {} -> {} ({}), limit {} ({} is better)", c.metric.name,
                      formatValue(c.base.median, c.metric.unit), formatValue(c.cur.median, c.metric.unit), changeOf(c),
@@ -400,7 +456,9 @@ std::string regressionLine(const Check& c) {
 
 std::string renderGateTable(const GateResult& g) {
   std::string s = "gomalloc gate: " + headline(g) + "\n";
-  s += "baseline: " + sideText(g.base) + "\ncurrent:  " + sideText(g.cur) + "\n" + context(g) + "\n\n";
+  s += "baseline: " + sideText(g.base) + "\ncurrent:  " + sideText(g.cur) + "\n" + context(g) + "\n";
+  if (const std::string t = timingsLine(g); !t.empty()) s += t + "\n";
+  s += "\n";
   s += renderText(gateGrid(g, false));
   for (const Check& c : g.checks)
     if (c.verdict == Verdict::Regressed) s += "\n" + regressionLine(c);
@@ -413,7 +471,9 @@ std::string renderGateTable(const GateResult& g) {
 
 std::string renderGateMarkdown(const GateResult& g) {
   std::string s = "### gomalloc gate: " + headline(g) + "\n\n";
-  s += "- baseline: " + sideText(g.base) + "\n- current: " + sideText(g.cur) + "\n- " + context(g) + "\n\n";
+  s += "- baseline: " + sideText(g.base) + "\n- current: " + sideText(g.cur) + "\n- " + context(g) + "\n";
+  if (const std::string t = timingsLine(g); !t.empty()) s += "- " + t + "\n";
+  s += "\n";
   s += renderMarkdown(gateGrid(g, true));
   bool any = false;
   for (const Check& c : g.checks)
@@ -450,6 +510,46 @@ std::string renderGateJunit(const GateResult& g) {
   }
   s += "  </testsuite>\n</testsuites>\n";
   return s;
+}
+
+Json gateToJson(const GateResult& g) {
+  auto side = [](const GateSide& s) {
+    return Json{{"file", s.file}, {"variant", s.variant}, {"runs", s.runs.size()}, {"timings", s.timings}};
+  };
+  auto number = [](double v) { return std::isfinite(v) ? Json(v) : Json(nullptr); };
+  auto spreadJson = [&](const stats::Spread& sp) {
+    return sp.n == 0 ? Json(nullptr) : Json{{"median", number(sp.median)}, {"n", sp.n}};
+  };
+  Json j;
+  j["schema"] = kGateSchema;
+  j["version"] = kGateVersion;
+  j["result"] = g.failed() ? "fail" : "pass";
+  j["counts"] = Json{{"regressed", g.count(Verdict::Regressed)}, {"passed", g.count(Verdict::Pass)},
+                     {"improved", g.count(Verdict::Improved)},   {"not_significant", g.count(Verdict::NotSignificant)},
+                     {"skipped", g.count(Verdict::Skipped)}};
+  j["baseline"] = side(g.base);
+  j["current"] = side(g.cur);
+  j["alpha"] = g.alpha;
+  Json checks = Json::array();
+  for (const Check& c : g.checks) {
+    Json x{{"metric", c.metric.name},
+           {"field", c.metric.field},
+           {"unit", unitName(c.metric.unit)},
+           {"better", directionName(c.rule.direction)},
+           {"limit", c.rule.limit.text},
+           {"origin", c.rule.origin},
+           {"baseline", spreadJson(c.base)},
+           {"current", spreadJson(c.cur)}};
+    const bool both = c.base.n > 0 && c.cur.n > 0;
+    x["delta"] = both ? number(c.delta) : Json(nullptr);
+    x["delta_pct"] = both && c.relative ? number(100 * *c.relative) : Json(nullptr);
+    x["p_value"] = c.tested ? number(c.test.p) : Json(nullptr);
+    x["verdict"] = c.verdict == Verdict::NotSignificant ? "not_significant" : c.verdict == Verdict::Regressed ? "regressed" : verdictName(c.verdict);
+    x["note"] = c.note;
+    checks.push_back(std::move(x));
+  }
+  j["checks"] = checks;
+  return j;
 }
 
 }  // namespace gomalloc::reports

@@ -23,12 +23,20 @@ struct GateInputError : std::runtime_error {
 
 struct Limit {
   enum Kind { Relative, Absolute } kind = Relative;
-  double value = 0;  // Relative: a fraction (0.05 for "5%"); Absolute: in the metric's unit
+  double value = 0;  // Relative: a fraction (0.05 for "5%"); Absolute: in the metric's unit (bytes, ns, s, a ratio)
   std::string text;  // as written
 };
-// "5%" (relative), "+2" or "2" (absolute, in the metric's unit; ratios as fractions: "+0.01"). Throws
-// GateInputError on anything else.
-Limit parseLimit(std::string_view text, std::string_view where);
+// "5%" (relative) or an absolute limit in a unit of the metric's: "+2" (counts only: a bare number is a count),
+// "+512KiB" / "4MiB" / "100B" (bytes), "+50ns" / "2us" / "1ms" / "1s" (times), "+1pp" (ratios, percentage
+// points); "0" or "+0" for any metric. Throws GateInputError on anything else, a bare number for a metric that
+// is not a count included.
+Limit parseLimit(std::string_view text, std::string_view where, Unit unit);
+// Whether a change `worse` (positive: the wrong way) from a baseline of base passes the limit.
+bool beyondLimit(const Limit& l, double base, double worse);
+// How far a metric may move before compare shows the change as worse or better and before gate calls it a
+// regression or an improvement by default: the default rule's limit (deterministic or not), else 5% for timing
+// metrics and 1% for the others; hit_rate.<size>B follows hit_rate. docs/compare.md states it.
+Limit negligibleLimit(const Metric& m, bool deterministic);
 
 struct Rule {
   std::string metric;
@@ -63,6 +71,7 @@ struct GateSide {
   std::string file;
   std::string variant;  // compare reports: the variant's name
   std::vector<Report> runs;
+  bool timings = true;  // false for a --no-timings report: the timing metrics are not there
   bool deterministic() const;
 };
 // j is a replay report or a compare report; variant picks a compare report's variant (default: its baseline).
@@ -98,5 +107,9 @@ GateResult evaluate(const GateSide& base, const GateSide& cur, const GateOptions
 std::string renderGateTable(const GateResult& g);
 std::string renderGateMarkdown(const GateResult& g);
 std::string renderGateJunit(const GateResult& g);
+// "schema": "gomalloc-gate", "version": 1 (docs/compare.md).
+inline constexpr const char* kGateSchema = "gomalloc-gate";
+inline constexpr int kGateVersion = 1;
+nlohmann::ordered_json gateToJson(const GateResult& g);
 
 }  // namespace gomalloc::reports

@@ -463,7 +463,8 @@ std::string compareSections(const CompareResult& c) {
   b += "<section><h2>Metrics</h2>\n<p class=\"note\">Medians over the runs, &plusmn; half the min-max spread. ";
   b += fmt::format("Deltas against {}: <span class=\"worse\">worse</span> or <span class=\"better\">better</span> "
                    "when significant (two-sided Mann-Whitney U test, alpha {}; exact figures of --deterministic replays "
-                   "need no test), <span class=\"nosig\">~</span> when not.</p>\n",
+                   "need no test) and past the gate's default limit for the metric (5% for timings and 1% for the others "
+                   "without one); <span class=\"nosig\">~</span> when not significant, plain when negligible.</p>\n",
                    esc(c.variants.empty() ? "" : c.variants[0].spec.name), c.options.alpha);
   auto table = [&](bool perClass) {
     std::string t = "<table class=\"metrics\"><tr><th>metric</th>";
@@ -483,10 +484,7 @@ std::string compareSections(const CompareResult& c) {
         if (i == 0) continue;
         const std::string d = deltaText(row, i);
         std::string cls = "nosig";
-        if (!d.empty() && d[0] != '~' && cell.significant && (!row.noisy || cell.tested)) {
-          const bool worse = row.metric.direction == Direction::Lower ? cell.delta > 0 : cell.delta < 0;
-          cls = worse ? "worse" : "better";
-        }
+        if (cell.verdict != 0) cls = cell.verdict > 0 ? "worse" : "better";
         t += fmt::format("<td class=\"{}\" data-significant=\"{}\">{}</td>", cls, cell.significant ? "true" : "false",
                          esc(d));
       }

@@ -1,6 +1,7 @@
 // The report's JSON form, both ways. Field names are the contract documented in docs/report.md.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "reports/render.h"
@@ -108,8 +109,9 @@ replay::HeapFigures figuresFrom(const In& in) {
 }
 
 LockRow lockFrom(const In& in) {
-  LockRow l{in.str("name"),   in.u64("acquisitions"), in.u64("contended"), in.u64("wait_ns"),
-            in.u64("max_wait_ns"), in.u64("hold_ns"),  {}};
+  auto timed = [&](const char* key) { return in.has(key) ? in.u64(key) : 0; };  // (absent: --no-timings)
+  LockRow l{in.str("name"),        in.u64("acquisitions"), in.u64("contended"), timed("wait_ns"),
+            timed("max_wait_ns"),  timed("hold_ns"),       {}};
   if (in.has("members"))
     for (size_t i = 0; i < in.arr("members").size(); i++) l.members.push_back(lockFrom(in.item("members", i)));
   return l;
@@ -175,7 +177,7 @@ Json toJson(const Report& r) {
   config["touch"] = c.touch;
   config["rss_interval_ms"] = c.rssIntervalMs;
   Json settings = Json::object();
-  for (auto& [k, v] : c.settings) settings[k] = v;
+  for (auto& [k, v] : c.settings) settings[k] = settingToJson(v);
   config["settings"] = settings;
   j["config"] = config;
 
@@ -267,14 +269,36 @@ Json toJson(const Report& r) {
   return j;
 }
 
+Json settingToJson(const std::string& text) {
+  if (text == "true" || text == "false") return text == "true";
+  if (!text.empty() && text.size() < 20 && std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }) &&
+      (text == "0" || text[0] != '0'))
+    return std::stoull(text);
+  const size_t dot = text.find('.');
+  if (dot != std::string::npos && dot > 0 && dot + 1 < text.size() && text.size() < 30 &&
+      std::all_of(text.begin(), text.end(), [](char c) { return (c >= '0' && c <= '9') || c == '.'; }) &&
+      std::count(text.begin(), text.end(), '.') == 1 && (dot == 1 || text[0] != '0')) {
+    const double v = std::stod(text);
+    if (Json(v).dump() == text) return v;  // only where the number reads back as the same text
+  }
+  return text;
+}
+
+std::string settingFromJson(const Json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_boolean()) return v.get<bool>() ? "true" : "false";
+  if (v.is_number()) return v.dump();
+  throw std::runtime_error("expected a string, a number or true/false");
+}
+
 Report fromJson(const Json& j) {
   In top{j, ""};
   if (!j.is_object()) throw std::runtime_error("report JSON: expected an object");
   if (top.str("schema") != kSchema)
     throw std::runtime_error(fmt::format("report JSON: schema '{}' is not {}", top.str("schema"), kSchema));
-  if (top.u64("version") != uint64_t(kVersion))
-    throw std::runtime_error(fmt::format("report JSON: version {} (this build reads version {})", top.u64("version"),
-                                         kVersion));
+  if (top.u64("version") < uint64_t(kOldestVersion) || top.u64("version") > uint64_t(kVersion))
+    throw std::runtime_error(fmt::format("report JSON: version {} (this build reads versions {} to {})",
+                                         top.u64("version"), kOldestVersion, kVersion));
   Report r;
   In tool = top.obj("tool");
   r.tool = ToolInfo{tool.str("name"), tool.str("version"), tool.str("go_model")};
@@ -299,7 +323,13 @@ Report fromJson(const Json& j) {
   r.config.touch = c.str("touch");
   r.config.rssIntervalMs = unsigned(c.u64("rss_interval_ms"));
   In settings = c.obj("settings");
-  for (auto& [k, v] : settings.j.items()) r.config.settings.emplace_back(k, settings.str(k));
+  for (auto& [k, v] : settings.j.items()) {
+    try {
+      r.config.settings.emplace_back(k, settingFromJson(v));
+    } catch (const std::runtime_error& e) {
+      settings.bad(k, e.what());
+    }
+  }
 
   In s = top.obj("summary");
   Summary& m = r.summary;
@@ -314,14 +344,16 @@ Report fromJson(const Json& j) {
   m.liveObjects = s.u64("live_objects");
   m.liveBytesRequested = s.u64("live_bytes_requested");
   m.zeroSizeAllocs = s.u64("zero_size_allocs");
-  m.wallSeconds = s.num("wall_seconds");
-  m.nsPerEvent = s.num("ns_per_event");
-  m.eventsPerSecond = s.num("events_per_second");
+  if (s.has("wall_seconds")) {  // (a --no-timings report has none of these; the schema checks all or none)
+    m.wallSeconds = s.num("wall_seconds");
+    m.nsPerEvent = s.num("ns_per_event");
+    m.eventsPerSecond = s.num("events_per_second");
+    m.peakRssBytes = s.u64("peak_rss_bytes");
+    m.peakRssScope = s.str("peak_rss_scope");
+    m.rssStartBytes = s.u64("rss_start_bytes");
+    m.rssEndBytes = s.u64("rss_end_bytes");
+  }
   if (s.has("load_seconds")) m.loadSeconds = s.num("load_seconds");  // (reports of version 1 before it existed)
-  m.peakRssBytes = s.u64("peak_rss_bytes");
-  m.peakRssScope = s.str("peak_rss_scope");
-  m.rssStartBytes = s.u64("rss_start_bytes");
-  m.rssEndBytes = s.u64("rss_end_bytes");
   if (s.has("address_digest")) m.addressDigest = s.str("address_digest");
 
   for (size_t i = 0; i < top.arr("procs").size(); i++) {
@@ -379,7 +411,7 @@ Report fromJson(const Json& j) {
     r.locks = std::move(locks);
   }
 
-  for (size_t i = 0; i < top.arr("timeline").size(); i++) {
+  for (size_t i = 0; top.has("timeline") && i < top.arr("timeline").size(); i++) {
     In t = top.item("timeline", i);
     TimelineRow row{t.num("t_ms"), t.u64("rss_bytes"), std::nullopt, t.str("event")};
     if (t.has("heap_inuse_bytes"))

@@ -19,6 +19,12 @@ nlohmann::ordered_json toJson(const Report& r);
 // Throws std::runtime_error naming the first field that is missing or of the wrong type, or a schema or
 // version this build does not read.
 Report fromJson(const nlohmann::ordered_json& j);
+// A setting's value as JSON (reports of version 2 on): true and false as booleans, integers and decimal numbers as
+// numbers, anything else (off, 64MiB, go1.19, a list of sizes) as a string.
+nlohmann::ordered_json settingToJson(const std::string& text);
+// The setting's text again (as the text report and --set write it); a string as it is (version 1 wrote strings
+// only). Throws std::runtime_error for an object, an array or null.
+std::string settingFromJson(const nlohmann::ordered_json& v);
 
 std::string renderJson(const Report& r);
 std::string renderTable(const Report& r);

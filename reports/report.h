@@ -14,7 +14,8 @@
 namespace gomalloc::reports {
 
 inline constexpr const char* kSchema = "gomalloc-report";
-inline constexpr int kVersion = 1;
+inline constexpr int kVersion = 2;        // 2: config.settings hold typed values (numbers, booleans)
+inline constexpr int kOldestVersion = 1;  // the oldest replay report this build reads (gate, compare --merge)
 
 struct ToolInfo {
   std::string name = "gomalloc";

@@ -18,7 +18,8 @@ using Json = nlohmann::ordered_json;
 namespace {
 
 // The schema as data: each object's known fields, their types and when they are required.
-enum class Type { String, Bool, Count, Number, Object, Array, Strings, Counts, CountOrNull, StringMap };
+// Settings: an object of strings, numbers and booleans (version 1 reports: strings only).
+enum class Type { String, Bool, Count, Number, Object, Array, Strings, Counts, CountOrNull, Settings };
 enum class Need {
   Always,        // required
   Go,            // required in go reports, absent from the others
@@ -56,7 +57,7 @@ struct Shapes {
                     {"lenient", Type::Object, kOpt}};
     config.fields = {{"backend", Type::String},   {"library", Type::String, kOpt},    {"procs", Type::Count},
                      {"deterministic", Type::Bool}, {"touch", Type::String},          {"rss_interval_ms", Type::Count},
-                     {"settings", Type::StringMap}};
+                     {"settings", Type::Settings}};
     summary.fields = {{"events", Type::Count},
                       {"allocs", Type::Count},
                       {"frees", Type::Count},
@@ -161,7 +162,7 @@ struct Shapes {
     variant.fields = {{"name", Type::String},
                       {"allocator", Type::String},
                       {"config_file", Type::String},
-                      {"settings", Type::StringMap},
+                      {"settings", Type::Settings},
                       {"reports", Type::Array}};
     compare.fields = {{"schema", Type::String},
                       {"version", Type::Count},
@@ -190,7 +191,7 @@ const char* expected(Type t) {
     case Type::Strings: return "an array of strings";
     case Type::Counts: return "an array of non-negative integers";
     case Type::CountOrNull: return "a non-negative integer or null";
-    case Type::StringMap: return "an object of strings";
+    case Type::Settings: return "an object of strings, numbers and booleans";
   }
   return "";
 }
@@ -290,10 +291,11 @@ class Checker {
           if (!scalarOk(v[i], each)) typeError(index(p, i), each, v[i]);
         }
         return;
-      case Type::StringMap:
+      case Type::Settings:
         if (!v.is_object()) typeError(p, f.type, v);
         for (auto& [k, x] : v.items())
-          if (!x.is_string()) typeError(join(p, k), Type::String, x);
+          if (!x.is_string() && !x.is_number() && !x.is_boolean())
+            fail(join(p, k), fmt::format("expected a string, a number or true/false, found {}", found(x)));
         return;
       default:
         if (!scalarOk(v, f.type)) typeError(p, f.type, v);
@@ -307,12 +309,12 @@ class Checker {
     if (!it->is_string()) typeError(key, Type::String, *it);
     return it->get<std::string>();
   }
-  void version(const Json& j, int want) const {
+  void version(const Json& j, int oldest, int newest) const {
     const auto it = j.find("version");
     if (it == j.end()) fail("version", "missing");
     if (!isCount(*it)) typeError("version", Type::Count, *it);
-    if (it->get<uint64_t>() != uint64_t(want))
-      fail("version", fmt::format("{} (this build reads version {})", it->dump(), want));
+    if (it->get<uint64_t>() < uint64_t(oldest) || it->get<uint64_t>() > uint64_t(newest))
+      fail("version", fmt::format("{} (this build reads versions {} to {})", it->dump(), oldest, newest));
   }
   void oneOf(const std::string& path, const std::string& v, const std::vector<std::string>& allowed) const {
     if (std::find(allowed.begin(), allowed.end(), v) != allowed.end()) return;
@@ -324,7 +326,7 @@ class Checker {
   void report(const Json& j) {
     if (!j.is_object()) fail("", fmt::format("expected a replay report (a JSON object), found {}", found(j)));
     if (topString(j, "schema") != kSchema) fail("schema", fmt::format("'{}' is not {}", j["schema"].get<std::string>(), kSchema));
-    version(j, kVersion);
+    version(j, kOldestVersion, kVersion);
     // The backend decides what is required, so it is checked first.
     const auto config = j.find("config");
     if (config == j.end()) fail("config", "missing");
@@ -362,7 +364,7 @@ class Checker {
     if (!j.is_object()) fail("", fmt::format("expected a compare report (a JSON object), found {}", found(j)));
     if (topString(j, "schema") != kCompareSchema)
       fail("schema", fmt::format("'{}' is not {}", j["schema"].get<std::string>(), kCompareSchema));
-    version(j, kCompareVersion);
+    version(j, kOldestCompareVersion, kCompareVersion);
     object(j, shapes().compare, "");
     const Json& o = j["options"];
     if (o["repeat"].get<uint64_t>() == 0) fail("options.repeat", "0 (a compare runs each variant at least once)");

@@ -239,7 +239,7 @@ namespace {
 
 Json settingsJson(const Settings& s) {
   Json o = Json::object();
-  for (auto& [k, v] : s) o[k] = v;
+  for (auto& [k, v] : s) o[k] = settingToJson(v);
   return o;
 }
 
@@ -264,11 +264,14 @@ Json matrixToJson(const Matrix& m) {
 }
 
 Settings settingsFrom(const Json& o) {
-  if (!o.is_object()) throw std::runtime_error("expected an object of strings");
+  if (!o.is_object()) throw std::runtime_error("expected an object of settings");
   Settings s;
   for (auto& [k, v] : o.items()) {
-    if (!v.is_string()) throw std::runtime_error(k + ": expected a string");
-    s.emplace_back(k, v.get<std::string>());
+    try {
+      s.emplace_back(k, settingFromJson(v));
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(k + ": " + e.what());
+    }
   }
   return s;
 }

@@ -90,7 +90,7 @@ TEST(GoRuntimeCli, UsageErrors) {
   EXPECT_NE(r.err.find("--gogc"), std::string::npos) << r.err;
   r = gomalloc("replay examples/tiny.json --allocator go-runtime --set gogc=50 --quiet --format json", dir);
   ASSERT_EQ(r.code, 0) << r.err;
-  EXPECT_EQ(Json::parse(r.out)["config"]["settings"]["gogc"], "50");
+  EXPECT_EQ(Json::parse(r.out)["config"]["settings"]["gogc"], Json(50));  // typed (report version 2)
 }
 
 // The real runtime's heap is bounded by --memory-limit: with GOGC=off it keeps every dead object until a gc

@@ -187,7 +187,7 @@ TEST(SuitePart, RoundTripsThroughJson) {
   EXPECT_EQ(j["schema"], "gomalloc-compare-part");
   EXPECT_EQ(j["shard"]["index"], 2);
   EXPECT_EQ(j["matrix"]["traces"][1]["digest"], "00000000000000bb");
-  EXPECT_EQ(j["matrix"]["variants"][1]["resolved"]["gogc"], "50");
+  EXPECT_EQ(j["matrix"]["variants"][1]["resolved"]["gogc"], 50);  // typed, as in replay reports
   EXPECT_EQ(j["runs"].size(), 3u);  // runs 1, 4, 7
   EXPECT_EQ(j["runs"][1]["run"], 4);
   const Part back = partFromJson(Json::parse(j.dump()));
@@ -235,8 +235,8 @@ TEST(SuiteMerge, MissingDuplicateAndMismatchedPartsAreNamed) {
   Matrix otherGogc = m;
   otherGogc.resolved[1] = {{"gogc", "60"}};
   msg = mergeMessage({{"p1.json", p1}, {"p2.json", partOf(otherGogc, Shard{2, 3})}, {"p3.json", p3}});
-  EXPECT_NE(msg.find("p2.json: not a part of the same compare as p1.json: matrix.variants[1].resolved.gogc is \"50\" "
-                     "there, \"60\" here"),
+  EXPECT_NE(msg.find("p2.json: not a part of the same compare as p1.json: matrix.variants[1].resolved.gogc is 50 "
+                     "there, 60 here"),
             std::string::npos)
       << msg;
 
