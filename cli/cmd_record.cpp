@@ -39,7 +39,7 @@ std::string recorderLibrary() {
     throw UsageError(fmt::format("cannot record: the recorder library {} is missing (it is built with gomalloc, "
                                  "target gomalloc_recorder)",
                                  lib.string()),
-                     1);
+                     kExitFailed);
   return lib.string();
 }
 
@@ -105,7 +105,7 @@ int runRecord(const RecordOptions& o) {
     if (f.path().extension() == ".raw") try {
         recs.push_back(traces::readRawRecording(f.path().string()));
       } catch (const traces::TraceError& e) {
-        throw UsageError(e.what(), 1);
+        throw UsageError(e.what(), kExitFailed);
       }
   std::sort(recs.begin(), recs.end(), [&](const auto& a, const auto& b) {
     auto rank = [&](const traces::RawRecording& r) { return r.process.pid == uint64_t(pid) ? 0 : 1; };
@@ -116,7 +116,7 @@ int runRecord(const RecordOptions& o) {
                                  "program ignores LD_PRELOAD){}",
                                  o.command[0], kRecorderFile,
                                  code ? fmt::format("; it exited with status {}", code) : ""),
-                     1);
+                     kExitFailed);
   std::map<uint64_t, int> images;
   for (size_t i = 0; i < recs.size(); i++) {
     const int image = ++images[recs[i].process.pid];
@@ -133,15 +133,14 @@ int runRecord(const RecordOptions& o) {
                              s.allocs, s.frees, s.threads, s.threads == 1 ? "" : "s", double(s.durationNs) / 1e9,
                              s.end, path);
     if (s.end == "none")
-      std::cerr << fmt::format("gomalloc: warning: {}: the process ended without the recorder's final flush (killed "
-                               "by SIGKILL?): the events still in its buffers then are lost, not counted\n",
-                               path);
+      warn(fmt::format("warning: {}: the process ended without the recorder's final flush (killed by SIGKILL?): the "
+                       "events still in its buffers then are lost, not counted",
+                       path));
     if (s.lostEvents || s.unreadableBytes)
-      std::cerr << fmt::format("gomalloc: warning: {}: {} events lost ({} failed writes), {} bytes of the raw "
-                               "recording unreadable\n",
-                               path, s.lostEvents, s.failedWrites, s.unreadableBytes);
+      warn(fmt::format("warning: {}: {} events lost ({} failed writes), {} bytes of the raw recording unreadable", path,
+                       s.lostEvents, s.failedWrites, s.unreadableBytes));
   }
-  if (code) std::cerr << fmt::format("gomalloc: {} exited with status {}\n", o.command[0], code);
+  if (code) warn(fmt::format("{} exited with status {}", o.command[0], code));
   return code;
 }
 

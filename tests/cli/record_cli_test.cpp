@@ -168,7 +168,7 @@ TEST(RecordCli, ExitAndSignalsStillWriteTheTraceAndPassTheStatusOn) {
   const std::string t1 = (dir / "exit.gmt").string(), t2 = (dir / "signal.gmt").string();
   RunResult a = gomalloc("record -o " + t1 + " -- " + kProgram + " _exit", dir);
   EXPECT_EQ(a.code, 3) << a.err;
-  EXPECT_NE(a.err.find("gomalloc: " + kProgram + " exited with status 3"), std::string::npos) << a.err;
+  EXPECT_NE(a.err.find("gomalloc: record: " + kProgram + " exited with status 3"), std::string::npos) << a.err;
   EXPECT_EQ(recordMeta(t1)["end"], "_exit");
   EXPECT_EQ(allocsBySize(t1)[7003], 1u);
   RunResult b = gomalloc("record -o " + t2 + " -- " + kProgram + " signal", dir);
@@ -209,7 +209,7 @@ TEST(RecordCli, BadCommandsAreRefused) {
   EXPECT_EQ(a.code, 2) << a.err;
   RunResult b = gomalloc("record -o " + (dir / "x.gmt").string() + " -- /nonexistent/prog", dir);
   EXPECT_EQ(b.code, 2) << b.err;
-  EXPECT_NE(b.err.find("gomalloc: cannot start /nonexistent/prog: No such file or directory"), std::string::npos)
+  EXPECT_NE(b.err.find("gomalloc: record: cannot start /nonexistent/prog: No such file or directory"), std::string::npos)
       << b.err;
   RunResult c = gomalloc("record -o " + (dir / "x.txt").string() + " -- true", dir);
   EXPECT_EQ(c.code, 2) << c.err;
