@@ -96,9 +96,11 @@ class Merger {
 // Addresses to ids, threads to dense numbers, and the counts; emits the trace's events.
 class Converter {
  public:
-  Converter(const RawRecording& r, RecordStats& s, TraceWriter* w) : rec_(r), s_(s), w_(w) {
+  Converter(const RawRecording& r, RecordStats& s, TraceWriter* w) : rec_(r), s_(s), w_(w), clock_(r.clock) {
     threadOf_.assign(r.threads.size(), kNoThread);
+    lastTick_.assign(r.threads.size(), 0);
     base_ = r.haveProcess ? r.process.startTs : 0;
+    s_.ticksPerNs = clock_.ticksPerNs();
   }
   bool live(uint64_t ptr) const { return ids_.find(ptr) != Map::kNone; }
   void operator()(size_t t, const Record& r) {
@@ -107,8 +109,13 @@ class Converter {
       threadOf_[t] = uint32_t(s_.threads++ % kMaxThreads);
     }
     const auto thread = uint16_t(threadOf_[t]);
-    const uint64_t ts = r.ts > base_ ? r.ts - base_ : 0;
-    last_ = std::max(last_, r.ts);
+    if (r.ts < lastTick_[t]) s_.clockBackwards++;
+    lastTick_[t] = r.ts;
+    const uint64_t ns = clock_.ns(r.ts);
+    // The merge is by tick, so ts only goes back after a thread's tick did (counted): clamped.
+    ts_ = std::max(ts_, ns > base_ ? ns - base_ : 0);
+    const uint64_t ts = ts_;
+    last_ = std::max(last_, ns);
     s_.entries[r.entry() < raw::kEntries ? r.entry() : 0]++;
     if (!raw::isFree(r.entry())) {
       uint64_t old = ids_.erase(r.ptr);
@@ -143,7 +150,9 @@ class Converter {
   TraceWriter* w_;
   Map ids_;
   std::vector<uint32_t> threadOf_;
-  uint64_t nextId_ = 1, base_ = 0, last_ = 0;
+  std::vector<uint64_t> lastTick_;  // by thread
+  TickClock clock_;
+  uint64_t nextId_ = 1, base_ = 0, last_ = 0, ts_ = 0;
 };
 
 RecordStats convertPass(const RawRecording& rec, TraceWriter* w) {
@@ -168,6 +177,21 @@ RecordStats convertPass(const RawRecording& rec, TraceWriter* w) {
 
 }  // namespace
 
+TickClock::TickClock(std::vector<raw::RawClock> pairs) {
+  std::erase_if(pairs, [](const raw::RawClock& c) { return c.tick == 0 || c.ns == 0; });
+  if (pairs.empty()) return;
+  auto [lo, hi] = std::minmax_element(pairs.begin(), pairs.end(),
+                                      [](const raw::RawClock& a, const raw::RawClock& b) { return a.tick < b.tick; });
+  tick0_ = lo->tick, ns0_ = lo->ns;
+  if (hi->tick > lo->tick && hi->ns > lo->ns) nsPerTick_ = double(hi->ns - lo->ns) / double(hi->tick - lo->tick);
+}
+
+uint64_t TickClock::ns(uint64_t tick) const {
+  if (tick >= tick0_) return ns0_ + uint64_t(double(tick - tick0_) * nsPerTick_);
+  const auto back = uint64_t(double(tick0_ - tick) * nsPerTick_);
+  return back < ns0_ ? ns0_ - back : 0;
+}
+
 RawRecording readRawRecording(const std::string& path) {
   RawRecording r;
   r.path = path;
@@ -187,7 +211,7 @@ RawRecording readRawRecording(const std::string& path) {
     raw::ChunkHeader h;
     if (size - pos < sizeof h) break;
     std::memcpy(&h, data + pos, sizeof h);
-    if (h.magic != raw::kMagic || h.kind < raw::kChunkEvents || h.kind > raw::kChunkEnd) break;
+    if (h.magic != raw::kMagic || h.kind < raw::kChunkEvents || h.kind > raw::kChunkClock) break;
     const uint64_t bytes = h.kind == raw::kChunkEvents ? uint64_t(h.count) * sizeof(Record) : h.count;
     if (bytes > size - pos - sizeof h) break;
     const char* p = data + pos + sizeof h;
@@ -222,6 +246,10 @@ RawRecording readRawRecording(const std::string& path) {
         r.command.push_back(cmd.substr(at, nul - at));
         at = nul + 1;
       }
+    } else if (h.kind == raw::kChunkClock) {
+      if (bytes < sizeof(raw::RawClock)) break;
+      r.clock.emplace_back();
+      std::memcpy(&r.clock.back(), p, sizeof(raw::RawClock));
     } else {
       if (bytes < sizeof(raw::RawEnd)) break;
       std::memcpy(&r.end, p, sizeof r.end);
@@ -270,6 +298,8 @@ nlohmann::ordered_json recordStatsJson(const RecordStats& s) {
   if (s.duplicates) j["duplicates"] = s.duplicates;
   if (s.unreadableBytes) j["unreadable_bytes"] = s.unreadableBytes;
   if (s.threadsFolded) j["threads_folded"] = s.threadsFolded;
+  j["clock_backwards"] = s.clockBackwards;
+  j["ticks_per_ns"] = s.ticksPerNs;
   j["live_at_end"] = s.liveAtEnd;
   j["end"] = s.end;
   return j;

@@ -1,5 +1,5 @@
 // The converter of gomalloc record's raw files (traces/record.h) on raw files written here: the global order
-// across threads (address reuse, same-ts handoffs), realloc, unknown frees, lost and damaged records.
+// across threads (address reuse, same-ts handoffs), realloc, unknown frees, lost and damaged records, ticks to ns.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -42,6 +42,13 @@ class RawFile {
     raw::RawEnd e;
     e.reason = raw::kEndExit, e.ts = ts, e.lostEvents = lost, e.beforeReady = 3;
     chunk(raw::kChunkEnd, 0, 0, std::string(reinterpret_cast<const char*>(&e), sizeof e), sizeof e);
+    return *this;
+  }
+  // A calibration pair (without any, the records' ts are ns).
+  RawFile& clock(uint64_t tick, uint64_t ns) {
+    raw::RawClock c;
+    c.tick = tick, c.ns = ns;
+    chunk(raw::kChunkClock, 0, 0, std::string(reinterpret_cast<const char*>(&c), sizeof c), sizeof c);
     return *this;
   }
   RawFile& garbage(const std::string& s) {
@@ -201,6 +208,49 @@ TEST(RecordConvert, LostAndDamagedRecordsAreReported) {
   EXPECT_EQ(c.stats.lostEvents, 3u + 7u);
   EXPECT_EQ(c.stats.unreadableBytes, 21u);
   EXPECT_EQ(c.stats.allocs, 3u);
+}
+
+// The records' ts are time-stamp counter ticks: the line through the first and the last calibration pair maps
+// them to ns (here 2 ticks a ns from tick 10000 = 1000 ns, the process start); a thread whose tick steps back
+// is counted and its ts held at the last one written, so the trace's ts never decrease.
+TEST(RecordConvert, TicksAreConvertedToNsByTheCalibrationPairsAndBackwardStepsCounted) {
+  TempDir dir;
+  RawFile f;
+  f.clock(10000, 1000).clock(30000, 11003);  // (a middle pair's jitter does not bend the line)
+  f.events(0, 0, {{12000, 0x10, 24, kMalloc}, {16000, 0x10, 0, kFree}, {15000, 0x20, 8, kMalloc},
+                  {20000, 0x30, 16, kMalloc}});
+  f.events(1, 0, {{14000, 0x40, 32, kMalloc}});
+  f.clock(50000, 21000);
+  f.end(26000);
+  Converted c = convert(dir, f);
+  EXPECT_EQ(str(c.events),
+            "{\"op\":\"alloc\",\"thread\":0,\"id\":1,\"size\":24,\"scan\":true,\"ts\":1000}\n"
+            "{\"op\":\"alloc\",\"thread\":1,\"id\":2,\"size\":32,\"scan\":true,\"ts\":2000}\n"
+            "{\"op\":\"free\",\"thread\":0,\"id\":1,\"ts\":3000}\n"
+            "{\"op\":\"alloc\",\"thread\":0,\"id\":3,\"size\":8,\"scan\":true,\"ts\":3000}\n"
+            "{\"op\":\"alloc\",\"thread\":0,\"id\":4,\"size\":16,\"scan\":true,\"ts\":5000}\n");
+  EXPECT_EQ(c.stats.clockBackwards, 1u);
+  EXPECT_DOUBLE_EQ(c.stats.ticksPerNs, 2.0);
+  EXPECT_EQ(c.stats.durationNs, 25000u);
+  const auto& meta = c.header.meta["record"];
+  EXPECT_EQ(meta["clock_backwards"], 1);
+  EXPECT_EQ(meta["ticks_per_ns"], 2.0);
+}
+
+TEST(RecordConvert, TickClockIsMonotonicAndTheIdentityWithoutPairs) {
+  const TickClock none({});
+  EXPECT_EQ(none.ns(12345), 12345u);
+  const TickClock c({{30000, 11000}, {10000, 1000}});
+  EXPECT_EQ(c.ns(10000), 1000u);
+  EXPECT_EQ(c.ns(10001), 1000u);  // (truncated, never rounded up past a later tick's)
+  EXPECT_EQ(c.ns(10002), 1001u);
+  EXPECT_EQ(c.ns(9000), 500u);  // before the first pair: the same line
+  EXPECT_EQ(c.ns(0), 0u);       // (never below 0)
+  uint64_t last = 0;
+  for (uint64_t t = 0; t < 100000; t += 7) {
+    EXPECT_GE(c.ns(t), last) << t;
+    last = c.ns(t);
+  }
 }
 
 TEST(RecordConvert, AFileThatIsNoRecordingIsAnError) {

@@ -7,6 +7,7 @@
 //   process (kind 2): count bytes: RawProcess then the command line (/proc/self/cmdline, NUL-separated), padded
 //                     with NULs to a multiple of 8 bytes so that the event chunks after it stay 8-byte aligned
 //   end (kind 3): count bytes: RawEnd (the last one in the file is the final word)
+//   clock (kind 4): count bytes: RawClock, a calibration pair; one precedes every other chunk (same write)
 // Native byte order (the file never leaves the machine that wrote it).
 #pragma once
 
@@ -15,7 +16,7 @@
 namespace gomalloc::traces::raw {
 
 inline constexpr uint32_t kMagic = 0x43524d47;  // "GMRC"
-inline constexpr uint32_t kChunkEvents = 1, kChunkProcess = 2, kChunkEnd = 3;
+inline constexpr uint32_t kChunkEvents = 1, kChunkProcess = 2, kChunkEnd = 3, kChunkClock = 4;
 
 struct ChunkHeader {
   uint32_t magic = kMagic;
@@ -43,8 +44,9 @@ enum Entry : uint8_t {
 };
 inline bool isFree(uint8_t e) { return e >= kFirstFree; }
 
-// One allocator call: ts is CLOCK_MONOTONIC in ns, taken after the real allocation returned and before the
-// real free was called, so that ordering by (ts, free first) is a valid global order (docs/record.md).
+// One allocator call: ts is a tick of the recorder's clock (the time-stamp counter on x86, CLOCK_MONOTONIC ns
+// elsewhere; the clock chunks map ticks to ns), taken after the real allocation returned and before the real
+// free was called, so that ordering by (ts, free first) is a valid global order (docs/record.md).
 struct Record {
   uint64_t ts;
   uint64_t ptr;
@@ -64,6 +66,13 @@ struct RawProcess {
   uint64_t startReal = 0;  // CLOCK_REALTIME ns at the same moment
   uint64_t forked = 0;     // 1: a child of a recorded process that followed it across fork
   uint64_t cmdBytes = 0;   // bytes of the command line after this struct (the payload is padded to 8 bytes)
+};
+
+// A calibration pair: a tick of the records' clock and CLOCK_MONOTONIC ns at the same moment (the tick is the
+// midpoint of two reads around the ns read). A file without any: the ticks are ns.
+struct RawClock {
+  uint64_t tick = 0;
+  uint64_t ns = 0;
 };
 
 enum EndReason : uint32_t { kEndExit = 1, kEndUnderscoreExit = 2, kEndSignal = 3, kEndExec = 4 };

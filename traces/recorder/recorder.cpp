@@ -5,9 +5,8 @@
 // GOMALLOC_RECORD_DIR. Without that variable the library only passes calls on.
 //
 // Rules of this file: no malloc of its own (buffers are mmap'ed), no libstdc++ (std::atomic is header-only;
-// built with -fno-exceptions),
-// nothing on the hot path but thread-local loads, one clock read and plain stores; everything that runs in a
-// signal handler or after fork is async-signal-safe.
+// built with -fno-exceptions), nothing on the hot path but thread-local loads, one time-stamp counter read and
+// plain stores; everything that runs in a signal handler or after fork is async-signal-safe.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -16,6 +15,9 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #include <atomic>
 #include <cerrno>
@@ -116,6 +118,32 @@ uint64_t now() {
   return uint64_t(t.tv_sec) * 1000000000u + uint64_t(t.tv_nsec);
 }
 
+// The records' clock (docs/record.md, "The clock"): the time-stamp counter on x86 (assumed constant-rate and
+// synchronized across cores; the converter maps it to ns with the clock chunks and counts a thread's backward
+// steps), CLOCK_MONOTONIC elsewhere. rdtscp reads the counter only once every earlier instruction has executed
+// and earlier loads are globally visible, so an alloc's tick cannot be taken before the real call's loads nor a
+// free's before the loads that handed the pointer over; later stores (the real free's, the caller's
+// publishing a new object) retire after it.
+inline uint64_t tick() {
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned aux;
+  return __rdtscp(&aux);
+#else
+  return now();
+#endif
+}
+
+// A calibration pair: the narrowest of three tries (a preempted try is wide).
+RawClock clockPair() {
+  RawClock best;
+  uint64_t width = ~uint64_t{0};
+  for (int i = 0; i < 3; i++) {
+    const uint64_t t0 = tick(), ns = now(), t1 = tick();
+    if (t1 - t0 < width) width = t1 - t0, best.tick = t0 + (t1 - t0) / 2, best.ns = ns;
+  }
+  return best;
+}
+
 void lock(std::atomic<uint32_t>& l) {
   while (l.exchange(1, std::memory_order_acquire)) sched_yield();
 }
@@ -132,13 +160,19 @@ void unlock(std::atomic<uint32_t>& l) { l.store(0, std::memory_order_release); }
 
 bool ourProcess() { return gEnabled.load(std::memory_order_acquire) && uint64_t(getpid()) == gPid; }
 
+// Writes a chunk, preceded by a clock chunk (a calibration pair), with one write.
 void writeChunk(uint32_t kind, uint32_t thread, uint64_t seq, const void* data, uint32_t count, size_t bytes) {
+  struct {
+    ChunkHeader h;
+    RawClock c;
+  } clock;
+  clock.h.kind = kChunkClock, clock.h.count = sizeof clock.c, clock.c = clockPair();
   ChunkHeader h;
   h.kind = kind, h.thread = thread, h.count = count, h.seq = seq;
-  iovec v[2] = {{&h, sizeof h}, {const_cast<void*>(data), bytes}};
-  size_t want = sizeof h + bytes;
+  iovec v[3] = {{&clock, sizeof clock}, {&h, sizeof h}, {const_cast<void*>(data), bytes}};
+  size_t want = sizeof clock + sizeof h + bytes;
   ssize_t r;
-  do r = writev(gFd, v, bytes ? 2 : 1);
+  do r = writev(gFd, v, bytes ? 3 : 2);
   while (r < 0 && errno == EINTR);
   if (r != ssize_t(want)) {
     gCount.failedWrites.fetch_add(1, std::memory_order_relaxed);
@@ -241,10 +275,10 @@ ThreadBuf* attachThread() {
 
 // ---- events ----
 
-void emit(uint8_t entry, const void* p, uint64_t size, unsigned alignLog2, uint64_t ts) {
-  Record r{ts, uint64_t(p), Record::pack(size, alignLog2, entry)};
-  ThreadBuf* b = tBuf;
-  if (UNLIKELY(!b)) {
+// emit's slow path: the thread's first event, a full buffer, after the thread's key destructor, after the
+// final flush.
+__attribute__((noinline)) void emitSlow(ThreadBuf* b, const Record& r) {
+  if (!b) {
     if (tExited) {  // after this thread's key destructor: straight to the file
       if (ourProcess()) writeChunk(kChunkEvents, tExitedThread, tExitedSeq, &r, 1, sizeof r);
       tExitedSeq++;
@@ -256,21 +290,36 @@ void emit(uint8_t entry, const void* p, uint64_t size, unsigned alignLog2, uint6
     }
   }
   uint32_t i = b->n.load(std::memory_order_relaxed);
-  if (UNLIKELY(i == kCap)) {
+  if (i == kCap) {
     flushOwn(b);
     i = 0;
   }
   b->recs[i] = r;
   b->n.store(i + 1, std::memory_order_release);
-  if (UNLIKELY(gImmediate.load(std::memory_order_relaxed))) flushOwn(b);
+  if (gImmediate.load(std::memory_order_relaxed)) flushOwn(b);
 }
 
-bool recording() {
+// The hot path: the record's fields stored straight into the buffer (a record built on the stack and copied
+// was a store-forwarding stall).
+inline void emit(uint8_t entry, const void* p, uint64_t size, unsigned alignLog2, uint64_t ts) {
+  ThreadBuf* b = tBuf;
+  uint32_t i;
+  if (UNLIKELY(!b || (i = b->n.load(std::memory_order_relaxed)) == kCap ||
+               gImmediate.load(std::memory_order_relaxed)))
+    return emitSlow(b, Record{ts, uint64_t(p), Record::pack(size, alignLog2, entry)});
+  Record& r = b->recs[i];
+  r.ts = ts, r.ptr = uint64_t(p), r.info = Record::pack(size, alignLog2, entry);
+  b->n.store(i + 1, std::memory_order_release);
+}
+
+__attribute__((noinline, cold)) bool notReady() {
+  if (gState.load() < kReady) gCount.beforeReady.fetch_add(1, std::memory_order_relaxed);
+  return false;
+}
+
+inline bool recording() {
   if (tDepth) return false;
-  if (UNLIKELY(gState.load(std::memory_order_relaxed) != kReady)) {
-    if (gState.load() < kReady) gCount.beforeReady.fetch_add(1, std::memory_order_relaxed);
-    return false;
-  }
+  if (UNLIKELY(gState.load(std::memory_order_relaxed) != kReady)) return notReady();
   return gEnabled.load(std::memory_order_relaxed);
 }
 
@@ -286,7 +335,7 @@ void* recordAlloc(uint8_t entry, uint64_t size, unsigned alignLog2, F call) {
   if (!recording()) return call();
   Depth d;
   void* p = call();
-  if (p) emit(entry, p, size, alignLog2, now());
+  if (p) emit(entry, p, size, alignLog2, tick());
   else gCount.failedAllocs.fetch_add(1, std::memory_order_relaxed);
   return p;
 }
@@ -295,7 +344,7 @@ template <class F>
 void recordFree(uint8_t entry, void* p, F call) {
   if (!p || !recording()) return call();
   Depth d;
-  emit(entry, p, 0, 0, now());
+  emit(entry, p, 0, 0, tick());
   call();
 }
 
@@ -565,9 +614,9 @@ template <class F>
 void* recordRealloc(void* old, uint64_t size, F call) {
   if (!recording()) return call();
   Depth d;
-  uint64_t before = old ? now() : 0;
+  uint64_t before = old ? tick() : 0;
   void* p = call();
-  uint64_t after = now();
+  uint64_t after = tick();
   if (p) {
     if (old) emit(kReallocFree, old, 0, 0, before);
     emit(kReallocAlloc, p, size, 0, after);
