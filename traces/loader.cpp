@@ -12,6 +12,7 @@ namespace gomalloc::traces {
 
 using detail::ChunkList;
 using detail::IdMap;
+using detail::SlotMap;
 
 // A slot whose sequence reaches this is not reused (alloc and free add 2, an implicit free 1 more).
 constexpr uint32_t kSeqRetire = ~uint32_t{0} - 4;
@@ -19,7 +20,7 @@ constexpr uint32_t kSeqRetire = ~uint32_t{0} - 4;
 struct ProgramBuilder::Impl {
   std::string path;
   Options opts;
-  IdMap live;
+  SlotMap live;
   struct Slot {
     uint64_t size = 0;        // of its last object (frees carry it)
     uint32_t seq = 0;         // ops done on it
@@ -136,6 +137,7 @@ struct ProgramBuilder::Impl {
   bool reusable(const Freed& f) const { return slot[f.slot].seq == f.seq && f.seq < kSeqRetire; }
   uint32_t newSlot(uint32_t s) {
     ops++;
+    if (aged.size() > 8) asm volatile("prefetcht0 %0" : : "m"(slot[aged[8].slot]));  // the checks to come
     while (!aged.empty() && (!reusable(aged.front()) || ops - aged.front().at >= kReuseAge)) {
       Freed f = aged.front();
       aged.pop_front();
@@ -204,11 +206,18 @@ void ProgramBuilder::prefetch(const Event& e) const {
   if (e.op != Op::Gc) impl_->live.prefetch(e.id);
 }
 
-ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
-  Impl& m = *impl_;
-  next_ = index + 1;
+void ProgramBuilder::prefetchSlot(const Event& e) const {
+  if (e.op != Op::Free) return;
+  const uint32_t i = impl_->live.peek(e.id);
+  if (i < impl_->slot.size()) asm volatile("prefetcht0 %0" : : "m"(impl_->slot[i]));
+}
+
+namespace {
+// add()'s work, inlined into add() and addBatch() (whose callers want no Step: it is left to the compiler).
+[[gnu::always_inline]] inline ProgramBuilder::Step addEvent(ProgramBuilder::Impl& m, const Event& e, uint64_t index) {
+  using Impl = ProgramBuilder::Impl;
   m.cur = &e, m.curIndex = index;
-  Step step;
+  ProgramBuilder::Step step;
   switch (e.op) {
     case Op::Alloc: {
       uint32_t s = m.stream(e.thread);
@@ -261,6 +270,23 @@ ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
   m.digest.add(e);
   ++m.events;
   return step;
+}
+}  // namespace
+
+ProgramBuilder::Step ProgramBuilder::add(const Event& e, uint64_t index) {
+  next_ = index + 1;
+  return addEvent(*impl_, e, index);
+}
+
+void ProgramBuilder::addBatch(const Event* batch, size_t n, uint64_t index) {
+  Impl& m = *impl_;
+  for (size_t i = 0; i < std::min(n, kPrefetchAhead); i++) prefetch(batch[i]);
+  for (size_t i = 0; i < n; i++) {
+    if (i + kPrefetchAhead < n && batch[i + kPrefetchAhead].op != Op::Gc) m.live.prefetch(batch[i + kPrefetchAhead].id);
+    if (i + kPrefetchSlotAhead < n) prefetchSlot(batch[i + kPrefetchSlotAhead]);
+    addEvent(m, batch[i], index + i);
+  }
+  next_ = index + n;
 }
 
 ReplayProgram ProgramBuilder::finish() {
@@ -338,7 +364,8 @@ bool ProgramStream::next(ReplayProgram& w) {
       }
     }
     const size_t end = pos_ + size_t(std::min<uint64_t>(n_ - pos_, opts_.window - taken));
-    for (size_t i = pos_; i < end; i++) builder_.add(buf_.data(), n_, i, index_++);
+    builder_.addBatch(buf_.data() + pos_, end - pos_, index_);
+    index_ += end - pos_;
     taken += end - pos_;
     pos_ = end;
   }
@@ -379,7 +406,8 @@ std::vector<uint16_t> traceThreadIds(const std::string& path, const LoadOptions&
   uint64_t index = 0;
   while (size_t n = r->read(buf.data(), buf.size())) {
     if (opts.cancel && opts.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
-    for (size_t i = 0; i < n; i++) b.add(buf.data(), n, i, index++);
+    b.addBatch(buf.data(), n, index);
+    index += n;
   }
   return b.threadIds();
 }

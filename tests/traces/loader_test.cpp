@@ -4,11 +4,37 @@
 
 #include "tests/traces/trace_test_util.h"
 #include "traces/generate.h"
+#include "traces/idmap.h"
 
 namespace gomalloc::traces {
 namespace {
 
 using namespace testing;
+
+// The loader's id map: dense ids in pages, others hashed; ids spread thinly below the dense limit move every
+// entry to the hash map, after which every id still maps as before.
+TEST(SlotMapTest, DensePagesAndTheMoveToHashing) {
+  detail::SlotMap m;
+  std::vector<uint64_t> ids;
+  for (uint64_t i = 0; i < 3000; i++) ids.push_back(i);                          // dense: one page run
+  for (uint64_t i = 0; i < 6000; i++) ids.push_back((uint64_t{1} << 16) * (i + 1) % (uint64_t{1} << 30));  // thin
+  ids.push_back(uint64_t{1} << 40);                                               // above the limit
+  for (size_t k = 0; k < ids.size(); k++) {
+    if (m.find(ids[k]) != detail::SlotMap::kNone) continue;  // (the thin ids wrap onto earlier ones)
+    EXPECT_EQ(m.insert(ids[k], uint32_t(k)), detail::SlotMap::kNone);
+  }
+  size_t live = m.size();
+  for (size_t k = 0; k < ids.size(); k++) {
+    const uint32_t v = m.find(ids[k]);
+    ASSERT_NE(v, detail::SlotMap::kNone) << ids[k];
+    EXPECT_EQ(ids[v], ids[k]);
+    EXPECT_EQ(m.insert(ids[k], 7), v);  // present: unchanged
+  }
+  for (uint64_t i = 0; i < 3000; i++) EXPECT_EQ(m.erase(i), uint32_t(i));
+  EXPECT_EQ(m.erase(5), detail::SlotMap::kNone);
+  EXPECT_EQ(m.size(), live - 3000);
+  EXPECT_EQ(m.find(uint64_t{1} << 40), uint32_t(ids.size() - 1));
+}
 
 ReplayProgram build(const std::vector<Event>& ev, bool lenient = false) {
   ProgramBuilder::Options o;
