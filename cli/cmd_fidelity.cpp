@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "cli/app.h"
+#include "cli/heap_options.h"
 #include "reports/fidelity.h"
 
 namespace gomalloc::cli {
@@ -25,6 +26,9 @@ struct FidelityOpts {
 
 int runFidelity(const FidelityOpts& o) {
   checkOutputs({o.output}, o.traces);
+  HeapOptions model;  // the model's --set values, checked before any replay
+  model.sets = o.sets;
+  (void)model.resolve();
   const std::string exe = selfExe();
   ScratchDirectory tmp("fidelity");
   SigintGuard sigint(false);  // children get Ctrl-C too (same process group)

@@ -21,6 +21,19 @@ long long parseInt(const std::string& key, const std::string& v, long long lo, l
   return x;
 }
 
+// A list of integers in [lo, hi], separated by commas or spaces ("8,16, 24").
+std::vector<long long> parseIntList(const std::string& key, const std::string& v, long long lo, long long hi) {
+  std::vector<long long> out;
+  size_t i = 0;
+  while (i < v.size()) {
+    size_t j = v.find_first_of(", ", i);
+    if (j == std::string::npos) j = v.size();
+    if (j > i) out.push_back(parseInt(key, v.substr(i, j - i), lo, hi));
+    i = j + 1;
+  }
+  return out;
+}
+
 size_t parseBytes(const std::string& key, const std::string& v) {
   size_t mult = 1;
   std::string num = v;
@@ -154,13 +167,7 @@ void Config::apply(const std::string& key, const std::string& v) {
     gcMarkUtilization = x;
   } else if (key == "gc_mark_events") {
     std::vector<uint64_t> n;
-    size_t i = 0;
-    while (i < v.size()) {
-      size_t j = v.find_first_of(", ", i);
-      if (j == std::string::npos) j = v.size();
-      if (j > i) n.push_back(uint64_t(parseInt(key, v.substr(i, j - i), 0, int64_t{1} << 40)));
-      i = j + 1;
-    }
+    for (long long x : parseIntList(key, v, 0, int64_t{1} << 40)) n.push_back(uint64_t(x));
     if (n.size() == 1 && n[0] == 0) n.clear();  // 0: off
     for (uint64_t x : n)
       if (x == 0) bad(key, v, "expected counts of events of at least 1 (or 0 alone: off)");
@@ -175,13 +182,7 @@ void Config::apply(const std::string& key, const std::string& v) {
     gcBaselineScanBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "size_classes") {
     std::vector<uint32_t> s;
-    size_t i = 0;
-    while (i < v.size()) {
-      size_t j = v.find_first_of(", ", i);
-      if (j == std::string::npos) j = v.size();
-      if (j > i) s.push_back(uint32_t(parseInt(key, v.substr(i, j - i), 1, kMaxSmallSize)));
-      i = j + 1;
-    }
+    for (long long x : parseIntList(key, v, 1, kMaxSmallSize)) s.push_back(uint32_t(x));
     SizeClassTable::custom(s);  // throws with the broken rule
     sizeClasses = std::move(s);
   } else {

@@ -338,7 +338,7 @@ void deterministicLoop(B& b, Run& r) {
       r.detIndex = r.windowBase + k;
       if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog->threads[t][pos[t]])) break;
       pos[t]++;
-      if (r.windowBase + k + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
+      if (r.detIndex + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
       if ((++n & 1023) == 0) r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {

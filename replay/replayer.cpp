@@ -623,6 +623,8 @@ class OpCounter {
 Result replayWindows(const ReplayProgram& first, const std::function<std::unique_ptr<ReplayProgram>()>& next,
                      Backend& backend, const Options& opt, uint64_t totalOps) {
   const int nprocs = effectiveProcs(first, opt);
+  if (backend.markEvents(0) && !opt.deterministic)
+    throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
   detail::Run r(first, backend, opt, nprocs);
 
   Result res;
@@ -645,8 +647,6 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   startPoint.kind = TimelinePoint::Kind::Start;
   detail::notePeak(r.heapPeak, startPoint.heap);
 
-  if (backend.markEvents(0) && !opt.deterministic)
-    throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
   r.startNs = detail::nowNs();
   Sampler sampler(r, opt, totalOps);
   std::unique_ptr<ReplayProgram> later;  // the window being replayed, after the first

@@ -114,6 +114,9 @@ TEST(FidelityCli, BadInputIsExitTwo) {
   EXPECT_EQ(gomalloc("fidelity examples/tiny.json --gogc fast", dir).code, 2);
   EXPECT_EQ(gomalloc("fidelity examples/tiny.json --runs 0", dir).code, 2);
   EXPECT_EQ(gomalloc("fidelity", dir).code, 2);
+  const RunResult set = gomalloc("fidelity examples/tiny.json --set gc_mark_events=many", dir);
+  EXPECT_EQ(set.code, 2);  // before any replay
+  EXPECT_NE(set.err.find("gc_mark_events=many"), std::string::npos) << set.err;
   RunResult r = gomalloc("fidelity examples/tiny.json -o examples/tiny.json", dir);
   EXPECT_EQ(r.code, 2);
   EXPECT_NE(r.err.find("it is the input"), std::string::npos) << r.err;

@@ -28,5 +28,15 @@ TEST(ReplayCli, ReportsTheLoadTimeApartFromTheReplay) {
   EXPECT_FALSE(Json::parse(n.out)["summary"].contains("load_seconds"));
 }
 
+// gc_mark_events counts events in trace order, which only a deterministic replay has: refused before any work.
+TEST(ReplayCli, MarkEventsNeedDeterministic) {
+  ScratchDir dir("replay-mark-events");
+  RunResult r = gomalloc("replay examples/web.json --quiet --set gc_mark_events=500", dir);
+  EXPECT_EQ(r.code, 2) << r.err;
+  EXPECT_NE(r.err.find("gomalloc: replay: gc_mark_events"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--deterministic"), std::string::npos) << r.err;
+  EXPECT_EQ(gomalloc("replay examples/web.json --quiet --deterministic --set gc_mark_events=500,20", dir).code, 0);
+}
+
 }  // namespace
 }  // namespace gomalloc::testing
