@@ -59,9 +59,13 @@ int runFidelity(const FidelityOpts& o) {
     std::vector<std::string> modelArgs = {
         "--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
         fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))};
-    if (o.gogc != "off")
-      if (const std::vector<uint64_t> n = reports::runtimeMarkEvents(runtime); !n.empty())
-        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", fmt::join(n, ","))});
+    if (o.gogc != "off") {
+      const reports::RuntimePacing pacing = reports::runtimePacing(runtime);
+      if (!pacing.markEvents.empty())
+        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", fmt::join(pacing.markEvents, ","))});
+      if (!pacing.consMarks.empty())
+        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_cons_marks={}", fmt::join(pacing.consMarks, ","))});
+    }
     for (auto& s : o.sets) modelArgs.insert(modelArgs.end(), {"--set", s});
     const reports::Report model = replay("go", 0, modelArgs);
     try {

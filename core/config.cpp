@@ -90,7 +90,7 @@ const std::vector<std::string>& Config::keys() {
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
                                              "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes",
                                              "gc_baseline_bytes", "gc_baseline_scan_bytes", "gc_mark_utilization",
-                                             "gc_mark_events"};
+                                             "gc_mark_events", "gc_cons_marks"};
   return k;
 }
 
@@ -172,6 +172,25 @@ void Config::apply(const std::string& key, const std::string& v) {
     for (uint64_t x : n)
       if (x == 0) bad(key, v, "expected counts of events of at least 1 (or 0 alone: off)");
     gcMarkEvents = std::move(n);
+  } else if (key == "gc_cons_marks") {
+    std::vector<double> n;
+    size_t i = 0;
+    while (i < v.size()) {
+      size_t j = v.find_first_of(", ", i);
+      if (j == std::string::npos) j = v.size();
+      if (j > i) {
+        double x = 0;
+        const char* b = v.data() + i;
+        if (*b == '+') b++;  // Go's runtime prints floats with a sign: +3.770000e+000
+        auto [q, ec] = std::from_chars(b, v.data() + j, x);
+        if (ec != std::errc() || q != v.data() + j || !(x >= -1000 && x <= 1000))
+          bad(key, v, "expected numbers in [-1000, 1000], comma-separated (or 0 alone: off)");
+        n.push_back(x);
+      }
+      i = j + 1;
+    }
+    if (n.size() == 1 && n[0] == 0) n.clear();  // 0: off
+    gcConsMarks = std::move(n);
   } else if (key == "gc_stacks_bytes") {
     gcStacksBytes = v == "0" ? 0 : parseBytes(key, v);
   } else if (key == "gc_globals_bytes") {
@@ -209,6 +228,8 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
     classes = preset;
   std::string markEvents = gcMarkEvents.empty() ? "0" : "";
   for (auto n : gcMarkEvents) markEvents += (markEvents.empty() ? "" : ",") + std::to_string(n);
+  std::string consMarks = gcConsMarks.empty() ? "0" : "";
+  for (double x : gcConsMarks) consMarks += (consMarks.empty() ? "" : ",") + numText(x);
   return {{"preset", preset},
           {"gogc", gogc < 0 ? "off" : std::to_string(gogc)},
           {"procs", std::to_string(procs)},
@@ -229,7 +250,8 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gc_baseline_bytes", bytesText(gcBaselineBytes)},
           {"gc_baseline_scan_bytes", bytesText(gcBaselineScanBytes)},
           {"gc_mark_utilization", numText(gcMarkUtilization)},
-          {"gc_mark_events", markEvents}};
+          {"gc_mark_events", markEvents},
+          {"gc_cons_marks", consMarks}};
 }
 
 size_t Config::heapLimitBytes() const {

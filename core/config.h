@@ -56,6 +56,10 @@ struct Config {
   // gcMarkEvents[k mod size] events. A mark's length is CPU time, which a replay in bytes cannot know; fidelity
   // gives the real runtime's. Deterministic replays only.
   std::vector<uint64_t> gcMarkEvents;
+  // The cons/mark estimates instead of gc_cons_mark (empty: gc_cons_mark): the trigger after the k-th paced cycle
+  // uses gcConsMarks[k mod size]; a negative one gives Go's unsigned runway past the goal (the 45/64 clamp). Go
+  // 1.19's estimate smooths a measurement of CPU time; fidelity gives the real runtime's, cycle by cycle.
+  std::vector<double> gcConsMarks;
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 

@@ -118,8 +118,11 @@ void MHeap::commitPacer(bool sweepDone) {
   const double scanWork = double(lastHeapScan + cfg.gcBaselineScanBytes + nonHeap);
   // Go's estimate is 0 until a cycle the pacer started has measured one (gcControllerState.init; forced
   // cycles during which nothing is allocated measure nothing), so the first such cycle has no runway.
-  const double consMark = pacedCycles ? cfg.gcConsMark : 0;
-  runway = go119 ? uint64_t(consMark * (1 - 0.25) / 0.25 * scanWork) : 0;
+  const double consMark = !cfg.gcConsMarks.empty() ? cfg.gcConsMarks[pacedCycles % cfg.gcConsMarks.size()]
+                         : pacedCycles                ? cfg.gcConsMark
+                                                      : 0;
+  // A negative estimate: Go converts the negative runway to uint64, which on amd64 is past any goal.
+  runway = !go119 ? 0 : consMark < 0 ? ~uint64_t{0} : uint64_t(consMark * (1 - 0.25) / 0.25 * scanWork);
   // The mark itself gets the CPU it gets: at gc_mark_utilization u' the mutator allocates
   // consMark * (1-u')/u' * scan work before it ends (Go's pacer plans for 25%; assists add to it).
   const double u = cfg.gcMarkUtilization;
@@ -146,7 +149,9 @@ void MHeap::triggered(uint64_t live) {
   if (live < trigger.load(std::memory_order_relaxed)) return;  // another P moved it first
   if (cfg.pacer == Pacer::Go119 && !marking.load(std::memory_order_relaxed)) {
     triggered_ = live;
-      const uint64_t end = !cfg.gcMarkEvents.empty() ? std::max(heapGoal, live) : std::min(live + markRunway, std::max(heapGoal, live));
+    // With gc_mark_events the mark lasts its count of events, past the goal if it takes that long: Go's assists aim
+    // to finish by the goal but do not stop the mark there (gcpacertrace's ∆goal is often positive).
+    const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
       marking.store(true, std::memory_order_relaxed);
       markBegan.store(true, std::memory_order_relaxed);

@@ -150,7 +150,9 @@ struct Run {
   uint32_t detNextGc = 0;  // deterministic mode: the next trace gc barrier
   uint64_t detIndex = 0;   // deterministic mode: the index of the op being replayed
   std::vector<uint64_t> markStarts;  // events done when each concurrent mark started (under mu)
-  uint64_t detMarkEnd = ~uint64_t{0};  // deterministic mode, gc_mark_events: the events done when the mark ends
+  // Deterministic mode, gc_mark_events: the events done when the runtime would see the mark's end (it ends before
+  // op detMarkEnd - 1).
+  uint64_t detMarkEnd = ~uint64_t{0};
 
   // Deterministic mode: address digest.
   uint64_t addrHash = 0xcbf29ce484222325u;
@@ -336,9 +338,11 @@ void deterministicLoop(B& b, Run& r) {
       const uint16_t t = order[k];
       const int p = int(t % unsigned(r.nprocs));
       r.detIndex = r.windowBase + k;
+      // gc_mark_events: the runtime saw its mark end after the alloc whose assist finished it, before that
+      // alloc got its object (mallocgc assists first): the mark ends before the op, which is not black.
+      if (r.detIndex + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
       if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog->threads[t][pos[t]])) break;
       pos[t]++;
-      if (r.detIndex + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
       if ((++n & 1023) == 0) r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {

@@ -10,7 +10,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <cmath>
 #include <filesystem>
+#include <map>
+#include <optional>
+#include <string_view>
 #include <nlohmann/json.hpp>
 
 #include "core/sizeclasses.h"
@@ -150,6 +154,62 @@ std::vector<ClassCount> bySize(const Json& j) {
   return out;
 }
 
+// The runtime's GODEBUG=gctrace=1,gcpacertrace=1 lines, cut out of the child's stderr. Go 1.19 prints, at the
+// end of each cycle's mark (gcControllerState.endCycle, mgcpacer.go), "pacer: ... (∆goal D, cons/mark X)" with
+// X the estimate the cycle's trigger used, then "gc N @..." (gcMarkTermination), "(forced)" at the end for
+// runtime.GC(). endCycle prints nothing when the heap did not grow during the mark.
+struct PacerTrace {
+  std::string rest;                     // every other line, in order
+  std::vector<uint64_t> paced;          // the numbers N of the cycles the pacer started (not forced)
+  std::map<uint64_t, double> consMark;  // cycle N -> the cons/mark its trigger used, where it printed one
+
+  // The estimates of the cycles after the first `after`, in order; a cycle that printed none used the next
+  // printed one (endCycle left the estimate as it was).
+  std::vector<double> consMarksAfter(uint64_t after) const {
+    std::vector<double> out;
+    for (uint64_t n : paced) {
+      if (n <= after) continue;
+      auto it = consMark.lower_bound(n);
+      if (it == consMark.end()) break;
+      out.push_back(it->second);
+    }
+    return out;
+  }
+};
+
+PacerTrace splitPacerTrace(const std::string& text) {
+  PacerTrace t;
+  bool havePending = false;
+  double pending = 0;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t nl = text.find('\n', pos);
+    const size_t end = nl == std::string::npos ? text.size() : nl + 1;
+    const std::string_view line(text.data() + pos, end - pos);
+    pos = end;
+    if (line.starts_with("pacer: ")) {
+      const size_t k = line.rfind("cons/mark ");
+      if (k != std::string_view::npos) {
+        const std::string num(line.substr(k + 10));
+        char* q = nullptr;
+        const double x = std::strtod(num.c_str(), &q);
+        if (q != num.c_str() && std::isfinite(x)) havePending = true, pending = x;
+      }
+      continue;
+    }
+    unsigned long long n = 0;
+    int used = 0;
+    if (line.starts_with("gc ") && std::sscanf(std::string(line).c_str(), "gc %llu @%n", &n, &used) == 1 && used > 0) {
+      if (line.find("(forced)") == std::string_view::npos) t.paced.push_back(n);
+      if (havePending) t.consMark[n] = pending;
+      havePending = false;
+      continue;
+    }
+    t.rest.append(line);
+  }
+  return t;
+}
+
 }  // namespace
 
 std::string findGoRuntimeProgram(const std::string& exe) {
@@ -190,7 +250,9 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
   const std::vector<std::string> args = {"-ops",          ops->path(), "-gogc",         opt.gogc,
                                          "-touch",        touchModeName(opt.touch), "-rss-interval",
                                          std::to_string(opt.rssIntervalMs), "-fill-classes", fill};
-  const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc};
+  // gctrace and gcpacertrace: each cycle's cons/mark estimate (below); their lines are not passed on.
+  const std::vector<std::string> env = {"GOMAXPROCS=" + std::to_string(nprocs), "GOGC=" + opt.gogc,
+                                        "GODEBUG=gctrace=1,gcpacertrace=1"};
   // The memory limit bounds the child's writable mappings (its heap, with room for the runtime's own).
   const uint64_t dataLimit = opt.memoryLimit.bytes ? opt.memoryLimit.bytes + (uint64_t{256} << 20) : 0;
   // The child's stderr goes to an unlinked file, passed on after it exits: all of it, but for the runtime's
@@ -214,7 +276,8 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     childStderr();
     throw GoRuntimeError(e.what());
   }
-  const std::string errText = childStderr();
+  const PacerTrace pacerTrace = splitPacerTrace(childStderr());
+  const std::string& errText = pacerTrace.rest;
   const bool outOfMemory = child.exitCode == 2 && dataLimit != 0;
   if (!outOfMemory && !errText.empty()) std::fputs(errText.c_str(), stderr);
   if (child.exitCode == 128 + SIGINT && interrupted()) throw GoRuntimeInterrupted(nothing);
@@ -275,6 +338,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     rt.baselineNumGC = u64(*start, "NumGC");
     rt.baselineScanBytes = u64(*start, "ScanBaseline");
     rt.baselineNumForcedGC = u64(*start, "NumForcedGC");
+    rt.consMarks = pacerTrace.consMarksAfter(rt.baselineNumGC);
     rt.totalAlloc = u64(*end, "TotalAlloc");
     rt.mallocs = u64(*end, "Mallocs");
     rt.frees = u64(*end, "Frees");

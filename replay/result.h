@@ -91,6 +91,9 @@ struct RuntimeDetail {
   // Collections the runtime's pacer started, each with the number of events done when the replay noticed it
   // (after an alloc); collections that ended inside a runtime.GC() are counted in numGC but not listed.
   std::vector<uint64_t> pacerGcEvents;
+  // The cons/mark estimate the trigger of each cycle the pacer started used, in order (Go 1.19 prints it at the
+  // cycle's end with GODEBUG=gcpacertrace=1); a cycle that printed none used the next one's.
+  std::vector<double> consMarks;
   // MemStats.BySize (Go 1.19 size classes 0..67, index 0 unused): mallocs and frees since the baseline.
   // Tiny allocations are not in it: the runtime counts the 16-byte blocks that hold them (class 2).
   std::vector<ClassCount> bySize;

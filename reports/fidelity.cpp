@@ -122,19 +122,21 @@ uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
   return medianOverRuns(runtime, [](const Report& r) { return r.heap ? r.heap->baselineScanBytes.value_or(0) : 0; });
 }
 
-std::vector<uint64_t> runtimeMarkEvents(const std::vector<Report>& runtime) {
-  std::vector<std::vector<uint64_t>> runs;
+RuntimePacing runtimePacing(const std::vector<Report>& runtime) {
+  std::vector<RuntimePacing> runs;
   for (const Report& r : runtime) {
     if (!r.heap || !r.heap->pacerGcStarts || !r.heap->pacerGcEvents) continue;
     const auto& starts = *r.heap->pacerGcStarts;
     const auto& ends = *r.heap->pacerGcEvents;
-    std::vector<uint64_t> v;
+    RuntimePacing p;
     for (size_t i = 0; i < starts.size() && i < ends.size(); i++)
-      if (ends[i] >= starts[i]) v.push_back(std::max<uint64_t>(1, ends[i] - starts[i]));
-    if (!v.empty()) runs.push_back(std::move(v));
+      if (ends[i] >= starts[i]) p.markEvents.push_back(std::max<uint64_t>(1, ends[i] - starts[i]));
+    if (r.heap->pacerConsMarks) p.consMarks = *r.heap->pacerConsMarks;
+    if (!p.markEvents.empty()) runs.push_back(std::move(p));
   }
   if (runs.empty()) return {};
-  std::stable_sort(runs.begin(), runs.end(), [](const auto& a, const auto& b) { return a.size() < b.size(); });
+  std::stable_sort(runs.begin(), runs.end(),
+                   [](const auto& a, const auto& b) { return a.markEvents.size() < b.markEvents.size(); });
   return runs[(runs.size() - 1) / 2];
 }
 

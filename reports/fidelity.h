@@ -50,7 +50,13 @@ uint64_t runtimeBaselineScan(const std::vector<Report>& runtime);
 // after which its end was seen), cycle by cycle, in the run whose number of them is the median; empty without
 // any. A mark's length is CPU time, which the model's replay in bytes cannot know: fidelity gives the model
 // these (gc_mark_events), so that its marks are as long, and vary as much, as the runtime's.
-std::vector<uint64_t> runtimeMarkEvents(const std::vector<Report>& runtime);
+// With them, the cons/mark estimates the triggers of that run's cycles used (heap.pacer_cons_marks; Go 1.19's
+// estimate smooths a measurement of CPU time too): the model's gc_cons_marks.
+struct RuntimePacing {
+  std::vector<uint64_t> markEvents;
+  std::vector<double> consMarks;
+};
+RuntimePacing runtimePacing(const std::vector<Report>& runtime);
 
 std::string renderFidelityTable(const std::vector<FidelityTrace>& t);
 std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& t);

@@ -234,6 +234,7 @@ Json toJson(const Report& r) {
     if (h.baseline) heap["baseline"] = figures(*h.baseline);
     if (h.baselineScanBytes) heap["baseline_scan_bytes"] = *h.baselineScanBytes;
     if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
+    if (h.pacerConsMarks) heap["pacer_cons_marks"] = *h.pacerConsMarks;
     if (h.pacerGcStarts) heap["pacer_gc_starts"] = *h.pacerGcStarts;
     j["heap"] = heap;
   }
@@ -399,6 +400,14 @@ Report fromJson(const Json& j) {
       return events;
     };
     if (h.has("pacer_gc_events")) heap.pacerGcEvents = counts("pacer_gc_events");
+    if (h.has("pacer_cons_marks")) {
+      std::vector<double> v;
+      for (const Json& e : h.arr("pacer_cons_marks")) {
+        if (!e.is_number()) h.bad("pacer_cons_marks", "expected numbers");
+        v.push_back(e.get<double>());
+      }
+      heap.pacerConsMarks = std::move(v);
+    }
     if (h.has("pacer_gc_starts")) heap.pacerGcStarts = counts("pacer_gc_starts");
     r.heap = heap;
   }

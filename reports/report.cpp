@@ -149,6 +149,7 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
       h.baseline = m.baseline;
       h.baselineScanBytes = m.baselineScanBytes;
       h.pacerGcEvents = m.pacerGcEvents;
+      if (!m.consMarks.empty()) h.pacerConsMarks = m.consMarks;
     }
     if (!r.pacerGcStarts.empty() || r.runtime) h.pacerGcStarts = r.pacerGcStarts;
     rep.heap = h;

@@ -70,6 +70,8 @@ struct HeapSection {
   std::optional<replay::HeapFigures> baseline;
   std::optional<uint64_t> baselineScanBytes;  // go-runtime: the baseline's scan work each cycle
   std::optional<std::vector<uint64_t>> pacerGcEvents;
+  // go-runtime: the cons/mark estimate each paced cycle's trigger used (GODEBUG=gcpacertrace=1), in order.
+  std::optional<std::vector<double>> pacerConsMarks;
   // go (pacer=go1.19) and go-runtime: the events done when each concurrent mark the pacer started began.
   std::optional<std::vector<uint64_t>> pacerGcStarts;
 };

@@ -19,7 +19,7 @@ namespace {
 
 // The schema as data: each object's known fields, their types and when they are required.
 // Settings: an object of strings, numbers and booleans (version 1 reports: strings only).
-enum class Type { String, Bool, Count, Number, Object, Array, Strings, Counts, CountOrNull, Settings };
+enum class Type { String, Bool, Count, Number, Object, Array, Strings, Counts, Numbers, CountOrNull, Settings };
 enum class Need {
   Always,        // required
   Go,            // required in go reports, absent from the others
@@ -98,6 +98,7 @@ struct Shapes {
     heap.fields.push_back({"baseline_scan_bytes", Type::Count, kRuntimeOpt});
     heap.fields.push_back({"pacer_gc_events", Type::Counts, kRuntime});
     heap.fields.push_back({"pacer_gc_starts", Type::Counts, Need::Optional});
+    heap.fields.push_back({"pacer_cons_marks", Type::Numbers, kRuntimeOpt});
     for (const char* k : kRefillSourceKeys) refillsFrom.fields.push_back({k, Type::Count});
     sizeClass.fields = {{"class", Type::Count},
                         {"size", Type::Count},
@@ -190,6 +191,7 @@ const char* expected(Type t) {
     case Type::Array: return "an array";
     case Type::Strings: return "an array of strings";
     case Type::Counts: return "an array of non-negative integers";
+    case Type::Numbers: return "an array of numbers";
     case Type::CountOrNull: return "a non-negative integer or null";
     case Type::Settings: return "an object of strings, numbers and booleans";
   }
@@ -285,9 +287,10 @@ class Checker {
         return;
       case Type::Strings:
       case Type::Counts:
+      case Type::Numbers:
         if (!v.is_array()) typeError(p, f.type, v);
         for (size_t i = 0; i < v.size(); i++) {
-          const Type each = f.type == Type::Strings ? Type::String : Type::Count;
+          const Type each = f.type == Type::Strings ? Type::String : f.type == Type::Counts ? Type::Count : Type::Number;
           if (!scalarOk(v[i], each)) typeError(index(p, i), each, v[i]);
         }
         return;

@@ -85,18 +85,56 @@ TEST(Pacer, TheFirstPacedCycleHasNoRunway) {
   EXPECT_EQ(m.Trigger, m.HeapMarked + (m.NextGC - m.HeapMarked) / 64 * 45);  // the estimate now: the bottom clamp
 }
 
-// gc_mark_events: the heap ends the mark only at the goal; the replay counts the events and calls markDone.
+// gc_mark_events: the heap does not end the mark, not even at the goal (Go's marks overshoot it when they take
+// long); the replay counts the events and calls markDone.
 TEST(Pacer, MarkDoneEndsTheMark) {
   Heap h(cfgWith({{"gc_mark_events", "1000"}}));
   h.markDone();  // no mark: nothing to end
   EXPECT_FALSE(h.gcRequested());
   auto objs = allocUntilMark(h);
   EXPECT_FALSE(h.gcRequested());
+  const uint64_t goal = h.memStats().NextGC;
+  while (h.memStats().HeapLive < goal + (1 << 20)) objs.push_back(h.malloc(0, 64, true));
+  EXPECT_FALSE(h.gcRequested());
+  EXPECT_TRUE(h.memStats().MarkInProgress);
   h.markDone();
   EXPECT_TRUE(h.gcRequested());
   h.gc();
   EXPECT_EQ(h.memStats().NumGC, 1u);
   EXPECT_FALSE(h.memStats().MarkInProgress);
+}
+
+// gc_cons_marks: the trigger after the k-th paced cycle uses the k-th estimate (the list repeats); a negative one
+// is Go's negative runway converted to uint64, past the goal: the bottom clamp. Forced cycles do not count.
+TEST(Pacer, ConsMarksSetEachPacedCyclesTrigger) {
+  Heap h(cfgWith({{"gc_cons_marks", "0,-0.5,+0.05,100"}, {"gc_cons_mark", "0.05"}}));
+  std::vector<void*> keep;
+  for (int i = 0; i < 200000; i++) keep.push_back(h.malloc(0, 64, true));
+  auto where = [&] {
+    const MemStats m = h.memStats();
+    const uint64_t dist = m.NextGC - m.HeapMarked;
+    if (m.Trigger == m.HeapMarked + dist / 64 * 45) return std::string("bottom");
+    if (m.Trigger == std::max(m.HeapMarked + dist / 64 * 61, m.NextGC - (4 << 20))) return std::string("top");
+    return std::string("inside");
+  };
+  h.gc(true);  // ends the mark the allocations started: a paced cycle, so the next trigger uses the second
+  EXPECT_EQ(where(), "bottom");
+  std::vector<std::string> seen;
+  for (int k = 0; k < 5; k++) {
+    auto objs = allocUntilMark(h);
+    while (!h.gcRequested()) objs.push_back(h.malloc(0, 64, true));
+    h.gc();
+    seen.push_back(where());
+    for (void* o : objs) h.free(0, o);
+    if (k == 1) {
+      h.gc(true);  // forced, no mark running: the estimate stays the fourth
+      EXPECT_EQ(where(), "bottom");
+    }
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"inside", "bottom", "top", "bottom", "inside"}));
+  EXPECT_THROW(cfgWith({{"gc_cons_marks", "0.5,x"}}), std::invalid_argument);
+  EXPECT_THROW(cfgWith({{"gc_cons_marks", "1e9"}}), std::invalid_argument);
+  EXPECT_TRUE(cfgWith({{"gc_cons_marks", "0"}}).gcConsMarks.empty());  // 0 alone: off
 }
 
 TEST(Pacer, InstantPacerKeepsTheHeapOnlyGoalAndTheTopClamp) {

@@ -2,6 +2,7 @@
 // gomalloc binary when Go 1.19 is installed), checked against the Go model at every gc event with GOGC=off.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "replay/factory.h"
@@ -155,6 +156,13 @@ TEST(GoRuntime, PacerCollectionsAreRecordedWithTheirEvent) {
   for (size_t i = 1; i < rt.runtime->pacerGcEvents.size(); i++)
     EXPECT_LT(rt.runtime->pacerGcEvents[i - 1], rt.runtime->pacerGcEvents[i]);
   EXPECT_LE(rt.runtime->pacerGcEvents.back(), prog.events);
+  // Each paced cycle's cons/mark estimate, from GODEBUG=gcpacertrace=1: the first paced cycle's is 0 (the setup
+  // measured none); at most one per cycle; at least one cycle measured a non-zero one.
+  const std::vector<double>& cm = rt.runtime->consMarks;
+  ASSERT_FALSE(cm.empty());
+  EXPECT_LE(cm.size(), cycles);
+  EXPECT_EQ(cm.front(), 0.0);
+  EXPECT_TRUE(std::any_of(cm.begin(), cm.end(), [](double x) { return x != 0; }));
 }
 
 TEST(GoRuntime, MissingProgramNamesThePackage) {

@@ -84,20 +84,24 @@ TEST(Fidelity, ThePacersBoundsWidenTheRuntimesRange) {
   EXPECT_EQ(fidelityToJson({t})["traces"][0]["failed"], 2);
 }
 
-// The model is given the runtime's marks, cycle by cycle, from the run with the median number of them.
-TEST(Fidelity, TheMarksLengthsComeFromTheMedianRun) {
-  auto run = [](std::vector<uint64_t> starts, std::vector<uint64_t> ends) {
+// The model is given the runtime's marks and cons/mark estimates, cycle by cycle, from the run with the median
+// number of marks: both from the same run.
+TEST(Fidelity, TheMarksLengthsAndEstimatesComeFromTheMedianRun) {
+  auto run = [](std::vector<uint64_t> starts, std::vector<uint64_t> ends, std::vector<double> cm = {}) {
     Report r = report("go-runtime", {figures(1, 16, 8192)});
     r.heap->pacerGcStarts = starts;
     r.heap->pacerGcEvents = ends;
+    if (!cm.empty()) r.heap->pacerConsMarks = cm;
     return r;
   };
-  const std::vector<Report> runs = {run({10, 50}, {20, 90}), run({10, 40, 70}, {15, 45, 100}),
-                                    run({5, 30, 60, 90}, {9, 33, 66, 99})};
-  EXPECT_EQ(runtimeMarkEvents(runs), (std::vector<uint64_t>{5, 5, 30}));
-  EXPECT_TRUE(runtimeMarkEvents({report("go-runtime", {figures(1, 16, 8192)})}).empty());
+  const std::vector<Report> runs = {run({10, 50}, {20, 90}, {0, 1}), run({10, 40, 70}, {15, 45, 100}, {0, -0.5, 2}),
+                                    run({5, 30, 60, 90}, {9, 33, 66, 99}, {0, 3, 3, 3})};
+  EXPECT_EQ(runtimePacing(runs).markEvents, (std::vector<uint64_t>{5, 5, 30}));
+  EXPECT_EQ(runtimePacing(runs).consMarks, (std::vector<double>{0, -0.5, 2}));
+  EXPECT_TRUE(runtimePacing({report("go-runtime", {figures(1, 16, 8192)})}).markEvents.empty());
   // A mark that ended where it began lasted one event (0 would switch the setting off).
-  EXPECT_EQ(runtimeMarkEvents({run({7}, {7})}), std::vector<uint64_t>{1});
+  EXPECT_EQ(runtimePacing({run({7}, {7})}).markEvents, std::vector<uint64_t>{1});
+  EXPECT_TRUE(runtimePacing({run({7}, {7})}).consMarks.empty());  // a report without them
 }
 
 TEST(Fidelity, ReportsThatDoNotBelongTogetherAreRefused) {
