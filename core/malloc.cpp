@@ -261,6 +261,12 @@ uint64_t MHeap::totalAlloc(const std::vector<ClassStats>& all) {
   return total;
 }
 
+uint64_t MHeap::scanSlotBytes(const std::vector<ClassStats>& all) {
+  uint64_t total = 0;
+  for (size_t i = 0; i < all.size(); i += 2) total += all[i].bytesAllocated;  // even span classes: scan
+  return total;
+}
+
 uint64_t MHeap::liveSlotBytes(const std::vector<ClassStats>& all) const {
   uint64_t live = 0;
   for (size_t i = 0; i < all.size(); i++) {

@@ -153,6 +153,9 @@ void MHeap::triggered(uint64_t live) {
     // to finish by the goal but do not stop the mark there (gcpacertrace's ∆goal is often positive).
     const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
+      // The scan-class bytes allocated so far: what is allocated from here on is black, not scanned. Read only
+      // where one thread runs every P (the other Ps' counters are their own while they run).
+      scanAllocAtMark = cfg.procs == 1 ? scanSlotBytes(classStats()) : ~uint64_t{0};
       marking.store(true, std::memory_order_relaxed);
       markBegan.store(true, std::memory_order_relaxed);
       if (cfg.freeMode == FreeMode::Deferred) deathTarget.store(kFloating, std::memory_order_relaxed);
@@ -210,9 +213,13 @@ void MHeap::gcCycle(bool forced) {
   const bool wasMarking = marking.load();
   if (wasMarking) pacedCycles++;
   const uint64_t black = wasMarking && uint64_t(liveNow) > triggered_ ? uint64_t(liveNow) - triggered_ : 0;
-  // (The share is the trace's own: the baseline, gc_baseline_bytes, is not allocated during a mark.)
+  // With one P, exactly the scan-class bytes allocated since the mark began; otherwise their share of the bytes
+  // allocated during it. (The share is the trace's own: the baseline is not allocated during a mark.)
   const uint64_t traceMarked = heapMarked - std::min<uint64_t>(heapMarked, cfg.gcBaselineBytes);
-  const uint64_t blackScan = traceMarked ? uint64_t(double(black) * double(scanMarked) / double(traceMarked)) : 0;
+  const uint64_t blackScan = !wasMarking                        ? 0
+                             : scanAllocAtMark != ~uint64_t{0} ? scanSlotBytes(stats) - scanAllocAtMark
+                             : traceMarked ? uint64_t(double(black) * double(scanMarked) / double(traceMarked))
+                                           : 0;
   lastHeapScan = scanMarked - std::min(blackScan, scanMarked);
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();

@@ -129,6 +129,8 @@ class MHeap {
   // Slot bytes of every object that has not died (what a mark would find), from the counters.
   uint64_t liveSlotBytes(const std::vector<ClassStats>& all) const;
   static uint64_t totalAlloc(const std::vector<ClassStats>& all);
+  // Slot bytes ever allocated in span classes with pointers (objects a mark scans).
+  static uint64_t scanSlotBytes(const std::vector<ClassStats>& all);
 
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19
@@ -171,6 +173,7 @@ class MHeap {
   uint64_t pacedCycles = 0;  // cycles whose concurrent mark the pacer started (Go's cons/mark estimate needs one)
   uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
+  uint64_t scanAllocAtMark = ~uint64_t{0};  // scanSlotBytes when the mark started (one P only; ~0: unknown)
   uint64_t numGC = 0, numForcedGC = 0;
   Mutex pacerLock;                        // orders Ps reaching the trigger at once
   std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
