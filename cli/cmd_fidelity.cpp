@@ -11,6 +11,7 @@
 #include "cli/app.h"
 #include "cli/heap_options.h"
 #include "reports/fidelity.h"
+#include "traces/stats.h"
 
 namespace gomalloc::cli {
 namespace {
@@ -58,7 +59,10 @@ int runFidelity(const FidelityOpts& o) {
     for (int r = 0; r < o.runs; r++) runtime.push_back(replay("go-runtime", r));
     std::vector<std::string> modelArgs = {
         "--set", fmt::format("gc_baseline_bytes={}", reports::runtimeBaselineLive(runtime)), "--set",
-        fmt::format("gc_baseline_scan_bytes={}", reports::runtimeBaselineScan(runtime))};
+        fmt::format("gc_baseline_scan_bytes={}",
+                    reports::runtimeBaselineScan(runtime, [&](uint64_t events) {
+                      return traces::liveScanBytesAfter(o.traces[ti], events);
+                    }))};
     if (o.gogc != "off") {
       const reports::RuntimePacing pacing = reports::runtimePacing(runtime);
       if (!pacing.markEvents.empty())

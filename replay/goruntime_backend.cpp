@@ -162,6 +162,7 @@ struct PacerTrace {
   std::string rest;                     // every other line, in order
   std::vector<uint64_t> paced;          // the numbers N of the cycles the pacer started (not forced)
   std::map<uint64_t, double> consMark;  // cycle N -> the cons/mark its trigger used, where it printed one
+  std::map<uint64_t, uint64_t> heapScanWork;  // cycle N -> the heap scan work its mark did ("for H+S+G B work")
 
   // The estimates of the cycles after the first `after`, in order; a cycle that printed none used the next
   // printed one (endCycle left the estimate as it was).
@@ -181,6 +182,8 @@ PacerTrace splitPacerTrace(const std::string& text) {
   PacerTrace t;
   bool havePending = false;
   double pending = 0;
+  bool haveScan = false;
+  uint64_t pendingScan = 0;
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -195,6 +198,10 @@ PacerTrace splitPacerTrace(const std::string& text) {
         const double x = std::strtod(num.c_str(), &q);
         if (q != num.c_str() && std::isfinite(x)) havePending = true, pending = x;
       }
+      unsigned long long h = 0;
+      if (const size_t f = line.find(" for "); f != std::string_view::npos &&
+                                               std::sscanf(std::string(line.substr(f)).c_str(), " for %llu+", &h) == 1)
+        haveScan = true, pendingScan = h;
       continue;
     }
     unsigned long long n = 0;
@@ -202,7 +209,9 @@ PacerTrace splitPacerTrace(const std::string& text) {
     if (line.starts_with("gc ") && std::sscanf(std::string(line).c_str(), "gc %llu @%n", &n, &used) == 1 && used > 0) {
       if (line.find("(forced)") == std::string_view::npos) t.paced.push_back(n);
       if (havePending) t.consMark[n] = pending;
+      if (haveScan) t.heapScanWork[n] = pendingScan;
       havePending = false;
+      haveScan = false;
       continue;
     }
     t.rest.append(line);
@@ -339,6 +348,12 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     rt.baselineScanBytes = u64(*start, "ScanBaseline");
     rt.baselineNumForcedGC = u64(*start, "NumForcedGC");
     rt.consMarks = pacerTrace.consMarksAfter(rt.baselineNumGC);
+    for (uint64_t n : pacerTrace.paced)
+      if (n > rt.baselineNumGC) {
+        if (auto it = pacerTrace.heapScanWork.find(n); it != pacerTrace.heapScanWork.end())
+          rt.firstPacedScanWork = it->second;
+        break;
+      }
     rt.totalAlloc = u64(*end, "TotalAlloc");
     rt.mallocs = u64(*end, "Mallocs");
     rt.frees = u64(*end, "Frees");

@@ -94,6 +94,9 @@ struct RuntimeDetail {
   // The cons/mark estimate the trigger of each cycle the pacer started used, in order (Go 1.19 prints it at the
   // cycle's end with GODEBUG=gcpacertrace=1); a cycle that printed none used the next one's.
   std::vector<double> consMarks;
+  // The heap scan work (bytes) of the first cycle the pacer started, as it printed it: the baseline's objects
+  // with pointers and the trace's live at the mark's start (fidelity takes the baseline's share from it).
+  std::optional<uint64_t> firstPacedScanWork;
   // MemStats.BySize (Go 1.19 size classes 0..67, index 0 unused): mallocs and frees since the baseline.
   // Tiny allocations are not in it: the runtime counts the 16-byte blocks that hold them (class 2).
   std::vector<ClassCount> bySize;

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <functional>
 #include <map>
+#include <optional>
 #include <stdexcept>
 
 #include "reports/grid.h"
@@ -118,26 +119,46 @@ uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
   return medianOverRuns(runtime, [](const Report& r) { return runtimeBaseline(r).heapAlloc; });
 }
 
-uint64_t runtimeBaselineScan(const std::vector<Report>& runtime) {
-  return medianOverRuns(runtime, [](const Report& r) { return r.heap ? r.heap->baselineScanBytes.value_or(0) : 0; });
+uint64_t runtimeBaselineScan(const std::vector<Report>& runtime,
+                             const std::function<uint64_t(uint64_t events)>& traceScanAt) {
+  std::map<uint64_t, uint64_t> atStart;  // the runs' first marks mostly begin at the same event: read it once
+  return medianOverRuns(runtime, [&](const Report& r) -> uint64_t {
+    if (!r.heap) return 0;
+    const uint64_t counted = r.heap->baselineScanBytes.value_or(0);
+    if (!traceScanAt || !r.heap->firstPacedScanWork || !r.heap->pacerGcStarts || r.heap->pacerGcStarts->empty())
+      return counted;
+    const uint64_t at = r.heap->pacerGcStarts->front();
+    if (!atStart.count(at)) atStart[at] = traceScanAt(at);
+    const uint64_t work = *r.heap->firstPacedScanWork, trace = atStart[at];
+    return work > trace ? std::max(counted, work - trace) : counted;
+  });
 }
 
 RuntimePacing runtimePacing(const std::vector<Report>& runtime) {
-  std::vector<RuntimePacing> runs;
+  // The model follows the run it is given closely, so the run given is the most typical one: the nearest to the
+  // runs' median cycle count and median peak HeapInuse (each as a share of the median), the first of equals.
+  std::vector<double> cycles, peaks;
   for (const Report& r : runtime) {
+    cycles.push_back(double(r.summary.gcCycles));
+    peaks.push_back(observedPeakInuse(r) - double(runtimeBaseline(r).heapInuse));
+  }
+  const double medCycles = std::max(1.0, spread(cycles).median), medPeak = std::max(1.0, spread(peaks).median);
+  std::optional<RuntimePacing> best;
+  double bestDistance = 0;
+  for (size_t i = 0; i < runtime.size(); i++) {
+    const Report& r = runtime[i];
     if (!r.heap || !r.heap->pacerGcStarts || !r.heap->pacerGcEvents) continue;
     const auto& starts = *r.heap->pacerGcStarts;
     const auto& ends = *r.heap->pacerGcEvents;
     RuntimePacing p;
-    for (size_t i = 0; i < starts.size() && i < ends.size(); i++)
-      if (ends[i] >= starts[i]) p.markEvents.push_back(std::max<uint64_t>(1, ends[i] - starts[i]));
+    for (size_t k = 0; k < starts.size() && k < ends.size(); k++)
+      if (ends[k] >= starts[k]) p.markEvents.push_back(std::max<uint64_t>(1, ends[k] - starts[k]));
     if (r.heap->pacerConsMarks) p.consMarks = *r.heap->pacerConsMarks;
-    if (!p.markEvents.empty()) runs.push_back(std::move(p));
+    if (p.markEvents.empty()) continue;
+    const double d = std::abs(cycles[i] - medCycles) / medCycles + std::abs(peaks[i] - medPeak) / medPeak;
+    if (!best || d < bestDistance) best = std::move(p), bestDistance = d;
   }
-  if (runs.empty()) return {};
-  std::stable_sort(runs.begin(), runs.end(),
-                   [](const auto& a, const auto& b) { return a.markEvents.size() < b.markEvents.size(); });
-  return runs[(runs.size() - 1) / 2];
+  return best.value_or(RuntimePacing{});
 }
 
 FidelityTrace compareFidelity(const Report& model, const std::vector<Report>& runtime, bool gcOff) {

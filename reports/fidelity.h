@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <functional>
 #include <vector>
 
 #include "reports/report.h"
@@ -44,11 +45,15 @@ replay::HeapFigures runtimeBaseline(const Report& r);
 // The runtime's live heap at the start (baseline HeapAlloc), the median over the runs: what the model's pacer
 // is given as gc_baseline_bytes so that both pace the same live heap.
 uint64_t runtimeBaselineLive(const std::vector<Report>& runtime);
-// Its scan work each cycle (heap.baseline_scan_bytes), the median over the runs: gc_baseline_scan_bytes.
-uint64_t runtimeBaselineScan(const std::vector<Report>& runtime);
+// Its scan work each cycle, the median over the runs: gc_baseline_scan_bytes. The child counts only the objects
+// it made (heap.baseline_scan_bytes); the runtime's own objects with pointers add to it. So where a run printed
+// its first paced cycle's heap scan work (heap.first_paced_scan_work), the baseline's is that less what the
+// trace's objects live at the mark's start add (traceScanAt(events), events = heap.pacer_gc_starts[0]).
+uint64_t runtimeBaselineScan(const std::vector<Report>& runtime,
+                             const std::function<uint64_t(uint64_t events)>& traceScanAt = {});
 // The lengths of the runtime's concurrent marks, in trace events (from the event at which each began to the one
-// after which its end was seen), cycle by cycle, in the run whose number of them is the median; empty without
-// any. A mark's length is CPU time, which the model's replay in bytes cannot know: fidelity gives the model
+// after which its end was seen), cycle by cycle, in the most typical run (the nearest to the runs' median cycle
+// count and median peak HeapInuse); empty without any. A mark's length is CPU time, which the model's replay in bytes cannot know: fidelity gives the model
 // these (gc_mark_events), so that its marks are as long, and vary as much, as the runtime's.
 // With them, the cons/mark estimates the triggers of that run's cycles used (heap.pacer_cons_marks; Go 1.19's
 // estimate smooths a measurement of CPU time too): the model's gc_cons_marks.

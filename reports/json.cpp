@@ -235,6 +235,7 @@ Json toJson(const Report& r) {
     if (h.baselineScanBytes) heap["baseline_scan_bytes"] = *h.baselineScanBytes;
     if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
     if (h.pacerConsMarks) heap["pacer_cons_marks"] = *h.pacerConsMarks;
+    if (h.firstPacedScanWork) heap["first_paced_scan_work"] = *h.firstPacedScanWork;
     if (h.pacerGcStarts) heap["pacer_gc_starts"] = *h.pacerGcStarts;
     j["heap"] = heap;
   }
@@ -400,6 +401,7 @@ Report fromJson(const Json& j) {
       return events;
     };
     if (h.has("pacer_gc_events")) heap.pacerGcEvents = counts("pacer_gc_events");
+    if (h.has("first_paced_scan_work")) heap.firstPacedScanWork = h.u64("first_paced_scan_work");
     if (h.has("pacer_cons_marks")) {
       std::vector<double> v;
       for (const Json& e : h.arr("pacer_cons_marks")) {

@@ -150,6 +150,7 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
       h.baselineScanBytes = m.baselineScanBytes;
       h.pacerGcEvents = m.pacerGcEvents;
       if (!m.consMarks.empty()) h.pacerConsMarks = m.consMarks;
+      h.firstPacedScanWork = m.firstPacedScanWork;
     }
     if (!r.pacerGcStarts.empty() || r.runtime) h.pacerGcStarts = r.pacerGcStarts;
     rep.heap = h;

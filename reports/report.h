@@ -72,6 +72,8 @@ struct HeapSection {
   std::optional<std::vector<uint64_t>> pacerGcEvents;
   // go-runtime: the cons/mark estimate each paced cycle's trigger used (GODEBUG=gcpacertrace=1), in order.
   std::optional<std::vector<double>> pacerConsMarks;
+  // go-runtime: the heap scan work of the first cycle the pacer started (gcpacertrace).
+  std::optional<uint64_t> firstPacedScanWork;
   // go (pacer=go1.19) and go-runtime: the events done when each concurrent mark the pacer started began.
   std::optional<std::vector<uint64_t>> pacerGcStarts;
 };

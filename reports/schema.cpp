@@ -99,6 +99,7 @@ struct Shapes {
     heap.fields.push_back({"pacer_gc_events", Type::Counts, kRuntime});
     heap.fields.push_back({"pacer_gc_starts", Type::Counts, Need::Optional});
     heap.fields.push_back({"pacer_cons_marks", Type::Numbers, kRuntimeOpt});
+    heap.fields.push_back({"first_paced_scan_work", Type::Count, kRuntimeOpt});
     for (const char* k : kRefillSourceKeys) refillsFrom.fields.push_back({k, Type::Count});
     sizeClass.fields = {{"class", Type::Count},
                         {"size", Type::Count},

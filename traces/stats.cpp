@@ -1,6 +1,7 @@
 #include "traces/stats.h"
 
 #include <bit>
+#include <unordered_map>
 #include <chrono>
 
 namespace gomalloc::traces {
@@ -99,6 +100,32 @@ ReadTiming timeRead(const std::string& path, const ReadOptions& opts) {
   t.rawBytes = reader->rawBytes();
   t.bytes = reader->bytes();
   return t;
+}
+
+uint64_t liveScanBytesAfter(const std::string& path, uint64_t events) {
+  std::unique_ptr<TraceReader> r = openTrace(path);
+  std::unordered_map<uint64_t, uint64_t> scanLive;  // id -> bytes scanned
+  uint64_t live = 0;
+  std::vector<Event> buf(1024);
+  for (uint64_t done = 0; done < events;) {
+    const size_t n = r->read(buf.data(), size_t(std::min<uint64_t>(buf.size(), events - done)));
+    if (n == 0) break;
+    for (size_t i = 0; i < n; i++) {
+      const Event& e = buf[i];
+      if (e.op == Op::Alloc && e.scan) {
+        const uint64_t b = (e.size + 7) & ~uint64_t{7};
+        scanLive[e.id] = b;
+        live += b;
+      } else if (e.op == Op::Free) {
+        if (auto it = scanLive.find(e.id); it != scanLive.end()) {
+          live -= it->second;
+          scanLive.erase(it);
+        }
+      }
+    }
+    done += n;
+  }
+  return live;
 }
 
 }  // namespace gomalloc::traces

@@ -46,4 +46,9 @@ struct ReadTiming {
 };
 ReadTiming timeRead(const std::string& path, const ReadOptions& opts = {});
 
+// The bytes a mark scans in the trace's objects with pointers that are live after its first `events` events:
+// each object's size rounded up to 8 (the go-runtime backend's objects with pointers are all pointers, and Go
+// scans an object up to its last pointer).
+uint64_t liveScanBytesAfter(const std::string& path, uint64_t events);
+
 }  // namespace gomalloc::traces

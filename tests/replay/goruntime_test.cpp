@@ -163,6 +163,9 @@ TEST(GoRuntime, PacerCollectionsAreRecordedWithTheirEvent) {
   EXPECT_LE(cm.size(), cycles);
   EXPECT_EQ(cm.front(), 0.0);
   EXPECT_TRUE(std::any_of(cm.begin(), cm.end(), [](double x) { return x != 0; }));
+  // The first paced cycle's heap scan work: at least the scan work of the objects the replay program made.
+  ASSERT_TRUE(rt.runtime->firstPacedScanWork.has_value());
+  EXPECT_GE(*rt.runtime->firstPacedScanWork, rt.runtime->baselineScanBytes);
 }
 
 TEST(GoRuntime, MissingProgramNamesThePackage) {

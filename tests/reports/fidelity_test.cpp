@@ -84,13 +84,15 @@ TEST(Fidelity, ThePacersBoundsWidenTheRuntimesRange) {
   EXPECT_EQ(fidelityToJson({t})["traces"][0]["failed"], 2);
 }
 
-// The model is given the runtime's marks and cons/mark estimates, cycle by cycle, from the run with the median
-// number of marks: both from the same run.
+// The model is given the runtime's marks and cons/mark estimates, cycle by cycle, from the most typical run
+// (nearest to the median cycle count and median peak): both from the same run.
 TEST(Fidelity, TheMarksLengthsAndEstimatesComeFromTheMedianRun) {
-  auto run = [](std::vector<uint64_t> starts, std::vector<uint64_t> ends, std::vector<double> cm = {}) {
-    Report r = report("go-runtime", {figures(1, 16, 8192)});
+  auto run = [](std::vector<uint64_t> starts, std::vector<uint64_t> ends, std::vector<double> cm = {},
+                uint64_t peak = 8192) {
+    Report r = report("go-runtime", {figures(1, 16, peak)});
     r.heap->pacerGcStarts = starts;
     r.heap->pacerGcEvents = ends;
+    r.summary.gcCycles = starts.size();
     if (!cm.empty()) r.heap->pacerConsMarks = cm;
     return r;
   };
@@ -98,10 +100,38 @@ TEST(Fidelity, TheMarksLengthsAndEstimatesComeFromTheMedianRun) {
                                     run({5, 30, 60, 90}, {9, 33, 66, 99}, {0, 3, 3, 3})};
   EXPECT_EQ(runtimePacing(runs).markEvents, (std::vector<uint64_t>{5, 5, 30}));
   EXPECT_EQ(runtimePacing(runs).consMarks, (std::vector<double>{0, -0.5, 2}));
+  // The same cycle counts: the run whose peak is the median one.
+  const std::vector<Report> peaks = {run({10}, {12}, {}, 9000), run({10}, {13}, {}, 30000), run({10}, {14}, {}, 12000),
+                                     run({10}, {15}, {}, 11000), run({10}, {16}, {}, 8000)};
+  EXPECT_EQ(runtimePacing(peaks).markEvents, std::vector<uint64_t>{5});
   EXPECT_TRUE(runtimePacing({report("go-runtime", {figures(1, 16, 8192)})}).markEvents.empty());
   // A mark that ended where it began lasted one event (0 would switch the setting off).
   EXPECT_EQ(runtimePacing({run({7}, {7})}).markEvents, std::vector<uint64_t>{1});
   EXPECT_TRUE(runtimePacing({run({7}, {7})}).consMarks.empty());  // a report without them
+}
+
+// The baseline's scan work: the first paced cycle's, less what the trace's objects live at its start add; the
+// child's own count where the runtime printed none (or the difference would be below it).
+TEST(Fidelity, TheBaselineScanComesFromTheFirstPacedCycle) {
+  auto run = [](std::optional<uint64_t> work, uint64_t counted) {
+    Report r = report("go-runtime", {figures(1, 16, 8192)});
+    r.heap->pacerGcStarts = std::vector<uint64_t>{100};
+    r.heap->pacerGcEvents = std::vector<uint64_t>{120};
+    r.heap->baselineScanBytes = counted;
+    r.heap->firstPacedScanWork = work;
+    return r;
+  };
+  int reads = 0;
+  auto traceScan = [&](uint64_t events) {
+    reads++;
+    EXPECT_EQ(events, 100u);
+    return uint64_t{5000};
+  };
+  EXPECT_EQ(runtimeBaselineScan({run(50000, 40000), run(52000, 40000), run(51000, 40000)}, traceScan), 46000u);
+  EXPECT_EQ(reads, 1);  // one read of the trace for runs whose first marks began at the same event
+  EXPECT_EQ(runtimeBaselineScan({run(std::nullopt, 40000)}, traceScan), 40000u);
+  EXPECT_EQ(runtimeBaselineScan({run(42000, 40000)}, traceScan), 40000u);
+  EXPECT_EQ(runtimeBaselineScan({run(50000, 40000)}), 40000u);  // no trace to read
 }
 
 TEST(Fidelity, ReportsThatDoNotBelongTogetherAreRefused) {
