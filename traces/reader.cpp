@@ -154,7 +154,10 @@ void TraceReader::tsWentBackwards(const Event& e, uint64_t index, uint64_t last)
 void TraceReader::checkSlow(const Event& e, uint64_t index, uint64_t* lastTs) {
   if (!e.hasThread) return;
   uint32_t limit = header_.threads.value_or(kMaxThreads);
-  if (e.thread >= limit) badThread(e, index, limit);
+  if (e.thread >= limit) {
+    badThread(e, index, limit);  // recovering: queued; the thread has no ts slot to check against
+    return;
+  }
   if (!e.hasTs) return;
   if (e.ts < lastTs[e.thread]) tsWentBackwards(e, index, lastTs[e.thread]);
   lastTs[e.thread] = e.ts;

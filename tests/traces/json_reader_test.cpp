@@ -157,6 +157,27 @@ TEST(TraceRecover, ThreadAndTsErrorsAreQueuedAndTheEventKept) {
   EXPECT_NE(r.errors[1].message.find("event 2 (line 5, column 1): \"ts\" goes backwards"), std::string::npos);
 }
 
+TEST(TraceRecover, BinaryQueuesThreadAndTsErrorsToo) {
+  TraceHeader h;
+  h.threads = 2;
+  std::vector<Event> ev;
+  for (uint64_t i = 0; i < 40; i++) ev.push_back(Event::alloc(uint16_t(i % 2), i + 1, 16).at(100 + i));
+  ev[10].thread = 5;        // beyond "threads": 2
+  ev[20].ts = 3;            // backwards on thread 0
+  const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None}, h);
+  withBothGmtDecoders([&] {
+    auto r = readRecovering("t.gmt", bin);
+    EXPECT_EQ(r.events.size(), 40u);  // the events are kept
+    ASSERT_EQ(r.errors.size(), 2u);
+    EXPECT_EQ(r.errors[0].index, 10u);
+    EXPECT_NE(r.errors[0].message.find("t.gmt: event 10: \"thread\" is too large: 5"), std::string::npos)
+        << r.errors[0].message;
+    EXPECT_EQ(r.errors[1].index, 20u);
+    EXPECT_NE(r.errors[1].message.find("\"ts\" goes backwards on thread 0: 3 after 118"), std::string::npos)
+        << r.errors[1].message;
+  });
+}
+
 TEST(TraceUnknownKeys, NearMissesOfTheFormatsKeys) {
   EXPECT_EQ(nearMissKey("scna", false), "scan");   // a transposition
   EXPECT_EQ(nearMissKey("Size", false), "size");   // case
