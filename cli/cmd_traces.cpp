@@ -56,11 +56,21 @@ int runValidate(const std::string& path, bool lenient) {
   uint64_t allocs = 0, frees = 0, gcs = 0;
   std::unique_ptr<traces::TraceReader> r;
   try {
-    r = traces::openTrace(path, traces::ReadOptions{lenient, {}});
+    traces::ReadOptions ro{lenient, {}};
+    ro.recover = true;  // errors confined to one event are listed and the reading goes on
+    r = traces::openTrace(path, ro);
     std::vector<traces::Event> buf(1024);
-    uint64_t index = 0;
+    std::vector<traces::EventError> bad;
+    size_t nextBad = 0;
+    auto reportBad = [&](uint64_t upTo) {  // the reader's errors of events up to index upTo, in file order
+      for (; nextBad < bad.size() && bad[nextBad].index <= upTo; nextBad++) o.onError(bad[nextBad].message);
+    };
     while (size_t n = r->read(buf.data(), buf.size())) {
+      bad = r->takeEventErrors();
+      nextBad = 0;
+      uint64_t index = r->batchFirst();
       for (size_t i = 0; i < n; i++, index++) {
+        reportBad(index);
         auto step = b.add(buf.data(), n, i, index);
         switch (buf[i].op) {
           case traces::Op::Alloc: allocs++; break;
@@ -68,8 +78,12 @@ int runValidate(const std::string& path, bool lenient) {
           case traces::Op::Gc: gcs++; break;
         }
       }
+      reportBad(~uint64_t{0});
     }
+    for (auto& e : r->takeEventErrors()) o.onError(e.message);
   } catch (const TraceError& e) {
+    if (r)
+      for (auto& q : r->takeEventErrors()) o.onError(q.message);  // events before the error that ends the reading
     errors.push_back(e.what());  // a reader error ends the reading
   }
   for (auto& e : errors) warn(e);
@@ -162,6 +176,17 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
   line("peak live", fmt::format("{} requested, {} objects", bytes(s.peakLiveBytes), count(s.peakLiveObjects)));
   line("live at exit", fmt::format("{} requested, {} objects", bytes(s.liveBytesAtEnd), count(s.liveAtEnd)));
   line("cross-thread frees", fmt::format("{} ({} of frees)", count(s.crossThreadFrees), pct(s.crossThreadFrees, s.frees)));
+  if (s.unknownKeys.total) {
+    std::string names;
+    uint64_t named = 0;
+    for (auto& [k, n] : s.unknownKeys.keys) {
+      if (names.size() > 60) break;  // a few; the JSON has the first 16
+      names += fmt::format("{}\"{}\" {}", names.empty() ? "" : ", ", k, count(n));
+      named += n;
+    }
+    if (named < s.unknownKeys.total) names += ", ...";
+    line("unknown keys", fmt::format("{} skipped ({})", count(s.unknownKeys.total), names));
+  }
   if (s.skippedFrees || s.implicitFrees)
     line("lenient", fmt::format("{} frees skipped, {} implicit frees", count(s.skippedFrees), count(s.implicitFrees)));
   if (time) {
@@ -207,6 +232,9 @@ std::string renderJson(const traces::TraceStats& s, const std::optional<traces::
   j["cross_thread_frees"] = s.crossThreadFrees;
   j["skipped_frees"] = s.skippedFrees;
   j["implicit_frees"] = s.implicitFrees;
+  nlohmann::ordered_json keys = nlohmann::ordered_json::object();
+  for (auto& [k, n] : s.unknownKeys.keys) keys[k] = n;
+  j["unknown_keys"] = {{"total", s.unknownKeys.total}, {"keys", keys}};
   auto classes = nlohmann::ordered_json::array();
   for (auto& r : classRows(s))
     classes.push_back({{"class", r.label}, {"object_bytes", r.bytes}, {"objects", r.objects},

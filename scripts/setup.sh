@@ -5,6 +5,7 @@ pkgs=(
   cmake g++ make ninja-build pkg-config
   libcli11-dev libfmt-dev nlohmann-json3-dev libbenchmark-dev libgtest-dev libgmock-dev
   libzstd-dev zlib1g-dev
+  libsimdjson-dev  # traces_benchmark only: the A/B of the JSON reader against simdjson (optional, docs/benchmarks.md)
   clang-14 libclang-rt-14-dev
   libjemalloc2 libgoogle-perftools4 libmimalloc2.0
   chromium

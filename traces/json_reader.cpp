@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include <cstddef>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <vector>
@@ -21,6 +22,7 @@ constexpr size_t kEventSlack = 4096;         // an event object shorter than thi
 constexpr uint64_t kNone = ~uint64_t{0};
 constexpr size_t kMaxDepth = 1000;           // nesting in ignored values
 constexpr ptrdiff_t kNearEnd = 8;            // an error this close to the end of truncated data is the truncation
+constexpr size_t kPad = 256;                 // allocated after the sentinel: fastEvent's comparisons stay inside
 
 // Field bits for the keys of an event object.
 enum : unsigned { kOp = 1, kThread = 2, kId = 4, kSize = 8, kScan = 16, kTs = 32 };
@@ -30,6 +32,12 @@ struct Number {
   bool neg = false;
   bool overflow = false;
   bool integral = true;
+};
+
+// An error confined to one event, thrown only when recovering (ReadOptions::recover): the reader skips the
+// event and reads on.
+struct BadEvent {
+  TraceError error;
 };
 
 inline bool isDigit(char c) { return unsigned(c - '0') < 10; }
@@ -61,10 +69,11 @@ class JsonReader final : public TraceReader {
       : TraceReader(std::move(path), Format{mode == JsonMode::Lines ? Encoding::JsonLines : Encoding::Json, c}, o,
                     std::move(in)),
         mode_(mode) {
-    buf_.reset(new char[kWindow + 1]);  // not zeroed: pages are touched only as input arrives
+    buf_.reset(new char[kWindow + 1 + kPad]);  // not zeroed: pages are touched only as input arrives
     cap_ = kWindow;
     p_ = end_ = buf_.get();
     *end_ = 0;
+    fast_ = !std::getenv("GOMALLOC_JSON_GENERAL");  // tests and benchmarks compare the two paths
   }
 
   uint64_t bytes() const override { return abs(p_); }
@@ -89,7 +98,7 @@ class JsonReader final : public TraceReader {
     uint64_t pAbs = abs(p_);
     if (cap_ - keep < kWindow / 2) {  // a token longer than half the window: grow it
       size_t cap = std::max(cap_ * 2, keep + kWindow);
-      std::unique_ptr<char[]> bigger(new char[cap + 1]);
+      std::unique_ptr<char[]> bigger(new char[cap + 1 + kPad]);
       std::memcpy(bigger.get(), at(from), keep);
       buf_ = std::move(bigger);
       cap_ = cap;
@@ -153,7 +162,33 @@ class JsonReader final : public TraceReader {
     w.event = events_;
     w.line = objLine_;
     w.column = objColumn_;
+    if (opts_.recover) throw BadEvent{TraceError(path_, w, msg)};
     throw TraceError(path_, w, msg);
+  }
+  // A value that is well-formed JSON but wrong for its field (type, range, an unknown op, a duplicate key): in
+  // an event, recoverable (ReadOptions::recover); anywhere else, an error like any other.
+  [[noreturn]] void badValue(const std::string& msg) const {
+    if (opts_.recover && inEvent_ && inputError().empty()) throw BadEvent{TraceError(path_, whereAt(p_), msg)};
+    failHere(msg);
+  }
+  // After a BadEvent: skips the event (from its '{', checking its syntax) and queues its error. If the event is
+  // not a well-formed object (on one line, for JSON Lines), its own error ends the reading.
+  void recoverEvent(const TraceError& error) {
+    p_ = at(objAbs_);
+    line_ = objLine_;
+    lineStart_ = objLineStart_;
+    try {
+      skipValue();
+      if (mode_ == JsonMode::Lines) {
+        if (line_ != objLine_) throw error;
+        afterLineEvent();
+      }
+    } catch (const TraceError&) {
+      throw error;
+    }
+    pin_ = kNone;
+    inEvent_ = false;
+    queueEventError(events_, error.what());
   }
   [[noreturn]] void unexpected(const std::string& expected) {
     if (atEnd()) failHere("unexpected end of file (truncated?): expected " + expected);
@@ -444,7 +479,7 @@ class JsonReader final : public TraceReader {
     char c = *p_;
     if (c != '-' && !isDigit(c)) {
       if (atEnd()) unexpected(std::string("a value for \"") + key + "\"");
-      failHere(fmt::format("wrong type for \"{}\": expected an integer, got {}", key, describe(c)));
+      badValue(fmt::format("wrong type for \"{}\": expected an integer, got {}", key, describe(c)));
     }
     uint64_t start = abs(p_);
     const char* startPtr = p_;
@@ -453,17 +488,17 @@ class JsonReader final : public TraceReader {
     if (!n.integral) {
       std::string text = tokenText(start);
       p_ = at(start);
-      failHere(fmt::format("wrong type for \"{}\": expected an integer, got {}", key, text));
+      badValue(fmt::format("wrong type for \"{}\": expected an integer, got {}", key, text));
     }
     if (n.neg && n.mag != 0) {
       std::string text = tokenText(start);
       p_ = at(start);
-      failHere(fmt::format("\"{}\" is negative: {}", key, text));
+      badValue(fmt::format("\"{}\" is negative: {}", key, text));
     }
     if (n.overflow || n.mag > max) {
       std::string text = tokenText(start);
       p_ = at(start);
-      failHere(fmt::format("\"{}\" is too large: {} (at most {})", key, text, maxText));
+      badValue(fmt::format("\"{}\" is too large: {} (at most {})", key, text, maxText));
     }
     (void)startPtr;
     return n.mag;
@@ -472,7 +507,7 @@ class JsonReader final : public TraceReader {
     if (*p_ == 't' && literal("true")) return true;
     if (*p_ == 'f' && literal("false")) return false;
     if (atEnd()) unexpected(std::string("a value for \"") + key + "\"");
-    failHere(fmt::format("wrong type for \"{}\": expected true or false, got {}", key, describe(*p_)));
+    badValue(fmt::format("wrong type for \"{}\": expected true or false, got {}", key, describe(*p_)));
   }
 
   // ---- the header ----
@@ -480,6 +515,7 @@ class JsonReader final : public TraceReader {
   bool headerMember() {
     const char* keyPos = p_;
     uint64_t keyAbs = abs(p_);
+    uint64_t keyLine = line_;
     std::string key = readString();
     expect(':', "':' after a key");
     char c = ws();
@@ -561,6 +597,7 @@ class JsonReader final : public TraceReader {
       }
     } else {
       if (key == "op") sawOp_ = true;
+      else unknownKey(key, keyLine, true);
       skipValue();  // unknown keys are ignored
     }
     return false;
@@ -602,6 +639,7 @@ class JsonReader final : public TraceReader {
 
   // ---- events ----
   void event(Event& ev);
+  bool fastEvent(Event& ev);
   void afterLineEvent() {
     char c = spaces();
     if (c == '\n' || atEnd()) return;
@@ -620,24 +658,110 @@ class JsonReader final : public TraceReader {
   bool eof_ = false;
   bool inEvent_ = false;
   bool oneLine_ = false;  // ws() stops at a newline
-  uint64_t objLine_ = 0, objColumn_ = 0;
+  uint64_t objLine_ = 0, objColumn_ = 0, objLineStart_ = 0, objAbs_ = 0;
   const char* closeAt_ = nullptr;
   bool sawFormat_ = false, sawVersion_ = false, sawThreads_ = false, sawMeta_ = false, sawEvents_ = false;
   bool sawOp_ = false;
+  bool fast_ = true;  // fastEvent first (GOMALLOC_JSON_GENERAL unset)
 };
+
+// The fast path: an event exactly as the writers write it (keys in the canonical order op, thread, id, size,
+// scan, ts; no space, or one after ':' and ','), plain integers, every value in range. Anything else (another
+// order, an unknown or duplicate key, an escape, a leading zero, a value out of range, a newline) returns false
+// having consumed nothing, and the general parser below reads the event, so every message and rule is its own.
+// p_ is at the event's '{'. The NUL sentinel at end_ fails every comparison and ends every number, and the kPad
+// bytes allocated after it keep the comparisons (at most 11 bytes from a byte before end_) inside the buffer.
+
+bool JsonReader::fastEvent(Event& ev) {
+  const char* q = p_;
+  auto lit = [&](const char* text, size_t n) {
+    if (std::memcmp(q, text, n) != 0) return false;
+    q += n;
+    return true;
+  };
+  auto space = [&] { q += *q == ' '; };
+  // ',' '"key"' ':' with optional single spaces after ',' and ':'; consumes nothing unless it matches.
+  auto key = [&](const char* quoted, size_t n) {
+    const char* r = q;
+    if (*r != ',') return false;
+    ++r;
+    r += *r == ' ';
+    if (std::memcmp(r, quoted, n) != 0 || r[n] != ':') return false;
+    r += n + 1;
+    r += *r == ' ';
+    q = r;
+    return true;
+  };
+  // At most 19 digits (no overflow), no leading zero, not followed by a fraction or exponent.
+  auto num = [&](uint64_t& v, uint64_t max) {
+    const char* s = q;
+    if (!isDigit(*q) || (*q == '0' && isDigit(q[1]))) return false;
+    uint64_t x = 0;
+    do x = x * 10 + unsigned(*q++ - '0');
+    while (isDigit(*q));
+    if (q - s > 19 || x > max || *q == '.' || *q == 'e' || *q == 'E') return false;
+    v = x;
+    return true;
+  };
+  if (!lit("{\"op\":", 6)) return false;
+  space();
+  Op op;
+  if (lit("\"alloc\"", 7)) op = Op::Alloc;
+  else if (lit("\"free\"", 6)) op = Op::Free;
+  else if (lit("\"gc\"", 4)) op = Op::Gc;
+  else return false;
+  uint64_t thread = 0, id = 0, size = 0, ts = 0;
+  bool hasThread = false, scan = false, hasTs = false;
+  if (key("\"thread\"", 8)) {
+    if (!num(thread, kMaxThreads - 1)) return false;
+    hasThread = true;
+  }
+  if (op != Op::Gc) {
+    if (!hasThread || !key("\"id\"", 4) || !num(id, ~uint64_t{0})) return false;
+    if (op == Op::Alloc) {
+      if (!key("\"size\"", 6) || !num(size, kMaxSize)) return false;
+      if (key("\"scan\"", 6)) {
+        if (!lit("true", 4)) return false;
+        scan = true;
+      }
+    }
+  }
+  if (key("\"ts\"", 4)) {
+    if (!num(ts, ~uint64_t{0})) return false;
+    hasTs = true;
+  }
+  if (*q != '}') return false;
+  ev.op = op;
+  ev.thread = uint16_t(thread);
+  ev.hasThread = hasThread;
+  ev.id = id;
+  ev.size = size;
+  ev.scan = scan;
+  ev.ts = ts;
+  ev.hasTs = hasTs;
+  p_ = const_cast<char*>(q + 1);
+  return true;
+}
 
 void JsonReader::event(Event& ev) {
   if (size_t(end_ - p_) < kEventSlack) ensure(kEventSlack);
   inEvent_ = true;
   objLine_ = line_;
+  objLineStart_ = lineStart_;
   objColumn_ = column(p_);
+  if (opts_.recover) pin_ = objAbs_ = abs(p_);  // recoverEvent goes back to the '{'
   if (*p_ != '{') {
     if (atEnd()) unexpected("an event object");
     failHere("expected an event object '{', got " + describe(*p_));
   }
-  ++p_;
   ev.line = objLine_;
   ev.column = uint32_t(std::min<uint64_t>(objColumn_, ~uint32_t{0}));
+  if (fast_ && fastEvent(ev)) {
+    inEvent_ = false;
+    pin_ = kNone;
+    return;
+  }
+  ++p_;
   ev.hasTs = ev.hasThread = ev.scan = false;
   ev.id = ev.size = ev.ts = 0;
   ev.thread = 0;
@@ -673,9 +797,10 @@ void JsonReader::event(Event& ev) {
     if (field & seen) {
       std::string key(ks, ke);
       p_ = at(keyAbs);
-      failHere("duplicate key \"" + key + "\" in an event");
+      badValue("duplicate key \"" + key + "\" in an event");
     }
     seen |= field;
+    if (!field) unknownKey(key, line_, false);  // before the value: key may point into the window
     c = ws();
     if (c != ':') unexpected("':' after a key");
     ++p_;
@@ -684,7 +809,7 @@ void JsonReader::event(Event& ev) {
       case kOp: {
         if (c != '"') {
           if (atEnd()) unexpected("a value for \"op\"");
-          failHere("wrong type for \"op\": expected \"alloc\", \"free\" or \"gc\", got " + describe(c));
+          badValue("wrong type for \"op\": expected \"alloc\", \"free\" or \"gc\", got " + describe(c));
         }
         uint64_t vAbs = abs(p_);
         std::string dec;
@@ -700,7 +825,7 @@ void JsonReader::event(Event& ev) {
         } else {
           std::string shownOp(v.substr(0, 40));
           p_ = at(vAbs);
-          failHere(fmt::format("unknown op \"{}\": expected \"alloc\", \"free\" or \"gc\"", shownOp));
+          badValue(fmt::format("unknown op \"{}\": expected \"alloc\", \"free\" or \"gc\"", shownOp));
         }
         break;
       }
@@ -744,6 +869,7 @@ void JsonReader::event(Event& ev) {
     case Op::Gc: ev.id = ev.size = 0, ev.scan = false; break;
   }
   inEvent_ = false;
+  pin_ = kNone;
 }
 
 size_t JsonReader::fill(Event* out, size_t n) {
@@ -799,9 +925,18 @@ size_t JsonReader::fill(Event* out, size_t n) {
           ++p_;
           ws();
         }
-        event(out[k++]);
-        ++events_;
         state_ = State::EventsNext;
+        try {
+          event(out[k++]);
+        } catch (const BadEvent& bad) {
+          --k;
+          recoverEvent(bad.error);
+          ++events_;
+          if (k > 0) return k;  // the events of one read() have consecutive indices
+          batchFirst_ = events_;
+          break;
+        }
+        ++events_;
         break;
       }
       case State::Lines: {
@@ -814,7 +949,17 @@ size_t JsonReader::fill(Event* out, size_t n) {
         (void)c;
         uint64_t line = line_;
         oneLine_ = true;
-        event(out[k++]);
+        try {
+          event(out[k++]);
+        } catch (const BadEvent& bad) {
+          --k;
+          recoverEvent(bad.error);
+          oneLine_ = false;
+          ++events_;
+          if (k > 0) return k;  // the events of one read() have consecutive indices
+          batchFirst_ = events_;
+          break;
+        }
         oneLine_ = false;
         if (line_ != line) {
           --k;

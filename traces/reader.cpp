@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cstring>
 #include <exception>
 #include <utility>
@@ -94,9 +95,9 @@ void TraceReader::setHeaderComplete() { headerComplete_ = true; }
 
 size_t TraceReader::read(Event* out, size_t n) {
   if (finished_) return 0;
-  uint64_t first = events_;
+  batchFirst_ = events_;
   size_t k = fill(out, n);
-  if (!checksEvents_) check(out, k, first);
+  if (!checksEvents_) check(out, k, batchFirst_);
   if (k == 0) {
     finished_ = true;
     finalChecks();
@@ -116,7 +117,7 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
     if (!e.hasThread) continue;
     uint16_t t = e.thread;
     if (t >= known) [[unlikely]] {
-      if (t >= limit) failThread(e, first + i, limit);
+      if (t >= limit) badThread(e, first + i, limit);
       lastTs_.resize(size_t(t) + 1, 0);
       if (record) firstSeen_.resize(size_t(t) + 1, {~uint64_t{0}, 0, 0});
       last = lastTs_.data();
@@ -131,24 +132,32 @@ void TraceReader::check(Event* ev, size_t n, uint64_t first) {
   }
 }
 
-void TraceReader::failThread(const Event& e, uint64_t index, uint32_t limit) const {
-  fail(e, index,
-       fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", e.thread, limit,
-                   threadsWhere_.str()));
+void TraceReader::badThread(const Event& e, uint64_t index, uint32_t limit) {
+  std::string m = fmt::format("\"thread\" is too large: {} (the header declares \"threads\": {}, at {})", e.thread,
+                              limit, threadsWhere_.str());
+  if (!opts_.recover) fail(e, index, m);
+  queueEventError(index, traceMessage(path_, where(e, index), m));
 }
 
 void TraceReader::tsWentBackwards(const Event& e, uint64_t index, uint64_t last) {
-  if (!opts_.lenient)
-    fail(e, index,
-         fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a thread)",
-                     e.thread, e.ts, last));
+  if (!opts_.lenient) {
+    std::string m = fmt::format("\"ts\" goes backwards on thread {}: {} after {} (ts must not decrease within a "
+                                "thread)",
+                                e.thread, e.ts, last);
+    if (!opts_.recover) fail(e, index, m);
+    queueEventError(index, traceMessage(path_, where(e, index), m));
+    return;
+  }
   if (tsBackwards_++ == 0) firstTsBackwards_ = where(e, index).str();
 }
 
 void TraceReader::checkSlow(const Event& e, uint64_t index, uint64_t* lastTs) {
   if (!e.hasThread) return;
   uint32_t limit = header_.threads.value_or(kMaxThreads);
-  if (e.thread >= limit) failThread(e, index, limit);
+  if (e.thread >= limit) {
+    badThread(e, index, limit);  // recovering: queued; the thread has no ts slot to check against
+    return;
+  }
   if (!e.hasTs) return;
   if (e.ts < lastTs[e.thread]) tsWentBackwards(e, index, lastTs[e.thread]);
   lastTs[e.thread] = e.ts;
@@ -186,8 +195,69 @@ void TraceReader::finalChecks() {
                                *header_.threads, threadsWhere_.str()));
 }
 
+namespace {
+
+// Optimal string alignment distance (Levenshtein with adjacent transpositions), for short keys.
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<std::vector<size_t>> d(a.size() + 1, std::vector<size_t>(b.size() + 1));
+  for (size_t i = 0; i <= a.size(); i++) d[i][0] = i;
+  for (size_t j = 0; j <= b.size(); j++) d[0][j] = j;
+  for (size_t i = 1; i <= a.size(); i++)
+    for (size_t j = 1; j <= b.size(); j++) {
+      d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (a[i - 1] != b[j - 1])});
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+    }
+  return d[a.size()][b.size()];
+}
+
+bool equalsIgnoringCase(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); i++)
+    if (std::tolower(uint8_t(a[i])) != std::tolower(uint8_t(b[i]))) return false;
+  return true;
+}
+
+}  // namespace
+
+std::string_view nearMissKey(std::string_view key, bool header) {
+  static constexpr std::string_view kEvent[] = {"op", "thread", "id", "size", "scan", "ts"};
+  static constexpr std::string_view kHeader[] = {"format", "version", "meta", "threads", "events"};
+  if (key.size() > 16) return {};
+  std::string_view best;
+  size_t bestDistance = ~size_t{0};
+  auto consider = [&](std::string_view name) {
+    if (equalsIgnoringCase(key, name)) {
+      best = name, bestDistance = 0;
+      return;
+    }
+    size_t limit = name.size() <= 3 ? 1 : 2;
+    size_t d = editDistance(key, name);
+    if (d <= limit && d < bestDistance) best = name, bestDistance = d;
+  };
+  if (header)
+    for (auto n : kHeader) consider(n);
+  else
+    for (auto n : kEvent) consider(n);
+  return best;
+}
+
+void TraceReader::unknownKey(std::string_view key, uint64_t line, bool header) {
+  unknownKeys_.total++;
+  for (auto& [name, count] : unknownKeys_.keys)
+    if (name == key) {
+      count++;
+      return;
+    }
+  if (unknownKeys_.keys.size() >= UnknownKeys::kMaxNamed) return;  // counted in total only
+  unknownKeys_.keys.emplace_back(std::string(key), 1);
+  std::string_view near = nearMissKey(key, header);
+  if (near.empty()) return;
+  std::string where = line ? fmt::format("line {}: ", line) : "";
+  keyWarnings_.push_back(fmt::format("{}: {}unknown key \"{}\" (did you mean \"{}\"?)", path_, where, key, near));
+}
+
 std::vector<std::string> TraceReader::warnings() const {
-  std::vector<std::string> w;
+  std::vector<std::string> w = keyWarnings_;
   if (tsBackwards_)
     w.push_back(fmt::format("{}: warning: {} events had a \"ts\" earlier than the previous one on their thread "
                             "(first: {}); read leniently",

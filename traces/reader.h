@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "traces/error.h"
@@ -23,7 +24,27 @@ namespace gomalloc::traces {
 struct ReadOptions {
   bool lenient = false;             // a ts that goes backwards on a thread is counted, not an error
   std::optional<Encoding> encoding; // force an encoding instead of detecting it
+  // Read on after an error confined to one event (validate): a JSON event with a wrong, missing or duplicate
+  // field or an unknown op is skipped (not returned) and its error queued; a thread beyond the header's
+  // "threads" or a ts that goes backwards is queued and the event returned. Syntax errors still end reading.
+  bool recover = false;
 };
+
+// An error confined to one event, queued by a recovering reader (ReadOptions::recover).
+struct EventError {
+  uint64_t index;       // the event's index in the trace
+  std::string message;  // the whole message, as TraceError::what() would give it
+};
+
+// Keys that are not the format's own (docs/trace-format.md): counted, and a near-miss of a known key
+// (edit distance 1 for keys of up to 3 bytes, 2 for longer, a transposition, or a different case) warned once.
+struct UnknownKeys {
+  uint64_t total = 0;                                  // occurrences, header and events
+  std::vector<std::pair<std::string, uint64_t>> keys;  // the first kMaxNamed distinct keys and their counts
+  static constexpr size_t kMaxNamed = 16;
+};
+// The format's key that `key` is a near-miss of (candidates: the event keys, or the header keys), or "".
+std::string_view nearMissKey(std::string_view key, bool header);
 
 class TraceReader {
  public:
@@ -47,6 +68,12 @@ class TraceReader {
   // Lenient reading: how many ts went backwards on their thread, and the warnings to show the user.
   uint64_t tsBackwards() const { return tsBackwards_; }
   std::vector<std::string> warnings() const;
+  const UnknownKeys& unknownKeys() const { return unknownKeys_; }
+
+  // Recovering readers (ReadOptions::recover): the index of the first event the last read() returned (the
+  // events of one read() have consecutive indices), and the event errors queued since the last call.
+  uint64_t batchFirst() const { return batchFirst_; }
+  std::vector<EventError> takeEventErrors() { return std::exchange(eventErrors_, {}); }
 
   // The position of an event that read() returned as the index-th event of the trace.
   Where where(const Event& e, uint64_t index) const;
@@ -72,6 +99,10 @@ class TraceReader {
   // a complete compressed stream that is not another stream of it is an error).
   size_t readInput(char* dst, size_t n);
   const std::string& inputError() const { return inputError_; }
+  // An unknown key at line (0: no lines); header says which names it may be a near-miss of.
+  void unknownKey(std::string_view key, uint64_t line, bool header);
+  // A recovering reader queues an error confined to one event.
+  void queueEventError(uint64_t index, std::string message) { eventErrors_.push_back({index, std::move(message)}); }
 
   std::string path_;
   Format format_;
@@ -81,10 +112,11 @@ class TraceReader {
   bool headerComplete_ = false;
   uint64_t events_ = 0;
   Where threadsWhere_;  // position of the "threads" key, for messages
+  uint64_t batchFirst_ = 0;  // see batchFirst(); a reader that skips an event before returning any moves it
 
  private:
   void check(Event* ev, size_t n, uint64_t first);
-  [[noreturn]] void failThread(const Event& e, uint64_t index, uint32_t limit) const;
+  void badThread(const Event& e, uint64_t index, uint32_t limit);  // throws unless recovering
   void tsWentBackwards(const Event& e, uint64_t index, uint64_t last);  // throws unless lenient
   void finalChecks();
   struct Seen {
@@ -96,6 +128,9 @@ class TraceReader {
   std::string firstTsBackwards_;
   std::string inputError_;
   bool finished_ = false;
+  UnknownKeys unknownKeys_;
+  std::vector<std::string> keyWarnings_;  // near-miss keys, each distinct key once
+  std::vector<EventError> eventErrors_;
 };
 
 // Opens a trace file, choosing compression by magic bytes and encoding by content and suffix (.json,

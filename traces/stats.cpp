@@ -76,6 +76,7 @@ TraceStats computeStats(TraceReader& reader, const LoadOptions& opts) {
   s.implicitFrees = p.implicitFrees;
   s.warnings = p.warnings;
   for (auto& w : reader.warnings()) s.warnings.push_back(w);
+  s.unknownKeys = reader.unknownKeys();
   s.liveAtEnd = live;
   s.liveBytesAtEnd = liveBytes;
   s.header = reader.header();

@@ -29,6 +29,7 @@ struct TraceStats {
   uint64_t crossThreadFrees = 0;        // freed on another thread than the one that allocated
   uint64_t skippedFrees = 0, implicitFrees = 0;  // lenient
   std::vector<std::string> warnings;
+  UnknownKeys unknownKeys;              // keys that are not the format's (skipped), header and events
   uint64_t rawBytes = 0, bytes = 0;     // file bytes (compressed) and decompressed bytes read
   double seconds = 0;                   // wall time of the pass
   double readSeconds = 0;               // of which reading (decompressing, parsing, checking) events

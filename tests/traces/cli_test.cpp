@@ -64,6 +64,58 @@ TEST_F(TraceCli, ValidateExitsZeroForAValidTraceAndTwoWithEveryError) {
   EXPECT_NE(e.err.find("cannot open"), std::string::npos) << e.err;
 }
 
+TEST_F(TraceCli, ValidateListsEveryBadEventAndReadsOn) {
+  Result a = run(dir, "validate " + std::string(GOMALLOC_SOURCE_DIR) + "/examples/bad-fields.json");
+  EXPECT_EQ(a.code, 2);
+  EXPECT_NE(a.err.find("bad-fields.json: event 0 (line 5, column 51): \"size\" is negative: -16"), std::string::npos)
+      << a.err;
+  EXPECT_NE(a.err.find("bad-fields.json: event 1 (line 6, column 12): unknown op \"realloc\""), std::string::npos)
+      << a.err;
+  EXPECT_NE(a.err.find("invalid trace (2 errors)"), std::string::npos) << a.err;
+
+  // Reader errors and live-object errors in file order; a free after a skipped alloc is not live.
+  std::string t = dir.write("m.jsonl", "{\"format\": \"gomalloc-trace\", \"version\": 1}\n"
+                                       "{\"op\": \"alloc\", \"thread\": 0, \"id\": 1, \"size\": 1.5}\n"
+                                       "{\"op\": \"free\", \"thread\": 0, \"id\": 1}\n"
+                                       "{\"op\": \"alloc\", \"thread\": 0, \"size\": 8}\n"
+                                       "{\"op\": \"alloc\", \"thread\": 0, \"id\": 2, \"size\": 8}\n");
+  Result b = run(dir, "validate " + t);
+  EXPECT_EQ(b.code, 2);
+  size_t e0 = b.err.find("event 0 (line 2, column 47): wrong type for \"size\"");
+  size_t e1 = b.err.find("event 1 (line 3, column 1): free of id 1 that is not live");
+  size_t e2 = b.err.find("event 2 (line 4, column 1): missing required field \"id\"");
+  EXPECT_TRUE(e0 != std::string::npos && e1 != std::string::npos && e2 != std::string::npos) << b.err;
+  EXPECT_TRUE(e0 < e1 && e1 < e2) << b.err;
+  EXPECT_NE(b.err.find("invalid trace (3 errors)"), std::string::npos) << b.err;
+}
+
+TEST_F(TraceCli, NearMissKeysAreWarnedAndUnknownKeysCountedByInfo) {
+  std::string t = dir.write("k.json", "{\"format\": \"gomalloc-trace\", \"version\": 1, \"events\": [\n"
+                                      "{\"op\": \"alloc\", \"thread\": 0, \"id\": 1, \"size\": 8, \"scna\": true},\n"
+                                      "{\"op\": \"alloc\", \"thread\": 0, \"id\": 2, \"size\": 8, \"scna\": true, \"pc\": 7}\n"
+                                      "]}\n");
+  Result v = run(dir, "validate " + t);
+  EXPECT_EQ(v.code, 0) << v.err;
+  EXPECT_NE(v.err.find("gomalloc: validate: " + t + ": line 2: unknown key \"scna\" (did you mean \"scan\"?)"),
+            std::string::npos)
+      << v.err;
+  EXPECT_EQ(v.err.find("line 3: unknown key"), std::string::npos) << v.err;  // each key once
+  EXPECT_EQ(v.err.find("\"pc\""), std::string::npos) << v.err;              // not a near-miss
+  Result i = run(dir, "info " + t);
+  EXPECT_EQ(i.code, 0) << i.err;
+  EXPECT_NE(i.out.find("unknown keys       3 skipped (\"scna\" 2, \"pc\" 1)"), std::string::npos) << i.out;
+  EXPECT_NE(i.err.find("unknown key \"scna\""), std::string::npos) << i.err;
+  Result j = run(dir, "info --format json " + t);
+  ASSERT_EQ(j.code, 0) << j.err;
+  auto doc = nlohmann::json::parse(j.out);
+  EXPECT_EQ(doc["unknown_keys"]["total"], 3);
+  EXPECT_EQ(doc["unknown_keys"]["keys"]["scna"], 2);
+  EXPECT_EQ(doc["unknown_keys"]["keys"]["pc"], 1);
+  Result k = run(dir, "info --format json " + std::string(GOMALLOC_SOURCE_DIR) + "/examples/tiny.json");
+  ASSERT_EQ(k.code, 0) << k.err;
+  EXPECT_EQ(nlohmann::json::parse(k.out)["unknown_keys"]["total"], 0);
+}
+
 TEST_F(TraceCli, GenConvertAndInfoAgree) {
   Result g = run(dir, "gen web -o " + dir.file("w.json") + " --events 3000 --threads 3 --seed 5 --gc-every 500");
   ASSERT_EQ(g.code, 0) << g.err;
