@@ -291,11 +291,13 @@ std::string renderFidelityHtml(const std::vector<FidelityTrace>& ts) {
                     "figure by figure, with the bounds of docs/fidelity.md</p></header>\n";
   for (const FidelityTrace& t : ts) {
     out += "<section><h2>" + xmlEscape(title(t)) + "</h2><div class=\"scroll\"><table class=\"fidelity\"><tr>";
-    for (size_t i = 0; i < kHeader.size(); i++) out += (i < 2 ? "<th class=\"l\">" : "<th>") + xmlEscape(kHeader[i]) + "</th>";
+    const std::vector<bool> right = grid(t).rightAligned;  // the text table's alignment: numbers right
+    auto cls = [&](size_t i) { return i < right.size() && right[i] ? "" : " class=\"l\""; };
+    for (size_t i = 0; i < kHeader.size(); i++) out += fmt::format("<th{}>{}</th>", cls(i), xmlEscape(kHeader[i]));
     out += "</tr>\n";
     for (auto& row : cells(t)) {
       out += row.back() == "EXCEEDED" ? "<tr class=\"worse bad\">" : "<tr>";
-      for (size_t i = 0; i < row.size(); i++) out += (i < 2 ? "<td class=\"l\">" : "<td>") + xmlEscape(row[i]) + "</td>";
+      for (size_t i = 0; i < row.size(); i++) out += fmt::format("<td{}>{}</td>", cls(i), xmlEscape(row[i]));
       out += "</tr>\n";
     }
     out += "</table></div></section>\n";

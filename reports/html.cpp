@@ -488,9 +488,10 @@ ColumnUnit columnUnit(Unit u, const std::vector<double>& values) {
   return {};
 }
 
-// A value in its column's unit, without the unit (the header names it); grouped digits for whole numbers.
+// A value in its column's unit, without the unit (the header names it); grouped digits for whole numbers; 0 as "0".
 std::string inUnit(double v, const ColumnUnit& c) {
   if (std::isnan(v)) return "-";
+  if (v == 0) return "0";
   const double x = v / c.div;
   if (c.decimals == 0 && x == std::floor(x)) return formatValue(x, Unit::Count);
   const std::string s = fmt::format("{:.{}f}", x, c.decimals);
@@ -623,16 +624,21 @@ std::string compareSections(const CompareResult& c) {
     t += "</tr>\n";
     for (const Row& row : rows) {
       if ((row.metric.name.rfind("hit_rate.", 0) == 0) != perClass) continue;
-      std::vector<double> medians;
+      std::vector<double> values;  // the medians, and the ranges shown where a median is 0
       for (const Cell& cell : row.cells)
-        if (cell.present) medians.push_back(cell.spread.median);
-      const ColumnUnit unit = columnUnit(row.metric.unit, medians);
+        if (cell.present) values.insert(values.end(), {cell.spread.median, cell.spread.max});
+      const ColumnUnit unit = columnUnit(row.metric.unit, values);
+      // The spread in percent of the median, or the range in the row's unit where the median is 0.
+      auto spread = [&](const Cell& cell) {
+        const std::string text = spreadText(row, cell);
+        if (text.empty() || cell.spread.median != 0) return esc(text);
+        return fmt::format(" ({}..{})", inUnit(cell.spread.min, unit), inUnit(cell.spread.max, unit));
+      };
       t += fmt::format("<tr><td><code>{}</code> <span class=\"note\">{}</span></td>", esc(row.metric.name),
                        esc(withUnit(row.metric.label, unit)));
       for (size_t i = 0; i < row.cells.size(); i++) {
         const Cell& cell = row.cells[i];
-        t += "<td>" + (cell.present ? inUnit(cell.spread.median, unit) : std::string("-")) +
-             esc(spreadText(row, cell)) + "</td>";
+        t += "<td>" + (cell.present ? inUnit(cell.spread.median, unit) : std::string("-")) + spread(cell) + "</td>";
         if (i == 0) continue;
         const std::string d = deltaText(row, i);
         std::string cls = "nosig";

@@ -10,6 +10,7 @@ pkgs=(
   chromium
   golang-1.19-go
   heaptrack zstd
+  pngquant
 )
 missing=()
 for p in "${pkgs[@]}"; do

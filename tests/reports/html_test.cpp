@@ -206,6 +206,16 @@ TEST(HtmlCompare, AMetricsValuesShareOneUnit) {
   const std::string html = renderCompareHtml(c);
   EXPECT_NE(html.find("peak RSS (MiB)</span></td><td>0.9</td><td>1.5</td>"), std::string::npos);
   EXPECT_EQ(html.find("KiB</td>"), std::string::npos);
+  // A median of 0 shows the runs' range, in the row's unit too.
+  for (int i = 0; i < 2; i++) {
+    c.variants[i].runs.push_back(c.variants[i].runs[0]);
+    c.variants[i].runs[0].locks->at(0).waitNs = 0;
+    c.variants[i].runs[1].locks->at(0).waitNs = 2'000'000;
+    c.variants[i].runs.push_back(c.variants[i].runs[0]);
+  }
+  const std::string ranged = renderCompareHtml(c);
+  EXPECT_NE(ranged.find("lock wait time (ms)</span></td><td>0 (0..2.00)</td>"), std::string::npos)
+      << ranged.substr(ranged.find("<code>lock_wait"), 200);
   EXPECT_NE(html.find("backend go &middot;"), std::string::npos);  // one allocator: named once
 }
 
