@@ -10,6 +10,7 @@
 
 #include "cli/app.h"
 #include "core/sizeclasses.h"
+#include "reports/info.h"
 #include "reports/metrics.h"
 #include "traces/convert.h"
 #include "traces/generate.h"
@@ -26,11 +27,7 @@ using traces::TraceError;
 
 constexpr size_t kMaxListedErrors = 100;
 
-std::string formatName(traces::Format f) {
-  std::string s(traces::encodingName(f.encoding));
-  if (f.compression != traces::Compression::None) s += "." + std::string(traces::compressionName(f.compression));
-  return s;
-}
+using reports::formatName;
 
 // The number format of every command (reports/metrics.h): grouped digits, bytes in binary units.
 std::string count(uint64_t n) { return reports::formatValue(double(n), reports::Unit::Count); }
@@ -104,38 +101,8 @@ int runValidate(const std::string& path, bool lenient) {
 
 // ---- info ----
 
-struct ClassRow {
-  std::string label;  // class number, "0 B" or "large"
-  uint64_t bytes;     // object size of the class (0: varies)
-  uint64_t objects = 0, requested = 0;
-};
-
-std::vector<ClassRow> classRows(const traces::TraceStats& s) {
-  auto table = core::SizeClassTable::go119();
-  std::vector<ClassRow> rows;
-  rows.push_back({"zero", 0});
-  for (size_t c = 1; c < table.numClasses(); c++) rows.push_back({std::to_string(c), table[c].size});
-  rows.push_back({"large", 0});
-  rows[0].objects = s.smallSizes[0];
-  for (size_t size = 1; size <= traces::kMaxSmallSize; size++) {
-    if (!s.smallSizes[size]) continue;
-    ClassRow& r = rows[table.sizeToClass(size)];
-    r.objects += s.smallSizes[size];
-    r.requested += s.smallSizes[size] * size;
-  }
-  rows.back().objects = s.largeAllocs;
-  rows.back().requested = s.largeBytes;
-  std::vector<ClassRow> used;
-  for (auto& r : rows)
-    if (r.objects) used.push_back(r);
-  return used;
-}
-
-std::string lifetimeLabel(size_t k) {
-  if (k == 0) return "1";
-  uint64_t lo = uint64_t{1} << k;
-  return fmt::format("{}-{}", lo, lo * 2 - 1);
-}
+using reports::infoClassRows;
+using reports::lifetimeLabel;
 
 // meta[key] when it is a string, else "".
 std::string metaString(const traces::TraceStats& s, const char* key) {
@@ -199,7 +166,7 @@ std::string renderTable(const traces::TraceStats& s, const std::optional<traces:
                                    s.readSeconds));
   }
   out += "\nsize class  object size      allocs   share   requested\n";
-  for (auto& r : classRows(s))
+  for (auto& r : infoClassRows(s))
     out += fmt::format("{:>10}  {:>11}  {:>10}  {:>6}  {:>10}\n", r.label, r.bytes ? bytes(r.bytes) : "-",
                        count(r.objects), pct(r.objects, s.allocs), bytes(r.requested));
   out += "\nlifetime (events)     objects   share\n";
@@ -236,7 +203,7 @@ std::string renderJson(const traces::TraceStats& s, const std::optional<traces::
   for (auto& [k, n] : s.unknownKeys.keys) keys[k] = n;
   j["unknown_keys"] = {{"total", s.unknownKeys.total}, {"keys", keys}};
   auto classes = nlohmann::ordered_json::array();
-  for (auto& r : classRows(s))
+  for (auto& r : infoClassRows(s))
     classes.push_back({{"class", r.label}, {"object_bytes", r.bytes}, {"objects", r.objects},
                        {"bytes_requested", r.requested}});
   j["size_classes"] = classes;
@@ -277,16 +244,19 @@ void registerTraceCommands(Registry& r) {
   // info
   {
     struct Opts {
-      std::string trace, format = "table";
+      std::string trace, format = "table", output = "-";
       bool time = false, lenient = false;
     };
     auto o = std::make_shared<Opts>();
     auto* sub = r.app.add_subcommand("info", "Summarize a trace: events, threads, sizes, live set, lifetimes");
     sub->add_option("trace", o->trace, "Trace file")->required();
-    sub->add_option("--format", o->format, "table or json")->check(CLI::IsMember({"table", "json"}));
+    sub->add_option("--format", o->format, "table, json or html (the size and lifetime histograms)")
+        ->check(CLI::IsMember({"table", "json", "html"}));
+    sub->add_option("-o,--output", o->output, "Output file (- for stdout), written atomically");
     sub->add_flag("--time", o->time, "Report the read throughput (MB/s, events/s)");
     sub->add_flag("--lenient", o->lenient, "Read leniently (see validate)");
     r.add(sub, [o] {
+      checkOutputs({o->output}, {o->trace});
       traces::TraceStats s;
       try {
         s = traces::computeStats(o->trace, traces::LoadOptions{o->lenient});
@@ -296,7 +266,9 @@ void registerTraceCommands(Registry& r) {
       std::optional<traces::ReadTiming> time;
       if (o->time) time = traces::timeRead(o->trace, traces::ReadOptions{o->lenient, std::nullopt});
       for (auto& w : s.warnings) warn(w);
-      writeOutput("-", o->format == "json" ? renderJson(s, time) : renderTable(s, time));
+      writeOutput(o->output, o->format == "json"   ? renderJson(s, time)
+                             : o->format == "html" ? reports::renderInfoHtml(s, time)
+                                                   : renderTable(s, time));
       return 0;
     });
   }

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "reports/grid.h"
+#include "reports/html.h"
 
 namespace gomalloc::reports {
 namespace {
@@ -307,23 +308,22 @@ std::string renderFidelityMarkdown(const std::vector<FidelityTrace>& ts) {
 }
 
 std::string renderFidelityHtml(const std::vector<FidelityTrace>& ts) {
-  std::string out = "<!doctype html><html><head><meta charset=\"utf-8\"><title>gomalloc fidelity</title>"
-                    "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:"
-                    "collapse}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}td:nth-child(-n+2),"
-                    "th{text-align:left}.bad{color:#b00;font-weight:bold}</style></head><body>"
-                    "<h1>The Go model against the Go 1.19 runtime</h1>";
+  std::string out = "<header><h1>gomalloc fidelity</h1><p class=\"sub\">The Go model against the Go 1.19 runtime, "
+                    "figure by figure, with the bounds of docs/fidelity.md</p></header>\n";
   for (const FidelityTrace& t : ts) {
-    out += "<h2>" + xmlEscape(title(t)) + "</h2><table><tr>";
-    for (auto& h : kHeader) out += "<th>" + xmlEscape(h) + "</th>";
-    out += "</tr>";
+    out += "<section><h2>" + xmlEscape(title(t)) + "</h2><div class=\"scroll\"><table class=\"fidelity\"><tr>";
+    const std::vector<bool> right = grid(t).rightAligned;  // the text table's alignment: numbers right
+    auto cls = [&](size_t i) { return i < right.size() && right[i] ? "" : " class=\"l\""; };
+    for (size_t i = 0; i < kHeader.size(); i++) out += fmt::format("<th{}>{}</th>", cls(i), xmlEscape(kHeader[i]));
+    out += "</tr>\n";
     for (auto& row : cells(t)) {
-      out += row.back() == "EXCEEDED" ? "<tr class=\"bad\">" : "<tr>";
-      for (auto& c : row) out += "<td>" + xmlEscape(c) + "</td>";
-      out += "</tr>";
+      out += row.back() == "EXCEEDED" ? "<tr class=\"worse bad\">" : "<tr>";
+      for (size_t i = 0; i < row.size(); i++) out += fmt::format("<td{}>{}</td>", cls(i), xmlEscape(row[i]));
+      out += "</tr>\n";
     }
-    out += "</table>";
+    out += "</table></div></section>\n";
   }
-  return out + "</body></html>\n";
+  return htmlPage("gomalloc fidelity", out);
 }
 
 nlohmann::ordered_json fidelityToJson(const std::vector<FidelityTrace>& ts) {

@@ -10,6 +10,7 @@
 
 #include "core/config.h"
 #include "reports/grid.h"
+#include "reports/info.h"
 #include "reports/metrics.h"
 
 namespace gomalloc::reports {
@@ -45,16 +46,23 @@ td,th{padding:3px 10px;border-bottom:1px solid var(--grid);text-align:right;vert
 th{font-weight:600;background:var(--card)}td:first-child,th:first-child{text-align:left}
 td.l,th.l{text-align:left}table.metrics td{white-space:nowrap}table.metrics td:first-child{white-space:normal}
 .worse{color:#b42318;font-weight:600}.better{color:#067647;font-weight:600}.nosig{color:var(--muted)}
-code{font-size:12.5px}details{margin:4px 0}summary{cursor:pointer;color:var(--muted)}
+code{font-size:12.5px;overflow-wrap:anywhere}.scroll{overflow-x:auto;max-width:100%}
+table.metrics td.worse,table.metrics td.better,table.metrics td.nosig{white-space:normal;min-width:5.5em}details{margin:4px 0}summary{cursor:pointer;color:var(--muted)}
 footer{margin:28px 0 10px;color:var(--muted);font-size:12px}
 )";
 
-std::string page(const std::string& title, const std::string& body) {
+}  // namespace
+
+std::string htmlPage(const std::string& title, const std::string& body) {
   return "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
          "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">\n"
          "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>" +
          esc(title) + "</title>\n<style>" + kStyle + "</style>\n</head>\n<body>\n" + body + "</body>\n</html>\n";
 }
+
+namespace {
+
+std::string page(const std::string& title, const std::string& body) { return htmlPage(title, body); }
 
 // ---- axes ----
 
@@ -109,12 +117,39 @@ struct Frame {
 
 std::string fmtNum(double v) { return fmt::format("{:.1f}", v); }
 
-// Y grid, ticks and the axis label (rotated, on the left).
-std::string yAxis(const Frame& f, const std::vector<double>& ticks, const Scale& s, const std::string& label) {
+// Where a value (in the axis's base unit) sits on a y axis, as a fraction of the plot's height: linear from 0
+// to top, or logarithmic from 1 to top (counts that span decades).
+struct YMap {
+  double top = 1;
+  bool log = false;
+  double frac(double v) const {
+    if (log) return v <= 1 || top <= 1 ? 0 : std::log10(v) / std::log10(top);
+    return top > 0 ? v / top : 0;
+  }
+};
+
+// Powers of ten from 1 up to the first at or above max.
+std::vector<double> logTicks(double max) {
+  std::vector<double> t = {1};
+  while (t.back() < max || t.size() < 2) t.push_back(t.back() * 10);
+  return t;
+}
+
+// Whether counts span more than two decades (the largest over 100 times the smallest above 0): drawn on a
+// logarithmic axis, where a linear one would flatten the small ones to nothing.
+bool spansDecades(const std::vector<double>& values) {
+  double lo = 0, hi = 0;
+  for (double v : values)
+    if (v > 0) lo = lo > 0 ? std::min(lo, v) : v, hi = std::max(hi, v);
+  return lo > 0 && hi > 100 * lo;
+}
+
+// Y grid, ticks (in the scale's unit) and the axis label (rotated, on the left).
+std::string yAxis(const Frame& f, const std::vector<double>& ticks, const Scale& s, const std::string& label,
+                  const YMap& map) {
   std::string out;
-  const double top = ticks.back();
   for (double t : ticks) {
-    const double y = f.top + f.plotH() * (1 - t / top);
+    const double y = f.top + f.plotH() * (1 - map.frac(t * s.div));
     out += fmt::format("<line class=\"gridline\" x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\"/>", fmtNum(f.left), fmtNum(y),
                        fmtNum(f.left + f.plotW()), fmtNum(y));
     out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>", fmtNum(f.left - 6), fmtNum(y + 4),
@@ -122,7 +157,8 @@ std::string yAxis(const Frame& f, const std::vector<double>& ticks, const Scale&
   }
   out += fmt::format("<line class=\"axis\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>", fmtNum(f.left), fmtNum(f.top),
                      fmtNum(f.top + f.plotH()));
-  const std::string text = s.unit.empty() ? label : fmt::format("{} ({})", label, s.unit);
+  std::string text = s.unit.empty() ? label : fmt::format("{} ({})", label, s.unit);
+  if (map.log) text += ", log scale";
   out += fmt::format("<text class=\"axis-label\" transform=\"translate({},{}) rotate(-90)\" text-anchor=\"middle\">{}</text>",
                      fmtNum(16), fmtNum(f.top + f.plotH() / 2), esc(text));
   return out;
@@ -155,7 +191,7 @@ struct LineSeries {
 std::string legend(const std::vector<std::pair<std::string, std::string>>& items, bool gcMarks) {
   std::string s = "<div class=\"legend\">";
   for (auto& [label, c] : items) s += fmt::format("<span><i style=\"background:{}\"></i>{}</span>", c, esc(label));
-  if (gcMarks) s += "<span><i class=\"dash\"></i>GC cycle</span>";
+  if (gcMarks) s += "<span><i class=\"dash\"></i>GC</span>";
   return s + "</div>";
 }
 
@@ -177,7 +213,7 @@ std::string lineChart(const std::string& name, const std::string& yLabel, Unit u
   auto py = [&](double y) { return f.top + f.plotH() * (1 - y / yTop); };
 
   std::string out = svgOpen(f, name, yLabel + " over time");
-  out += yAxis(f, yt, ys, yLabel);
+  out += yAxis(f, yt, ys, yLabel, YMap{yTop});
   for (double t : xt) {
     const double x = px(t * xdiv);
     out += fmt::format("<line class=\"gridline\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>", fmtNum(x), fmtNum(f.top),
@@ -215,33 +251,50 @@ std::string lineChart(const std::string& name, const std::string& yLabel, Unit u
 struct BarSeries {
   std::string key, label, color;
   std::vector<std::optional<double>> values;  // one per category; nullopt: no bar (e.g. class absent)
+  // Optional, one per category: the bar's opacity (its weight, e.g. by allocations) and a note for its tooltip.
+  std::vector<double> weights;
+  std::vector<std::string> notes;
 };
 
+// Opacity of a bar whose category holds n of at most max allocations: by the logarithm, from 0.2 (one
+// allocation) to 1, so that a class with one allocation does not look like one with thousands.
+double allocWeight(uint64_t n, uint64_t max) {
+  if (n == 0) return 0.2;
+  if (max <= 1) return 1;
+  return 0.2 + 0.8 * std::log10(double(n)) / std::log10(double(max));
+}
+
+// Counts span decades: a log axis (see spansDecades).
 std::string barChart(const std::string& name, const std::string& yLabel, Unit unit,
                      const std::vector<std::string>& categories, const std::vector<BarSeries>& series,
-                     const std::string& categoryLabel) {
+                     const std::string& categoryLabel, const std::string& aria = "by size class") {
   Frame f;
   f.h = 240;
   f.bottom = 58;
   double maxY = 0;
+  std::vector<double> all;
   for (auto& s : series)
     for (auto& v : s.values)
-      if (v) maxY = std::max(maxY, *v);
-  const Scale ys = scaleFor(unit, maxY);
-  std::vector<double> yt = niceTicks(unit == Unit::Ratio ? std::max(maxY, 1e-9) / ys.div : maxY / ys.div);
+      if (v) maxY = std::max(maxY, *v), all.push_back(*v);
+  const bool log = unit == Unit::Count && spansDecades(all);
+  const Scale ys = log ? Scale{1, "", true} : scaleFor(unit, maxY);
+  std::vector<double> yt = log ? logTicks(maxY)
+                               : niceTicks(unit == Unit::Ratio ? std::max(maxY, 1e-9) / ys.div : maxY / ys.div);
   if (unit == Unit::Ratio && maxY > 0.5) yt = {0, 20, 40, 60, 80, 100};
-  const double yTop = yt.back() * ys.div;
+  const YMap map{yt.back() * ys.div, log};
   const size_t n = std::max<size_t>(categories.size(), 1);
   const double slot = f.plotW() / double(n);
   const double groupW = slot * 0.8;
   const double barW = groupW / double(std::max<size_t>(series.size(), 1));
 
-  std::string out = svgOpen(f, name, yLabel + " by size class");
-  out += yAxis(f, yt, ys, yLabel);
+  std::string out = svgOpen(f, name, yLabel + " " + aria);
+  out += yAxis(f, yt, ys, yLabel, map);
   out += xAxisLine(f);
   const size_t every = (categories.size() + 31) / 32;  // at most 32 labels
+  const size_t last = categories.empty() ? 0 : categories.size() - 1;
   for (size_t i = 0; i < categories.size(); i++) {
-    if (every > 1 && i % every) continue;
+    // Every few labels, and always the last (">32K", the large objects), clear of the one before it.
+    if (every > 1 && i != last && (i % every || last - i < every)) continue;
     const double x = f.left + slot * (double(i) + 0.5);
     const double y = f.top + f.plotH() + 10;
     out += fmt::format("<text transform=\"translate({},{}) rotate(-45)\" text-anchor=\"end\">{}</text>", fmtNum(x),
@@ -255,12 +308,16 @@ std::string barChart(const std::string& name, const std::string& yLabel, Unit un
     for (size_t i = 0; i < s.values.size() && i < categories.size(); i++) {
       if (!s.values[i]) continue;
       const double v = std::max(0.0, *s.values[i]);
-      const double h = f.plotH() * v / yTop;
+      double h = f.plotH() * map.frac(v);
+      if (v > 0 && h < 2) h = 2;  // a log axis starts at 1: a single allocation still shows
       const double x = f.left + slot * double(i) + (slot - groupW) / 2 + barW * double(k);
-      bars += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"><title>{}{}: {}</title></rect>", fmtNum(x),
-                          fmtNum(f.top + f.plotH() - h), fmtNum(std::max(barW - 0.6, 0.6)), fmtNum(h),
-                          esc(categories[i]), series.size() > 1 ? ", " + esc(s.label) : std::string(),
-                          esc(formatValue(v, unit)));
+      const std::string opacity =
+          i < s.weights.size() && s.weights[i] < 1 ? fmt::format(" fill-opacity=\"{:.2f}\"", s.weights[i]) : "";
+      const std::string note = i < s.notes.size() && !s.notes[i].empty() ? " (" + s.notes[i] + ")" : "";
+      bars += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\"{}><title>{}{}: {}{}</title></rect>",
+                          fmtNum(x), fmtNum(f.top + f.plotH() - h), fmtNum(std::max(barW - 0.6, 0.6)), fmtNum(h),
+                          opacity, esc(categories[i]), series.size() > 1 ? ", " + esc(s.label) : std::string(),
+                          esc(formatValue(v, unit)), esc(note));
       drawn++;
     }
     out += fmt::format("<g class=\"bars\" data-series=\"{}\" data-points=\"{}\" fill=\"{}\">", esc(s.key), drawn, s.color);
@@ -314,79 +371,161 @@ std::string timelineSection(const Report& r) {
   for (auto& s : series) items.emplace_back(s.label, s.color);
   std::string out = "<h2>Memory over time</h2>\n";
   out += fmt::format(
-      "<p class=\"note\">RSS sampled {}; heap figures ({}) where the world was stopped: the start, each GC "
-      "cycle and the end. Dashed lines: GC cycles ({}).</p>\n",
+      "<p class=\"note\">RSS sampled {}{}. Dashed lines: {} ({}).</p>\n",
       r.config.rssIntervalMs ? fmt::format("every {} ms", r.config.rssIntervalMs) : std::string("at GC barriers only"),
-      r.heap && r.heap->baseline ? "the real Go runtime's MemStats, its own baseline included" : "Go model", gc.size());
+      !r.heap ? std::string()
+              : fmt::format("; heap figures ({}) where the world was stopped: the start, each GC cycle and the end",
+                            r.heap->baseline ? "the real Go runtime's MemStats, its own baseline included" : "Go model"),
+      r.heap ? "GC cycles" : "the trace's gc events (a barrier; this allocator has no GC)", gc.size());
   out += legend(items, !gc.empty());
   out += "<figure>" + lineChart("timeline", "memory", Unit::Bytes, series, gc) + "</figure>\n";
   return out;
 }
 
+// The label of a size-class row: its object size, or ">32K" for the large objects' row.
+std::string rowLabel(const ClassRow& c) { return c.cls == 0 ? ">32K" : classLabel(c.size); }
+
 std::string classSection(const Report& r) {
+  // The small classes used, then the large objects (class 0) as one last bar.
   std::vector<const ClassRow*> rows;
   const ClassRow* large = nullptr;
   for (auto& c : r.sizeClasses) {
     if (c.cls == 0) large = &c;
     else rows.push_back(&c);
   }
-  std::vector<std::string> cats;
-  for (auto* c : rows) cats.push_back(classLabel(c->size));
+  if (large && large->allocs) rows.push_back(large);
+  std::vector<std::string> cats, notes;
+  std::vector<double> weights;
+  uint64_t maxAllocs = 0;
+  for (auto* c : rows) maxAllocs = std::max(maxAllocs, c->allocs);
+  for (auto* c : rows) {
+    cats.push_back(rowLabel(*c));
+    weights.push_back(allocWeight(c->allocs, maxAllocs));
+    notes.push_back(formatValue(double(c->allocs), Unit::Count) + (c->allocs == 1 ? " allocation" : " allocations"));
+  }
+  const bool go = std::any_of(rows.begin(), rows.end(), [](auto* c) { return c->go.has_value(); });
   std::string out = "<h2>Size classes</h2>\n";
-  out += "<p class=\"note\">One bar per size class used, labelled with its object size in bytes.";
-  if (large)
-    out += fmt::format(" Large objects (over 32 KiB) are not drawn: {} allocations, {} requested.", large->allocs,
-                       formatValue(double(large->bytesRequested), Unit::Bytes));
+  out += go || r.heap ? "<p class=\"note\">One bar per size class used, labelled with its object size in bytes"
+            : "<p class=\"note\">The allocations by Go 1.19's size classes (this allocator has classes of its own), "
+              "one bar per class used, labelled with its object size in bytes";
+  if (large && large->allocs)
+    out += fmt::format("; the last, &gt;32K, is every large object (over 32 KiB): {} allocations, {} requested",
+                       esc(formatValue(double(large->allocs), Unit::Count)),
+                       esc(formatValue(double(large->bytesRequested), Unit::Bytes)));
+  out += ". The allocations axis is logarithmic when the counts span more than two decades.";
+  if (go)
+    out += " In the other charts a bar is paler the fewer allocations its class holds (opacity by the logarithm of "
+           "its allocations), so a class with one allocation does not look like one with thousands.";
   out += "</p>\n";
   auto chart = [&](const std::string& key, const std::string& title, const std::string& yLabel, Unit u,
-                   size_t colorIndex, auto value) {
-    BarSeries s{key, title, color(colorIndex), {}};
+                   size_t colorIndex, bool weighted, auto value) {
+    BarSeries s{key, title, color(colorIndex), {}, weighted ? weights : std::vector<double>{}, notes};
     for (auto* c : rows) s.values.push_back(value(*c));
     out += "<h3>" + esc(title) + "</h3>\n<figure>" + barChart(key, yLabel, u, cats, {s}, "size class (object bytes)") +
            "</figure>\n";
   };
-  chart("allocs", "Allocations", "allocations", Unit::Count, 0,
+  chart("allocs", "Allocations", "allocations", Unit::Count, 0, false,
         [](const ClassRow& c) -> std::optional<double> { return double(c.allocs); });
-  const bool go = !rows.empty() && rows.front()->go.has_value();
   if (!go) {
     out += "<p class=\"note\">mcache hit rate, bytes in use and internal fragmentation are figures of the Go model "
            "(backend go)";
     out += r.heap && r.heap->baseline ? "; the real runtime (go-runtime) does not count them.</p>\n" : ".</p>\n";
     return out;
   }
-  chart("hit_rate", "mcache hit rate", "hit rate", Unit::Ratio, 2,
-        [](const ClassRow& c) -> std::optional<double> { return c.hitRate(); });
+  chart("hit_rate", "mcache hit rate (large objects bypass the mcache)", "hit rate", Unit::Ratio, 2, true,
+        [](const ClassRow& c) -> std::optional<double> {
+          if (c.cls == 0 || !c.go) return std::nullopt;
+          return c.hitRate();
+        });
   const auto table = sizeClassTable(r);
   if (table) {
-    chart("bytes_in_use", "Bytes in use at the end (spans in use x span size)", "in-use spans", Unit::Bytes, 3,
+    chart("bytes_in_use", "Bytes in use at the end (spans in use x span size)", "in-use spans", Unit::Bytes, 3, true,
           [&](const ClassRow& c) -> std::optional<double> {
-            if (c.cls >= table->numClasses() || (*table)[c.cls].size != c.size) return std::nullopt;
+            if (c.cls == 0 || !c.go || c.cls >= table->numClasses() || (*table)[c.cls].size != c.size)
+              return std::nullopt;
             return double(c.go->spansInUse) * double((*table)[c.cls].npages) * double(core::kPageSize);
           });
   }
   chart("internal_fragmentation", "Internal fragmentation (1 - requested / handed out)", "fragmentation", Unit::Ratio,
-        1, [](const ClassRow& c) -> std::optional<double> { return c.internalFragmentation(); });
+        1, true, [](const ClassRow& c) -> std::optional<double> {
+          if (!c.go || !c.go->bytesAllocated) return std::nullopt;
+          return c.internalFragmentation();
+        });
   return out;
+}
+
+// ---- tables: one unit per column ----
+
+// A column's unit, chosen from its largest value, so that a column never mixes B, KiB and MiB (or ns and us).
+struct ColumnUnit {
+  double div = 1;
+  std::string unit;  // for the column's header; "" for counts
+  int decimals = 0;
+  Unit kind = Unit::Count;
+};
+
+ColumnUnit columnUnit(Unit u, const std::vector<double>& values) {
+  double max = 0;
+  for (double v : values)
+    if (std::isfinite(v)) max = std::max(max, std::fabs(v));
+  switch (u) {
+    case Unit::Bytes:
+      if (max >= double(1ull << 30)) return {double(1ull << 30), "GiB", 1, u};
+      if (max >= double(1ull << 20)) return {double(1ull << 20), "MiB", 1, u};
+      if (max >= 1024) return {1024, "KiB", 1, u};
+      return {1, "B", 0, u};
+    case Unit::Nanoseconds:
+    case Unit::Seconds: {
+      const double m = u == Unit::Seconds ? 1e9 : 1;  // to nanoseconds
+      if (max * m >= 1e9) return {1e9 / m, "s", 3, u};
+      if (max * m >= 1e6) return {1e6 / m, "ms", 2, u};
+      if (max * m >= 1e3) return {1e3 / m, "us", 2, u};
+      return {1 / m, "ns", 0, u};
+    }
+    case Unit::Ratio: return {0.01, "%", 1, u};
+    case Unit::Count: return {1, "", 0, u};
+  }
+  return {};
+}
+
+// A value in its column's unit, without the unit (the header names it); grouped digits for whole numbers; 0 as "0".
+std::string inUnit(double v, const ColumnUnit& c) {
+  if (std::isnan(v)) return "-";
+  if (v == 0) return "0";
+  const double x = v / c.div;
+  if (c.decimals == 0 && x == std::floor(x)) return formatValue(x, Unit::Count);
+  const std::string s = fmt::format("{:.{}f}", x, c.decimals);
+  if (v != 0 && std::stod(s) == 0) return fmt::format("&lt;{:.{}f}", std::pow(10, -c.decimals), c.decimals);
+  return s;
+}
+
+std::string withUnit(const std::string& header, const ColumnUnit& c) {
+  return c.unit.empty() ? header : fmt::format("{} ({})", header, c.unit);
 }
 
 std::string lockSection(const Report& r) {
   if (!r.locks) return "";
-  std::string out = "<h2>Locks</h2>\n<table class=\"locks\">\n<tr><th>lock</th><th>acquisitions</th><th>contended</th>"
-                    "<th>wait</th><th>max wait</th><th>hold</th></tr>\n";
+  std::vector<double> wait, maxWait, hold;
+  for (const LockRow& l : *r.locks) {
+    wait.push_back(double(l.waitNs)), maxWait.push_back(double(l.maxWaitNs)), hold.push_back(double(l.holdNs));
+  }
+  const ColumnUnit w = columnUnit(Unit::Nanoseconds, wait), mw = columnUnit(Unit::Nanoseconds, maxWait),
+                   h = columnUnit(Unit::Nanoseconds, hold);
+  std::string out = fmt::format("<h2>Locks</h2>\n<div class=\"scroll\"><table class=\"locks\">\n<tr><th>lock</th>"
+                                "<th>acquisitions</th><th>contended</th><th>{}</th><th>{}</th><th>{}</th></tr>\n",
+                                withUnit("wait", w), withUnit("max wait", mw), withUnit("hold", h));
   auto row = [&](const LockRow& l, const std::string& name) {
     out += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", name,
                        esc(formatValue(double(l.acquisitions), Unit::Count)),
-                       esc(formatValue(double(l.contended), Unit::Count)),
-                       esc(formatValue(double(l.waitNs), Unit::Nanoseconds)),
-                       esc(formatValue(double(l.maxWaitNs), Unit::Nanoseconds)),
-                       esc(formatValue(double(l.holdNs), Unit::Nanoseconds)));
+                       esc(formatValue(double(l.contended), Unit::Count)), inUnit(double(l.waitNs), w),
+                       inUnit(double(l.maxWaitNs), mw), inUnit(double(l.holdNs), h));
   };
   for (const LockRow& l : *r.locks) {
     row(l, "<code>" + esc(l.name) + "</code>" +
                (l.members.empty() ? "" : fmt::format(" <span class=\"note\">({} used)</span>", l.members.size())));
     for (const LockRow& m : l.members) row(m, "&nbsp;&nbsp;&nbsp;<code>" + esc(m.name) + "</code>");
   }
-  return out + "</table>\n";
+  return out + "</table></div>\n";
 }
 
 std::string settingsLine(const Report& r) {
@@ -444,9 +583,17 @@ std::string renderHtml(const Report& r) {
 
 namespace {
 
+// Allocations of the class of that object size in a variant's first run (0 when absent).
+uint64_t classAllocs(const VariantRuns& v, uint64_t size) {
+  if (v.runs.empty()) return 0;
+  for (auto& row : v.runs.front().sizeClasses)
+    if (row.cls != 0 && row.size == size) return row.allocs;
+  return 0;
+}
+
 // Everything of a compare page between its header and its footer.
 std::string compareSections(const CompareResult& c) {
-  std::string b = "<section><h2>Variants</h2><table><tr><th>variant</th><th class=\"l\">configuration</th></tr>\n";
+  std::string b = "<section><h2>Variants</h2><div class=\"scroll\"><table><tr><th>variant</th><th class=\"l\">configuration</th></tr>\n";
   for (size_t i = 0; i < c.variants.size(); i++) {
     const VariantSpec& v = c.variants[i].spec;
     std::string conf = "allocator " + v.allocator;
@@ -456,7 +603,7 @@ std::string compareSections(const CompareResult& c) {
                      "<b>{}</b>{}</td><td class=\"l\"><code>{}</code></td></tr>\n",
                      color(i), esc(v.name), i == 0 ? " (baseline)" : "", esc(conf));
   }
-  b += "</table></section>\n";
+  b += "</table></div></section>\n";
 
   // The metric table with significance marks.
   const std::vector<Row> rows = summarize(c);
@@ -466,8 +613,10 @@ std::string compareSections(const CompareResult& c) {
                    "need no test) and past the gate's default limit for the metric (5% for timings and 1% for the others "
                    "without one); <span class=\"nosig\">~</span> when not significant, plain when negligible.</p>\n",
                    esc(c.variants.empty() ? "" : c.variants[0].spec.name), c.options.alpha);
+  // One unit per row (a metric): the variants' values of a metric are read in the same unit, named in the
+  // metric's cell.
   auto table = [&](bool perClass) {
-    std::string t = "<table class=\"metrics\"><tr><th>metric</th>";
+    std::string t = "<div class=\"scroll\"><table class=\"metrics\"><tr><th>metric</th>";
     for (size_t i = 0; i < c.variants.size(); i++) {
       t += "<th>" + esc(c.variants[i].spec.name) + "</th>";
       if (i > 0) t += "<th>vs " + esc(c.variants[0].spec.name) + "</th>";
@@ -475,12 +624,21 @@ std::string compareSections(const CompareResult& c) {
     t += "</tr>\n";
     for (const Row& row : rows) {
       if ((row.metric.name.rfind("hit_rate.", 0) == 0) != perClass) continue;
+      std::vector<double> values;  // the medians, and the ranges shown where a median is 0
+      for (const Cell& cell : row.cells)
+        if (cell.present) values.insert(values.end(), {cell.spread.median, cell.spread.max});
+      const ColumnUnit unit = columnUnit(row.metric.unit, values);
+      // The spread in percent of the median, or the range in the row's unit where the median is 0.
+      auto spread = [&](const Cell& cell) {
+        const std::string text = spreadText(row, cell);
+        if (text.empty() || cell.spread.median != 0) return esc(text);
+        return fmt::format(" ({}..{})", inUnit(cell.spread.min, unit), inUnit(cell.spread.max, unit));
+      };
       t += fmt::format("<tr><td><code>{}</code> <span class=\"note\">{}</span></td>", esc(row.metric.name),
-                       esc(row.metric.label));
+                       esc(withUnit(row.metric.label, unit)));
       for (size_t i = 0; i < row.cells.size(); i++) {
         const Cell& cell = row.cells[i];
-        t += "<td>" + esc(cell.present ? formatValue(cell.spread.median, row.metric.unit) : "-") +
-             esc(spreadText(row, cell)) + "</td>";
+        t += "<td>" + (cell.present ? inUnit(cell.spread.median, unit) : std::string("-")) + spread(cell) + "</td>";
         if (i == 0) continue;
         const std::string d = deltaText(row, i);
         std::string cls = "nosig";
@@ -490,10 +648,13 @@ std::string compareSections(const CompareResult& c) {
       }
       t += "</tr>\n";
     }
-    return t + "</table>\n";
+    return t + "</table></div>\n";
   };
   b += table(false);
-  b += "<details><summary>mcache hit rate by size class</summary>" + table(true) + "</details></section>\n";
+  // Per-class hit rates: Go variants only.
+  if (std::any_of(rows.begin(), rows.end(), [](const Row& r) { return r.metric.name.rfind("hit_rate.", 0) == 0; }))
+    b += "<details><summary>mcache hit rate by size class</summary>" + table(true) + "</details>";
+  b += "</section>\n";
 
   // Overlaid series: the first run of each variant.
   std::vector<LineSeries> rss, inuse;
@@ -526,11 +687,17 @@ std::string compareSections(const CompareResult& c) {
   for (const Row& row : rows)
     if (row.metric.name.rfind("hit_rate.", 0) == 0 && shownInTables(c, row))
       sizes.push_back(std::stoull(row.metric.name.substr(9)));
+  uint64_t maxAllocs = 0;
+  for (auto& v : c.variants)
+    for (uint64_t size : sizes) maxAllocs = std::max(maxAllocs, classAllocs(v, size));
   std::vector<BarSeries> bars;
   for (size_t i = 0; i < c.variants.size(); i++) {
-    BarSeries s{"hit_rate:" + c.variants[i].spec.name, c.variants[i].spec.name, color(i), {}};
+    BarSeries s{"hit_rate:" + c.variants[i].spec.name, c.variants[i].spec.name, color(i), {}, {}, {}};
     bool any = false;
     for (uint64_t size : sizes) {
+      const uint64_t n = classAllocs(c.variants[i], size);
+      s.weights.push_back(allocWeight(n, maxAllocs));
+      s.notes.push_back(formatValue(double(n), Unit::Count) + " allocations in the first run");
       std::vector<double> xs;
       const Metric m = classHitRateMetric(size);
       for (auto& r : c.variants[i].runs)
@@ -546,7 +713,8 @@ std::string compareSections(const CompareResult& c) {
     std::vector<std::pair<std::string, std::string>> barItems;
     for (auto& s : bars) barItems.emplace_back(s.label, s.color);
     b += "<section><h2>mcache hit rate by size class</h2><p class=\"note\">Medians over the runs; classes with at "
-         "least 1% of the allocations.</p>" +
+         "least 1% of the allocations. A bar is paler the fewer allocations its class holds in that variant "
+         "(opacity by the logarithm of its allocations).</p>" +
          legend(barItems, false) + "<figure>" +
          barChart("class_hit_rate", "hit rate", Unit::Ratio, cats, bars, "size class (object bytes)") +
          "</figure></section>\n";
@@ -554,10 +722,29 @@ std::string compareSections(const CompareResult& c) {
   return b;
 }
 
+// The trace and what the variants share; the allocators (backends) only when every variant has the same.
 std::string compareHeader(const CompareResult& c) {
   const Report* first = c.variants.empty() || c.variants[0].runs.empty() ? nullptr : &c.variants[0].runs[0];
   std::string b = "<p class=\"sub\">";
-  if (first) b += subtitle(*first);
+  if (first) {
+    std::vector<std::string> backends;
+    std::set<int> procs;
+    std::set<bool> det;
+    for (auto& v : c.variants)
+      for (auto& r : v.runs) {
+        if (std::find(backends.begin(), backends.end(), r.config.backend) == backends.end())
+          backends.push_back(r.config.backend);
+        procs.insert(r.config.procs);
+        det.insert(r.config.deterministic);
+      }
+    std::string list;
+    for (auto& be : backends) list += (list.empty() ? "" : ", ") + be;
+    b += fmt::format("trace <code>{}</code> ({} events, digest {}) &middot; {} {}", esc(first->trace.path),
+                     esc(formatValue(double(first->trace.events), Unit::Count)), esc(first->trace.digest),
+                     backends.size() == 1 ? "backend" : "backends", esc(list));
+    if (procs.size() == 1) b += fmt::format(" &middot; {} Ps", first->config.procs);
+    if (det.size() == 1) b += first->config.deterministic ? " &middot; deterministic" : " &middot; concurrent";
+  }
   return b + fmt::format("<br>{} run{} per variant{}; the first variant is the baseline</p>", c.options.repeat,
                          c.options.repeat == 1 ? "" : "s", c.options.repeat > 1 ? ", interleaved" : "");
 }
@@ -578,7 +765,7 @@ std::string renderSuiteHtml(const SuiteResult& s) {
   if (vs.size() > 1) {
     b += "<section><h2>Summary</h2><p class=\"note\">Geometric mean over the traces of each variant's median "
          "relative to the baseline's; a trace enters a metric's mean when both medians are above 0.</p>\n"
-         "<table class=\"metrics\"><tr><th>metric</th>";
+         "<div class=\"scroll\"><table class=\"metrics\"><tr><th>metric</th>";
     for (size_t i = 1; i < vs.size(); i++) b += "<th>" + esc(vs[i].spec.name + " vs " + vs[0].spec.name) + "</th>";
     b += "</tr>\n";
     for (const SummaryRow& row : summarizeSuite(s)) {
@@ -587,11 +774,109 @@ std::string renderSuiteHtml(const SuiteResult& s) {
       for (auto& cell : row.cells) b += "<td>" + esc(summaryText(cell, s.traces.size())) + "</td>";
       b += "</tr>\n";
     }
-    b += "</table></section>\n";
+    b += "</table></div></section>\n";
   }
   for (const CompareResult& c : s.traces)
     b += "<section><h2>Trace " + esc(c.options.trace) + "</h2>" + compareHeader(c) + "</section>\n" + compareSections(c);
   return page(fmt::format("gomalloc compare: {} traces", s.traces.size()), b + footer(s.tool));
+}
+
+std::string renderInfoHtml(const traces::TraceStats& s, const std::optional<traces::ReadTiming>& time) {
+  auto pct = [](uint64_t part, uint64_t whole) {
+    return whole ? fmt::format("{:.1f}", 100.0 * double(part) / double(whole)) : std::string("-");
+  };
+  auto count = [](uint64_t n) { return formatValue(double(n), Unit::Count); };
+  auto bytes = [](uint64_t n) { return formatValue(double(n), Unit::Bytes); };
+  std::string b = fmt::format("<header><h1>gomalloc info</h1><p class=\"sub\">trace <code>{}</code> ({}, {}) "
+                              "&middot; digest {}</p>",
+                              esc(s.path), esc(formatName(s.format)), esc(bytes(s.rawBytes)),
+                              esc(s.digest));
+  for (const std::string& w : s.warnings) b += "<p class=\"worse\">" + esc(w) + "</p>";
+  b += "</header>\n<section class=\"cards\">";
+  b += card(count(s.events), "events");
+  b += card(count(s.allocs), "allocations");
+  b += card(count(s.frees), "frees");
+  b += card(count(s.gcs), "gc events");
+  b += card(count(s.threads), s.threads == 1 ? "thread" : "threads");
+  b += card(bytes(s.bytesAllocated), "bytes requested");
+  b += card(pct(s.scanAllocs, s.allocs) + "%", "allocations with pointers");
+  b += card(bytes(s.peakLiveBytes), "peak live (requested)");
+  b += card(count(s.peakLiveObjects), "peak live objects");
+  b += card(count(s.liveAtEnd), "objects live at exit");
+  b += card(count(s.crossThreadFrees), "cross-thread frees");
+  if (time && time->seconds > 0)
+    b += card(fmt::format("{:.2f} M/s", double(time->events) / time->seconds / 1e6), "events read per second");
+  b += "</section>\n";
+
+  // Sizes: allocations per Go 1.19 size class, the large objects last.
+  const std::vector<InfoClassRow> rows = infoClassRows(s);
+  std::vector<std::string> cats;
+  BarSeries objects{"objects", "allocations", color(0), {}, {}, {}}, requested{"requested", "bytes requested", color(3), {}, {}, {}};
+  std::vector<double> requestedCol;
+  for (const InfoClassRow& r : rows) {
+    cats.push_back(r.label == "large" ? ">32K" : r.label == "zero" ? "0" : classLabel(r.bytes));
+    objects.values.push_back(double(r.objects));
+    requested.values.push_back(double(r.requested));
+    requestedCol.push_back(double(r.requested));
+  }
+  b += "<section><h2>Sizes</h2>\n<p class=\"note\">Allocations by Go 1.19 size class, labelled with the class's "
+       "object size in bytes (0: zero-byte objects; &gt;32K: every large object, over 32 KiB). The allocations axis is "
+       "logarithmic when the counts span more than two decades.</p>\n";
+  if (rows.empty()) {
+    b += "<p>No allocations.</p>\n";
+  } else {
+    b += "<h3>Allocations</h3>\n<figure>" +
+         barChart("objects", "allocations", Unit::Count, cats, {objects}, "size class (object bytes)") + "</figure>\n";
+    b += "<h3>Bytes requested</h3>\n<figure>" +
+         barChart("requested", "requested", Unit::Bytes, cats, {requested}, "size class (object bytes)") +
+         "</figure>\n";
+    const ColumnUnit ru = columnUnit(Unit::Bytes, requestedCol);
+    b += fmt::format("<details><summary>table</summary><div class=\"scroll\"><table><tr><th>size class</th>"
+                     "<th>object size (B)</th><th>allocations</th><th>share (%)</th><th>{}</th></tr>\n",
+                     withUnit("requested", ru));
+    for (const InfoClassRow& r : rows)
+      b += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n", esc(r.label),
+                       r.bytes ? count(r.bytes) : "-", count(r.objects), pct(r.objects, s.allocs),
+                       inUnit(double(r.requested), ru));
+    b += "</table></div></details>\n";
+  }
+  b += "</section>\n";
+
+  // Lifetimes: events between an object's allocation and its free, in power-of-two buckets.
+  uint64_t died = 0;
+  for (auto n : s.lifetimeLog2) died += n;
+  b += "<section><h2>Lifetimes</h2>\n<p class=\"note\">Objects freed, by their lifetime: the events between their "
+       "allocation and their free, in power-of-two buckets";
+  b += fmt::format("; {} objects are still live at exit and not drawn. The axis is logarithmic when the counts span "
+                   "more than two decades.</p>\n",
+                   esc(count(s.liveAtEnd)));
+  if (died == 0) {
+    b += "<p>No object is freed.</p>\n";
+  } else {
+    size_t first = 0, last = 0;
+    for (size_t k = 0; k < s.lifetimeLog2.size(); k++)
+      if (s.lifetimeLog2[k]) last = k;
+    while (!s.lifetimeLog2[first]) first++;
+    std::vector<std::string> lcats;
+    BarSeries life{"lifetimes", "objects", color(4), {}, {}, {}};
+    for (size_t k = first; k <= last; k++) {  // empty buckets between stay as gaps
+      lcats.push_back(lifetimeLabel(k));
+      life.values.push_back(s.lifetimeLog2[k] ? std::optional<double>(double(s.lifetimeLog2[k])) : std::nullopt);
+    }
+    b += "<figure>" +
+         barChart("lifetimes", "objects", Unit::Count, lcats, {life}, "lifetime (events from allocation to free)",
+                  "by lifetime") +
+         "</figure>\n";
+    b += "<details><summary>table</summary><div class=\"scroll\"><table><tr><th>lifetime (events)</th>"
+         "<th>objects</th><th>share (%)</th></tr>\n";
+    for (size_t k = first; k <= last; k++)
+      if (s.lifetimeLog2[k])
+        b += fmt::format("<tr><td>{}</td><td>{}</td><td>{}</td></tr>\n", lifetimeLabel(k), count(s.lifetimeLog2[k]),
+                         pct(s.lifetimeLog2[k], died));
+    b += "</table></div></details>\n";
+  }
+  b += "</section>\n<footer>gomalloc info &middot; figures documented in README.md (gomalloc info)</footer>\n";
+  return page(fmt::format("gomalloc info: {}", s.path), b);
 }
 
 }  // namespace gomalloc::reports

@@ -1,5 +1,6 @@
 // HTML reports: one self-contained page (inline SVG charts and CSS, no script, nothing fetched; a
-// Content-Security-Policy forbids any request) for a replay report and for a compare result.
+// Content-Security-Policy forbids any request) for a replay report and for a compare result; info's page is
+// in reports/info.h, fidelity's in reports/fidelity.h.
 // Every drawn series carries data-series="name" and data-points="N" (the points or bars drawn), which the
 // browser test checks against what the browser parsed.
 #pragma once
@@ -11,6 +12,9 @@
 #include "reports/suite.h"
 
 namespace gomalloc::reports {
+
+// The page every HTML report shares (style, Content-Security-Policy); body is HTML, title is escaped here.
+std::string htmlPage(const std::string& title, const std::string& body);
 
 std::string renderHtml(const Report& r);
 std::string renderCompareHtml(const CompareResult& c);

@@ -11,6 +11,7 @@ pkgs=(
   chromium
   golang-1.19-go
   heaptrack zstd
+  pngquant
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -66,7 +66,8 @@ bool waitForFile(const ScratchDir& dir, const std::string& part) {
 TEST(Reliability, EveryOutputRefusesAnEmptyPath) {
   ScratchDir dir("rel-empty");
   for (const char* cmd : {"replay examples/tiny.json -o ''", "gen steady --events 10 -o ''",
-                          "convert examples/tiny.json ''", "compare examples/tiny.json --allocator null -o ''"}) {
+                          "convert examples/tiny.json ''", "compare examples/tiny.json --allocator null -o ''",
+                          "info examples/tiny.json --format html -o ''"}) {
     RunResult r = gomalloc(cmd, dir);
     EXPECT_EQ(r.code, 2) << cmd << ": " << r.err;
     EXPECT_TRUE(contains(r.err, "output path is empty")) << cmd << ": " << r.err;
@@ -91,6 +92,7 @@ TEST(Reliability, AnOutputThatIsAnInputIsRefusedAndTheInputKept) {
       {"replay " + trace + " --format json -o " + (dir / "soft.json").string(), trace},  // a link to it
       {"convert " + trace + " " + (dir / "hard.json").string(), trace},
       {"compare " + trace + " --allocator null -o " + trace, trace},
+      {"info " + trace + " --format html -o " + (dir / "hard.json").string(), trace},
       {"gate " + base + " " + base + " -o " + base, base},
       {"gate " + base + " " + base + " --junit " + base, base},
   };
@@ -116,7 +118,9 @@ TEST(Reliability, OutputsNameWhyTheyCannotBeWritten) {
       {(dir / "stdout.txt/r.json").string(), "Not a directory"},
   };
   for (const Case& c : cases)
-    for (const std::string cmd : {"replay examples/tiny.json --allocator null -o ", "gen steady --events 10 -o "}) {
+    for (const std::string cmd : {"replay examples/tiny.json --allocator null -o ", "gen steady --events 10 -o ",
+                                  "info examples/tiny.json --format html -o ",
+                                  "info no-such-trace.json -o "}) {  // the output is checked before the input
       RunResult r = gomalloc(cmd + c.output, dir);
       EXPECT_EQ(r.code, 2) << cmd << c.output << ": " << r.err;
       EXPECT_TRUE(contains(r.err, "cannot write " + c.output + ": ")) << r.err;
