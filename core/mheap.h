@@ -172,6 +172,7 @@ class MHeap {
   uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t numGC = 0, numForcedGC = 0;
+  std::vector<GcCycle> cycles;            // every completed cycle (Heap::gcCycles)
   Mutex pacerLock;                        // orders Ps reaching the trigger at once
   std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
   alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line
