@@ -74,6 +74,8 @@ struct ReplayOpts {
   std::string output = "-";
   bool noTimings = false;
   bool quiet = false;
+  bool allClasses = false, allGcCycles = false;  // table
+  std::string xAxis;                              // html: events (default) or time
 };
 
 // --memory-limit's values: auto or a size (replay/limits.h).
@@ -101,13 +103,13 @@ int finish(const ReplayOpts& o, const reports::Report& rep) {
   const reports::Format format = o.format == "html" ? reports::Format::Table : *reports::parseFormat(o.format);
   std::string text;
   if (o.format == "html") {
-    text = reports::renderHtml(rep);
+    text = reports::renderHtml(rep, {o.xAxis == "time" ? reports::TimelineAxis::Time : reports::TimelineAxis::Events});
   } else if (format == reports::Format::Json && o.noTimings) {
     nlohmann::ordered_json j = reports::toJson(rep);
     reports::stripVolatile(j);
     text = j.dump(2) + "\n";
   } else {
-    text = reports::render(rep, format);
+    text = reports::render(rep, format, {o.allClasses, o.allGcCycles});
   }
   writeOutput(o.output, text);
   if (rep.interrupted) {
@@ -211,6 +213,10 @@ bool isRegularFile(const std::string& path) {
 int runReplay(const ReplayOpts& o) {
   checkOutputs({o.output}, {o.trace, o.heap.configFile});
   if (o.noTimings && o.format != "json") throw UsageError("--no-timings applies to --format json only");
+  if ((o.allClasses || o.allGcCycles) && o.format != "table")
+    throw UsageError(std::string(o.allClasses ? "--all-classes" : "--all-gc-cycles") +
+                     " applies to --format table only (json and csv have every row)");
+  if (!o.xAxis.empty() && o.format != "html") throw UsageError("--x-axis applies to --format html only");
   const bool goRuntime = o.allocator == replay::kGoRuntimeBackend;
   const bool onlyGogc = o.heap.preset.empty() && o.heap.configFile.empty() &&
                         std::all_of(o.heap.sets.begin(), o.heap.sets.end(),
@@ -350,6 +356,14 @@ void registerReplay(Registry& r) {
   sub->add_option("-o,--output", o->output, "Write the report to this file (atomically) instead of stdout");
   sub->add_flag("--no-timings", o->noTimings, "JSON without time- and kernel-dependent fields (CI diffs)");
   sub->add_flag("--quiet", o->quiet, "No progress bar");
+  sub->add_flag("--all-classes", o->allClasses,
+                fmt::format("Table: every size class used (default: the {} with the most allocations)",
+                            reports::kTableClasses));
+  sub->add_flag("--all-gc-cycles", o->allGcCycles,
+                fmt::format("Table: every GC cycle (default: the first {} and the last {})", reports::kTableFirstGcs,
+                            reports::kTableLastGcs));
+  sub->add_option("--x-axis", o->xAxis, "HTML timeline's x axis: events (trace events done; default) or time")
+      ->check(CLI::IsMember({"events", "time"}));
   o->heap.addTo(sub);
   r.add(sub, [o] { return runReplay(*o); });
 }

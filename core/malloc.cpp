@@ -236,6 +236,7 @@ MemStats Heap::memStats() const {
 }
 
 std::vector<ClassStats> Heap::classStats() const { return h_->classStats(); }
+const std::vector<GcCycle>& Heap::gcCycles() const { return h_->cycles; }
 
 std::vector<ClassStats> MHeap::classStats() const {
   std::vector<ClassStats> out(classes.numSpanClasses());

@@ -115,6 +115,9 @@ class Heap {
   std::vector<ClassStats> classStats() const;  // indexed by span class, summed over Ps
   SpanCounts spanCounts() const;               // indexed by span class
   std::vector<LockStats> lockStats() const;    // "mheap", "mcentral[<spc>]" (locked design), span-set spines
+  // Every completed GC cycle, in order (one entry per cycle: NumGC entries). A forced gc() during a mark
+  // completes two: the mark's own, then the forced one.
+  const std::vector<GcCycle>& gcCycles() const;
 
   // Slot size of a heap object (its class size, or the span bytes for a large object); 0 if not in the heap.
   size_t usableSize(const void* ptr) const;

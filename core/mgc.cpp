@@ -180,6 +180,11 @@ void MHeap::markDone() {
 
 // Go: gcMarkTermination + gcSweep (mgc.go) @ go1.19, and the whole cycle when no mark is in progress.
 void MHeap::gcCycle(bool forced) {
+  GcCycle rec;  // what gctrace would print for this cycle
+  rec.forced = forced;
+  rec.heapInuseBefore = heapInUse.load();
+  rec.goal = heapGoal;
+  rec.trigger = paceTrigger;
   flushAllDeaths();  // this cycle's deaths, into its dead bitmaps before the sweeps that read them
   // finishsweep_m: sweep whatever the previous cycle left unswept.
   finishSweep();
@@ -224,6 +229,10 @@ void MHeap::gcCycle(bool forced) {
   heapLive.store(int64_t(heapMarked));
   lastHeapInUse = heapInUse.load();
   uint64_t lastHeapGoal = heapGoal;
+  rec.concurrent = wasMarking;
+  rec.heapEnd = uint64_t(std::max<int64_t>(0, liveNow));
+  rec.heapStart = wasMarking ? triggered_ : rec.heapEnd;
+  rec.heapMarked = heapMarked;
 
   // gcSweep: every span needs sweeping again; then every P's mcache is flushed (prepareForSweep).
   sweepgen.store(sg + 2);
@@ -276,6 +285,11 @@ void MHeap::gcCycle(bool forced) {
     scavengeLocked(budget);
   }
   gcRequested.store(false);
+  rec.cycle = numGC;
+  rec.nextGoal = heapGoal;
+  rec.nextTrigger = paceTrigger;
+  rec.heapInuseAfter = heapInUse.load();
+  cycles.push_back(rec);
 }
 
 }  // namespace gomalloc::core

@@ -175,6 +175,7 @@ class MHeap {
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t scanAllocAtMark = ~uint64_t{0};  // scanSlotBytes when the mark started (one P only; ~0: unknown)
   uint64_t numGC = 0, numForcedGC = 0;
+  std::vector<GcCycle> cycles;            // every completed cycle (Heap::gcCycles)
   Mutex pacerLock;                        // orders Ps reaching the trigger at once
   std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
   alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line

@@ -62,6 +62,23 @@ struct MemStats {
   uint64_t ScavengedBytes = 0;  // cumulative bytes returned with madvise
 };
 
+// One completed GC cycle, as Go's gctrace line and its pacer see it (Go 1.19's work.heap0/heap1/heap2 and
+// heapGoal). Recorded by the heap at each cycle's mark termination; read with Heap::gcCycles().
+struct GcCycle {
+  uint64_t cycle = 0;        // NumGC after it (Go's gctrace "gc N")
+  bool forced = false;       // runtime.GC() (a trace gc event)
+  bool concurrent = false;   // its mark was started by the pacer at the trigger (pacer=go1.19) and ran while
+                             // the mutator allocated; false: the mark happened at the stop
+  uint64_t heapStart = 0;    // heapLive when the mark began (Go: work.heap0); a mark at the stop: heapLive there
+  uint64_t heapEnd = 0;      // heapLive at mark termination (Go: work.heap1)
+  uint64_t heapMarked = 0;   // the live heap the mark found (Go: work.heap2, heapMarked)
+  uint64_t goal = 0;         // the heap goal it ran against (Go: work.heapGoal); ~0 with GOGC=off
+  uint64_t trigger = 0;      // the trigger in effect when it began; ~0 with GOGC=off
+  uint64_t nextGoal = 0, nextTrigger = 0;  // what the pacer computed after it (~0 with GOGC=off)
+  uint64_t heapInuseBefore = 0, heapInuseAfter = 0;  // MemStats HeapInuse just before and just after the cycle
+  friend bool operator==(const GcCycle&, const GcCycle&) = default;
+};
+
 // Spans in use per span class (current and peak), maintained by the heap.
 struct SpanCounts {
   std::vector<uint64_t> inUse;

@@ -150,6 +150,12 @@ struct Run {
   uint32_t detNextGc = 0;  // deterministic mode: the next trace gc barrier
   uint64_t detIndex = 0;   // deterministic mode: the index of the op being replayed
   std::vector<uint64_t> markStarts;  // events done when each concurrent mark started (under mu)
+  // Trace events done (eventsDone) when each concurrent mark started, and at each runGc with its forced flag:
+  // describe's cycles get them (attachCycleEvents). Under mu, as markStarts.
+  std::vector<uint64_t> markStartEvents;
+  std::vector<std::pair<uint64_t, bool>> gcEnds;
+  std::atomic<uint64_t> gcCopiesPassed{0};  // gc ops run or skipped as another thread's copy (eventsDone)
+  bool detBeforeOp = false;  // deterministic mode: op detIndex is not done yet (markSpent runs before it)
   // Deterministic mode, gc_mark_events: the events done when the runtime would see the mark's end (it ends before
   // op detMarkEnd - 1).
   uint64_t detMarkEnd = ~uint64_t{0};
@@ -164,6 +170,9 @@ struct Run {
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
   // Deterministic mode: the mark's gc_mark_events are done; the backend ends it and the cycle runs.
   void markSpent();
+  // Trace events done (a gc event once, though every thread's stream holds a copy): exact in deterministic
+  // mode (between ops), the Ps' published progress otherwise.
+  uint64_t eventsDone() const;
   // Harness class counts (counted after the replay): the Go 1.19 size class of a size, 0 for large objects.
   uint8_t classOf(uint64_t size) const {
     return size <= core::kMaxSmallSize ? classTable.sizeToClass(size) : uint8_t{0};

@@ -34,6 +34,23 @@ void GoBackend::describe(Result& r, const LiveObjects& live, bool verify) const 
   d.locks = heap_->lockStats();
   d.classes = heap_->classes().classes();
   r.go = std::move(d);
+  const auto pacer = [](uint64_t v) { return v == ~uint64_t{0} ? std::nullopt : std::optional<uint64_t>(v); };  // ~0: GOGC=off
+  for (const core::GcCycle& c : heap_->gcCycles()) {
+    GcCycleRecord g;
+    g.cycle = c.cycle;
+    g.forced = c.forced;
+    g.concurrent = c.concurrent;
+    g.heapStart = c.heapStart;
+    g.heapEnd = c.heapEnd;
+    g.heapMarked = c.heapMarked;
+    g.goal = pacer(c.goal);
+    g.trigger = pacer(c.trigger);
+    g.nextGoal = pacer(c.nextGoal);
+    g.nextTrigger = pacer(c.nextTrigger);
+    g.heapInuseBefore = c.heapInuseBefore;
+    g.heapInuseAfter = c.heapInuseAfter;
+    r.gcCycles.push_back(g);
+  }
   if (verify) {
     r.verifyErrors = heap_->verify(&live);
     r.verified = true;

@@ -160,6 +160,7 @@ std::vector<ClassCount> bySize(const Json& j) {
 // runtime.GC(). endCycle prints nothing when the heap did not grow during the mark.
 struct PacerTrace {
   std::string rest;                     // every other line, in order
+  std::vector<GcCycleRecord> cycles;    // every gctrace line, in order (events and HeapInuse unknown)
   std::vector<uint64_t> paced;          // the numbers N of the cycles the pacer started (not forced)
   std::map<uint64_t, double> consMark;  // cycle N -> the cons/mark its trigger used, where it printed one
   std::map<uint64_t, uint64_t> heapScanWork;  // cycle N -> the heap scan work its mark did ("for H+S+G B work")
@@ -178,12 +179,44 @@ struct PacerTrace {
   }
 };
 
+// A gctrace line's heap figures: "..., A->B->C MB, D MB goal, ..." (Go prints bytes >> 20).
+bool gctraceHeap(const std::string& line, GcCycleRecord& c) {
+  const size_t k = line.find(" ms cpu, ");
+  unsigned long long a = 0, b = 0, m = 0, goal = 0;
+  if (k == std::string::npos ||
+      std::sscanf(line.c_str() + k, " ms cpu, %llu->%llu->%llu MB, %llu MB goal", &a, &b, &m, &goal) != 4)
+    return false;
+  c.heapStart = uint64_t(a) << 20;
+  c.heapEnd = uint64_t(b) << 20;
+  c.heapMarked = uint64_t(m) << 20;
+  // GOGC=off: the goal is Go's maxInt64 (no goal).
+  if (goal < (1ull << 40)) c.goal = uint64_t(goal) << 20;
+  return true;
+}
+
+// A gcpacertrace end-of-mark line's exact bytes: "... in TRIGGERED B -> HEAPLIVE B (∆goal D, ...": the heapLive
+// when the mark began and at its end, and the goal (HEAPLIVE - D).
+struct PacerBytes {
+  uint64_t triggered = 0, heapLive = 0, goal = 0;
+};
+std::optional<PacerBytes> pacerBytes(const std::string& line) {
+  const size_t k = line.find(") in ");
+  unsigned long long from = 0, to = 0;
+  long long delta = 0;
+  if (k == std::string::npos ||
+      std::sscanf(line.c_str() + k, ") in %llu B -> %llu B (\xe2\x88\x86goal %lld,", &from, &to, &delta) != 3 ||
+      (delta > 0 && uint64_t(delta) > to))
+    return std::nullopt;
+  return PacerBytes{uint64_t(from), uint64_t(to), uint64_t(int64_t(to) - delta)};
+}
+
 PacerTrace splitPacerTrace(const std::string& text) {
   PacerTrace t;
   bool havePending = false;
   double pending = 0;
   bool haveScan = false;
   uint64_t pendingScan = 0;
+  std::optional<PacerBytes> bytes;  // of the pacer line just before a gc line
   size_t pos = 0;
   while (pos < text.size()) {
     size_t nl = text.find('\n', pos);
@@ -202,16 +235,30 @@ PacerTrace splitPacerTrace(const std::string& text) {
       if (const size_t f = line.find(" for "); f != std::string_view::npos &&
                                                std::sscanf(std::string(line.substr(f)).c_str(), " for %llu+", &h) == 1)
         haveScan = true, pendingScan = h;
+      if (auto b = pacerBytes(std::string(line))) bytes = b;
       continue;
     }
     unsigned long long n = 0;
     int used = 0;
     if (line.starts_with("gc ") && std::sscanf(std::string(line).c_str(), "gc %llu @%n", &n, &used) == 1 && used > 0) {
-      if (line.find("(forced)") == std::string_view::npos) t.paced.push_back(n);
+      const bool forced = line.find("(forced)") != std::string_view::npos;
+      if (!forced) t.paced.push_back(n);
       if (havePending) t.consMark[n] = pending;
       if (haveScan) t.heapScanWork[n] = pendingScan;
       havePending = false;
       haveScan = false;
+      GcCycleRecord c;
+      c.cycle = n;
+      c.forced = forced;
+      c.concurrent = !forced;  // the pacer started it at its trigger
+      if (gctraceHeap(std::string(line), c)) {
+        if (bytes) {
+          c.heapStart = bytes->triggered, c.heapEnd = bytes->heapLive;
+          if (c.goal) c.goal = bytes->goal;
+        }
+        t.cycles.push_back(c);
+      }
+      bytes.reset();
       continue;
     }
     t.rest.append(line);
@@ -323,6 +370,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
       TimelinePoint pt;
       pt.tMs = double(u64(j, "t_ns")) / 1e6;
       pt.rssBytes = u64(j, "rss");
+      pt.events = u64(j, "event");
       if (kind == "mark") {  // a concurrent mark began: no figures, not a timeline point
         res.pacerGcStarts.push_back(u64(j, "event"));
         continue;
@@ -354,6 +402,8 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
           rt.firstPacedScanWork = it->second;
         break;
       }
+    for (const GcCycleRecord& c : pacerTrace.cycles)
+      if (c.cycle > rt.baselineNumGC) res.gcCycles.push_back(c);
     rt.totalAlloc = u64(*end, "TotalAlloc");
     rt.mallocs = u64(*end, "Mallocs");
     rt.frees = u64(*end, "Frees");

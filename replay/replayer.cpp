@@ -41,6 +41,7 @@ const char* timelineKindName(TimelinePoint::Kind k) {
   switch (k) {
     case TimelinePoint::Kind::Start: return "start";
     case TimelinePoint::Kind::Sample: return "sample";
+    case TimelinePoint::Kind::PreGc: return "before_gc";
     case TimelinePoint::Kind::Gc: return "gc";
     case TimelinePoint::Kind::End: return "end";
   }
@@ -255,19 +256,45 @@ void Run::setWindow(const ReplayProgram& w) {
       if (pThreads[t % size_t(nprocs)].size() > 1) schedules[t % size_t(nprocs)].push_back(t);
 }
 
+uint64_t Run::eventsDone() const {
+  uint64_t ops = 0;
+  if (opt.deterministic) {
+    ops = detIndex + (detBeforeOp ? 0 : 1);
+  } else {
+    for (int p = 0; p < nprocs; p++) ops += ps[size_t(p)].progress.load(std::memory_order_relaxed);
+  }
+  const uint64_t copies = gcCopiesPassed.load(std::memory_order_relaxed);
+  return ops > copies ? ops - copies : 0;
+}
+
 void Run::runGc(bool forced) {
-  std::optional<HeapFigures> pre = backend.heapFigures();
+  TimelinePoint before;
+  before.tMs = double(nowNs() - startNs) / 1e6;
+  before.events = eventsDone();
+  before.heap = backend.heapFigures();
+  if (before.heap) before.rssBytes = currentRssBytes();
   backend.gc(forced);
   detMarkEnd = ~uint64_t{0};  // whatever ended the mark, it is over
-  if (forced) gcEvents++;
-  else pacerStops++;
+  if (forced) {
+    gcEvents++;
+    // The other threads' copies of this gc event are not events of their own (eventsDone).
+    gcCopiesPassed.fetch_add(prog->threads.empty() ? 0 : prog->threads.size() - 1, std::memory_order_relaxed);
+  } else {
+    pacerStops++;
+  }
+  gcEnds.emplace_back(before.events, forced);
   TimelinePoint pt;
   pt.tMs = double(nowNs() - startNs) / 1e6;
+  pt.events = before.events;
   pt.rssBytes = currentRssBytes();
   pt.heap = backend.heapFigures();
   pt.kind = TimelinePoint::Kind::Gc;
-  notePeak(heapPeak, pre);
+  notePeak(heapPeak, before.heap);
   notePeak(heapPeak, pt.heap);
+  if (before.heap) {  // the heap just before the cycle: where it peaks
+    before.kind = TimelinePoint::Kind::PreGc;
+    gcPoints.push_back(before);
+  }
   gcPoints.push_back(pt);
 }
 
@@ -280,8 +307,10 @@ void Run::pacerAttention(bool concurrent) {
       at = 0;
       for (int p = 0; p < nprocs; p++) at += ps[size_t(p)].progress.load(std::memory_order_relaxed);
     }
+    const uint64_t events = eventsDone();
     std::lock_guard lk(mu);
     markStarts.push_back(at);
+    markStartEvents.push_back(events);
     if (const uint64_t n = concurrent ? 0 : backend.markEvents(markStarts.size() - 1)) detMarkEnd = at + n;
   }
   if (!backend.gcRequested()) return;
@@ -292,7 +321,9 @@ void Run::pacerAttention(bool concurrent) {
 void Run::markSpent() {
   detMarkEnd = ~uint64_t{0};
   backend.markDone();
+  detBeforeOp = true;  // the cycle ends before op detIndex
   pacerAttention(false);
+  detBeforeOp = false;
 }
 
 void Run::sequenceError(const ReplayOp& op, uint32_t found) {
@@ -467,6 +498,8 @@ class Sampler {
         TimelinePoint pt;
         pt.tMs = double(detail::nowNs() - r_.startNs) / 1e6;
         pt.rssBytes = currentRssBytes();
+        const uint64_t copies = r_.gcCopiesPassed.load(std::memory_order_relaxed), ops = done();
+        pt.events = ops > copies ? ops - copies : 0;
         points_.push_back(pt);
         while (nextRss <= now) nextRss += milliseconds(opt_.rssIntervalMs);
       }
@@ -617,6 +650,22 @@ class OpCounter {
   uint64_t bytesFreed_ = 0;
 };
 
+// Gives the backend's GC cycles (describe) the events done when each ended and when its mark began. Each runGc
+// completed one cycle, or two for a forced one during a mark (the mark's own cycle first); each concurrent mark
+// the run noted is the next concurrent cycle's. A mark at the stop began where the cycle ended.
+void attachCycleEvents(Result& res, const detail::Run& r) {
+  std::vector<GcCycleRecord>& cycles = res.gcCycles;
+  size_t j = 0, m = 0;
+  for (const auto& [events, forced] : r.gcEnds) {
+    if (forced && j + 1 < cycles.size() && !cycles[j].forced) cycles[j++].endEvent = events;
+    if (j < cycles.size()) cycles[j++].endEvent = events;
+  }
+  for (GcCycleRecord& c : cycles) {
+    if (!c.concurrent) c.markStartEvent = c.endEvent;
+    else if (m < r.markStartEvents.size()) c.markStartEvent = r.markStartEvents[m++];
+  }
+}
+
 // Replays first and then, while next gives them, further windows of the same program (each replayed by every P
 // before any starts the next: the world is in one state at a window's end, whatever the backend), and fills
 // everything in Result but the trace's description.
@@ -718,6 +767,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   endPoint.rssBytes = res.rssEndBytes = currentRssBytes();
   endPoint.heap = res.heapFinal = backend.heapFigures();
   endPoint.kind = TimelinePoint::Kind::End;
+  endPoint.events = res.events;
   res.peakRssBytes = std::max(peakRssBytes(), res.rssEndBytes);
   detail::notePeak(r.heapPeak, endPoint.heap);
   res.heapPeak = r.heapPeak;
@@ -738,6 +788,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
     limit = r.limitExceeded;
   }
   if (error.empty()) backend.describe(res, live, opt.verify);
+  attachCycleEvents(res, r);
   backend.releaseLive(live);
   if (!error.empty() && limit) throw MemoryLimitError(error);
   if (!error.empty()) throw std::runtime_error(error);

@@ -40,10 +40,14 @@ struct TraceInfo {
   std::vector<std::string> warnings;  // what loading skipped or repaired, one line each
 };
 
-// One point of the RSS/heap timeline. Heap figures exist only where the world was stopped.
+// One point of the RSS/heap timeline. Heap figures exist only where the world was stopped: the start, just
+// before each GC cycle (PreGc, go backend) and just after it (Gc), the end.
 struct TimelinePoint {
-  enum class Kind : uint8_t { Start, Sample, Gc, End };
+  enum class Kind : uint8_t { Start, Sample, PreGc, Gc, End };
   double tMs = 0;  // since the replay started
+  // Trace events done at this point (a gc event counts once): exact in deterministic mode, the Ps' published
+  // progress otherwise (up to 1024 ops behind per P); go-runtime: the child's count.
+  uint64_t events = 0;
   uint64_t rssBytes = 0;
   std::optional<HeapFigures> heap;
   Kind kind = Kind::Sample;
@@ -102,6 +106,22 @@ struct RuntimeDetail {
   std::vector<ClassCount> bySize;
 };
 
+// One GC cycle, as Go's gctrace line prints it, with the pacer's goal and trigger (docs/report.md, gc_cycles).
+// go: every cycle of the model (core::GcCycle), exact; go-runtime: the runtime's cycles after the baseline, from
+// its gctrace and gcpacertrace lines. What is not known is absent.
+struct GcCycleRecord {
+  uint64_t cycle = 0;        // NumGC after it
+  bool forced = false;       // runtime.GC(): a trace gc event
+  bool concurrent = false;   // its mark was started by the pacer at the trigger
+  // Trace events done when its mark began (a mark at the stop: = endEvent) and when the cycle ended.
+  std::optional<uint64_t> markStartEvent, endEvent;
+  // Go's work.heap0 -> heap1 -> heap2 (heapLive at the mark's start, at its termination, the marked heap), the
+  // goal it ran against, the trigger in effect when it began, what the pacer computed after it.
+  std::optional<uint64_t> heapStart, heapEnd, heapMarked, goal, trigger, nextGoal, nextTrigger;
+  std::optional<uint64_t> heapInuseBefore, heapInuseAfter;  // MemStats HeapInuse just before and after it
+  friend bool operator==(const GcCycleRecord&, const GcCycleRecord&) = default;
+};
+
 struct Result {
   TraceInfo trace;
   std::string backend;
@@ -134,6 +154,7 @@ struct Result {
   uint64_t rssStartBytes = 0, rssEndBytes = 0, peakRssBytes = 0;
   bool peakRssSinceStart = false;  // true: the kernel's high-water mark was reset when the replay started
   std::vector<TimelinePoint> timeline;  // sorted by time
+  std::vector<GcCycleRecord> gcCycles;  // go, go-runtime: every GC cycle, in order
 
   // Heap figures (go backend): after the last event, and the peak of each figure over the points sampled.
   std::optional<HeapFigures> heapFinal, heapPeak;

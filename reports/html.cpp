@@ -12,6 +12,7 @@
 #include "reports/grid.h"
 #include "reports/info.h"
 #include "reports/metrics.h"
+#include "reports/render.h"
 
 namespace gomalloc::reports {
 
@@ -185,8 +186,11 @@ std::string svgOpen(const Frame& f, const std::string& name, const std::string& 
 
 struct LineSeries {
   std::string key, label, color;
-  std::vector<std::pair<double, double>> pts;  // (ms, value)
+  std::vector<std::pair<double, double>> pts;  // (x: ms or trace events, value)
 };
+
+// What a line chart's x is: milliseconds since the replay started, or trace events done.
+enum class XKind { Ms, Events };
 
 std::string legend(const std::vector<std::pair<std::string, std::string>>& items, bool gcMarks) {
   std::string s = "<div class=\"legend\">";
@@ -195,8 +199,11 @@ std::string legend(const std::vector<std::pair<std::string, std::string>>& items
   return s + "</div>";
 }
 
+// Every point gets a dot when a series has at most maxDots of them (measured points, where lines only join them).
 std::string lineChart(const std::string& name, const std::string& yLabel, Unit unit,
-                      const std::vector<LineSeries>& series, const std::vector<double>& gcMarks) {
+                      const std::vector<LineSeries>& series, const std::vector<double>& gcMarks,
+                      XKind xkind = XKind::Ms, size_t maxDots = 120) {
+  const bool events = xkind == XKind::Events;
   Frame f;
   double maxX = 0, maxY = 0;
   for (auto& s : series)
@@ -205,29 +212,32 @@ std::string lineChart(const std::string& name, const std::string& yLabel, Unit u
   const Scale ys = scaleFor(unit, maxY);
   const std::vector<double> yt = niceTicks(maxY / ys.div);
   const double yTop = yt.back() * ys.div;
-  const bool seconds = maxX > 5000;
+  const bool seconds = !events && maxX > 5000;
   const double xdiv = seconds ? 1000 : 1;
   const std::vector<double> xt = niceTicks(maxX / xdiv, 8);
   const double xTop = xt.back() * xdiv;
   auto px = [&](double x) { return f.left + f.plotW() * x / xTop; };
   auto py = [&](double y) { return f.top + f.plotH() * (1 - y / yTop); };
 
-  std::string out = svgOpen(f, name, yLabel + " over time");
+  std::string out = svgOpen(f, name, yLabel + (events ? " over the trace's events" : " over time"));
   out += yAxis(f, yt, ys, yLabel, YMap{yTop});
   for (double t : xt) {
     const double x = px(t * xdiv);
     out += fmt::format("<line class=\"gridline\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"/>", fmtNum(x), fmtNum(f.top),
                        fmtNum(f.top + f.plotH()));
     out += fmt::format("<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">{}</text>", fmtNum(x),
-                       fmtNum(f.top + f.plotH() + 16), tickText(t, false));
+                       fmtNum(f.top + f.plotH() + 16), tickText(t, events));
   }
   out += xAxisLine(f);
-  out += xLabel(f, seconds ? "time since the replay started (s)" : "time since the replay started (ms)");
+  out += xLabel(f, events    ? "trace events done"
+                   : seconds ? "time since the replay started (s)"
+                             : "time since the replay started (ms)");
+  auto at = [&](double x) { return events ? fmt::format("after {} events", groupDigits(uint64_t(x))) : fmt::format("at {:.2f} ms", x); };
   if (!gcMarks.empty()) {
     out += fmt::format("<g class=\"gc-marks\" data-series=\"gc\" data-points=\"{}\">", gcMarks.size());
     for (double g : gcMarks)
-      out += fmt::format("<line class=\"gc-mark\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"><title>GC cycle at {3:.2f} ms</title></line>",
-                         fmtNum(px(g)), fmtNum(f.top), fmtNum(f.top + f.plotH()), g);
+      out += fmt::format("<line class=\"gc-mark\" x1=\"{0}\" y1=\"{1}\" x2=\"{0}\" y2=\"{2}\"><title>GC cycle {3}</title></line>",
+                         fmtNum(px(g)), fmtNum(f.top), fmtNum(f.top + f.plotH()), at(g));
     out += "</g>";
   }
   for (auto& s : series) {
@@ -235,11 +245,11 @@ std::string lineChart(const std::string& name, const std::string& yLabel, Unit u
     for (auto& [x, y] : s.pts) pts += (pts.empty() ? "" : " ") + fmtNum(px(x)) + "," + fmtNum(py(y));
     out += fmt::format("<polyline class=\"series\" data-series=\"{}\" data-points=\"{}\" stroke=\"{}\" points=\"{}\"/>",
                        esc(s.key), s.pts.size(), s.color, pts);
-    if (s.pts.size() <= 120) {
+    if (s.pts.size() <= maxDots) {
       out += fmt::format("<g class=\"dots\" fill=\"{}\">", s.color);
       for (auto& [x, y] : s.pts)
-        out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"2.6\"><title>{}: {} at {:.2f} ms</title></circle>",
-                           fmtNum(px(x)), fmtNum(py(y)), esc(s.label), esc(formatValue(y, unit)), x);
+        out += fmt::format("<circle cx=\"{}\" cy=\"{}\" r=\"2.6\"><title>{}: {} {}</title></circle>",
+                           fmtNum(px(x)), fmtNum(py(y)), esc(s.label), esc(formatValue(y, unit)), at(x));
       out += "</g>";
     }
   }
@@ -352,33 +362,44 @@ std::optional<core::SizeClassTable> sizeClassTable(const Report& r) {
 
 std::string classLabel(uint64_t size) { return size >= 1024 && size % 1024 == 0 ? fmt::format("{}K", size / 1024) : std::to_string(size); }
 
-std::string timelineSection(const Report& r) {
+std::string timelineSection(const Report& r, TimelineAxis axis) {
+  // Trace events as x when every point has them (reports from before they were recorded have times only).
+  const bool events = axis == TimelineAxis::Events && !r.timeline.empty() &&
+                      std::all_of(r.timeline.begin(), r.timeline.end(), [](auto& t) { return t.events.has_value(); });
+  auto xOf = [&](const TimelineRow& t) { return events ? double(*t.events) : t.tMs; };
   std::vector<LineSeries> series;
   LineSeries rss{"rss", "RSS", color(0), {}}, inuse{"heap_inuse", "HeapInuse", color(3), {}},
       released{"heap_released", "HeapReleased", color(2), {}};
   std::vector<double> gc;
+  size_t before = 0;
   for (auto& t : r.timeline) {
-    rss.pts.emplace_back(t.tMs, double(t.rssBytes));
+    rss.pts.emplace_back(xOf(t), double(t.rssBytes));
     if (t.heap) {
-      inuse.pts.emplace_back(t.tMs, double(t.heap->heapInuse));
-      released.pts.emplace_back(t.tMs, double(t.heap->heapReleased));
+      inuse.pts.emplace_back(xOf(t), double(t.heap->heapInuse));
+      released.pts.emplace_back(xOf(t), double(t.heap->heapReleased));
     }
-    if (t.event == "gc") gc.push_back(t.tMs);
+    if (t.event == "gc") gc.push_back(xOf(t));
+    before += t.event == "before_gc";
   }
   series.push_back(rss);
   if (!inuse.pts.empty()) series.push_back(inuse), series.push_back(released);
   std::vector<std::pair<std::string, std::string>> items;
   for (auto& s : series) items.emplace_back(s.label, s.color);
-  std::string out = "<h2>Memory over time</h2>\n";
+  std::string out = "<h2>Memory over the replay</h2>\n";
   out += fmt::format(
-      "<p class=\"note\">RSS sampled {}{}. Dashed lines: {} ({}).</p>\n",
+      "<p class=\"note\">x: {}. RSS sampled {}{}. Dashed lines: {} ({}).</p>\n",
+      events ? "trace events done (so that variants' GC cycles line up; --x-axis time for wall time)"
+             : "wall time since the replay started",
       r.config.rssIntervalMs ? fmt::format("every {} ms", r.config.rssIntervalMs) : std::string("at GC barriers only"),
       !r.heap ? std::string()
-              : fmt::format("; heap figures ({}) where the world was stopped: the start, each GC cycle and the end",
-                            r.heap->baseline ? "the real Go runtime's MemStats, its own baseline included" : "Go model"),
+              : fmt::format("; heap figures ({}) where the world was stopped: the start, {}each GC cycle and the end, "
+                            "each a dot (when there are at most 400); lines only join what was measured",
+                            r.heap->baseline ? "the real Go runtime's MemStats, its own baseline included" : "Go model",
+                            before ? "just before and just after " : "after "),
       r.heap ? "GC cycles" : "the trace's gc events (a barrier; this allocator has no GC)", gc.size());
   out += legend(items, !gc.empty());
-  out += "<figure>" + lineChart("timeline", "memory", Unit::Bytes, series, gc) + "</figure>\n";
+  out += "<figure>" + lineChart("timeline", "memory", Unit::Bytes, series, gc, events ? XKind::Events : XKind::Ms, 400) +
+         "</figure>\n";
   return out;
 }
 
@@ -548,7 +569,7 @@ std::string footer(const ToolInfo& t) {
 
 }  // namespace
 
-std::string renderHtml(const Report& r) {
+std::string renderHtml(const Report& r, const HtmlOptions& o) {
   std::string b = "<header><h1>gomalloc replay</h1><p class=\"sub\">" + subtitle(r) + "</p>";
   if (r.interrupted) b += "<p class=\"worse\">Interrupted: the figures cover the events replayed before Ctrl-C.</p>";
   for (const std::string& w : r.trace.warnings) b += "<p class=\"worse\">" + esc(w) + "</p>";
@@ -571,7 +592,7 @@ std::string renderHtml(const Report& r) {
            {"hit_rate", "mcache hit rate"},
            {"internal_fragmentation", "internal fragmentation"}})
     if (auto v = metric(name)) b += card(*v, label);
-  b += "</section>\n<section>" + timelineSection(r) + "</section>\n<section>" + classSection(r) + "</section>\n";
+  b += "</section>\n<section>" + timelineSection(r, o.axis) + "</section>\n<section>" + classSection(r) + "</section>\n";
   b += "<section>" + lockSection(r) + "</section>\n";
   b += "<section><h2>Settings</h2><p><code>" + esc(settingsLine(r)) + "</code></p>";
   if (r.verify)

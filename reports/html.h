@@ -16,7 +16,12 @@ namespace gomalloc::reports {
 // The page every HTML report shares (style, Content-Security-Policy); body is HTML, title is escaped here.
 std::string htmlPage(const std::string& title, const std::string& body);
 
-std::string renderHtml(const Report& r);
+// The replay page's timeline: x in trace events done (the default: variants' GCs line up), or in wall time.
+enum class TimelineAxis { Events, Time };
+struct HtmlOptions {
+  TimelineAxis axis = TimelineAxis::Events;
+};
+std::string renderHtml(const Report& r, const HtmlOptions& o = {});
 std::string renderCompareHtml(const CompareResult& c);
 // A suite: the summary, then each trace's sections.
 std::string renderSuiteHtml(const SuiteResult& s);

@@ -2,6 +2,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <stdexcept>
 
 #include "reports/render.h"
@@ -145,6 +146,23 @@ ClassRow classFrom(const In& in) {
   return c;
 }
 
+// A GC cycle's optional fields under their JSON names, in the report's order.
+template <class Row>
+auto gcCycleFields(Row& c) {
+  using Field = decltype(&c.heapStart);
+  return std::array<std::pair<const char*, Field>, 11>{{{"mark_start_event", &c.markStartEvent},
+                                                        {"end_event", &c.endEvent},
+                                                        {"heap_start", &c.heapStart},
+                                                        {"heap_end", &c.heapEnd},
+                                                        {"heap_marked", &c.heapMarked},
+                                                        {"goal", &c.goal},
+                                                        {"trigger", &c.trigger},
+                                                        {"next_goal", &c.nextGoal},
+                                                        {"next_trigger", &c.nextTrigger},
+                                                        {"heap_inuse_before", &c.heapInuseBefore},
+                                                        {"heap_inuse_after", &c.heapInuseAfter}}};
+}
+
 std::optional<double> optNum(const In& in, const std::string& key) {
   return in.has(key) ? std::optional<double>(in.num(key)) : std::nullopt;
 }
@@ -250,9 +268,22 @@ Json toJson(const Report& r) {
     j["locks"] = locks;
   }
 
+  if (r.gcCycles) {
+    Json cycles = Json::array();
+    for (const GcCycleRow& c : *r.gcCycles) {
+      Json row{{"cycle", c.cycle}, {"forced", c.forced}, {"concurrent", c.concurrent}};
+      for (const auto& [key, v] : gcCycleFields(c))
+        if (*v) row[key] = **v;
+      cycles.push_back(row);
+    }
+    j["gc_cycles"] = cycles;
+  }
+
   Json timeline = Json::array();
   for (const TimelineRow& t : r.timeline) {
-    Json row{{"t_ms", t.tMs}, {"event", t.event}, {"rss_bytes", t.rssBytes}};
+    Json row{{"t_ms", t.tMs}, {"event", t.event}};
+    if (t.events) row["events"] = *t.events;
+    row["rss_bytes"] = t.rssBytes;
     if (t.heap) {
       row["heap_inuse_bytes"] = t.heap->heapInuse;
       row["heap_idle_bytes"] = t.heap->heapIdle;
@@ -422,9 +453,25 @@ Report fromJson(const Json& j) {
     r.locks = std::move(locks);
   }
 
+  if (top.has("gc_cycles")) {
+    std::vector<GcCycleRow> cycles;
+    for (size_t i = 0; i < top.arr("gc_cycles").size(); i++) {
+      In c = top.item("gc_cycles", i);
+      GcCycleRow row;
+      row.cycle = c.u64("cycle");
+      row.forced = c.boolean("forced");
+      row.concurrent = c.boolean("concurrent");
+      for (const auto& [key, v] : gcCycleFields(row))
+        if (c.has(key)) *v = c.u64(key);
+      cycles.push_back(row);
+    }
+    r.gcCycles = std::move(cycles);
+  }
+
   for (size_t i = 0; top.has("timeline") && i < top.arr("timeline").size(); i++) {
     In t = top.item("timeline", i);
     TimelineRow row{t.num("t_ms"), t.u64("rss_bytes"), std::nullopt, t.str("event")};
+    if (t.has("events")) row.events = t.u64("events");
     if (t.has("heap_inuse_bytes"))
       row.heap = replay::HeapFigures{t.u64("heap_alloc_bytes"),    t.u64("heap_inuse_bytes"), t.u64("heap_idle_bytes"),
                                      t.u64("heap_released_bytes"), t.u64("heap_sys_bytes"),   t.u64("heap_objects")};

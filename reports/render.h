@@ -27,9 +27,16 @@ nlohmann::ordered_json settingToJson(const std::string& text);
 std::string settingFromJson(const nlohmann::ordered_json& v);
 
 std::string renderJson(const Report& r);
-std::string renderTable(const Report& r);
+// The table's length: by default the top kTableClasses size classes by allocations (in size order) and, of the GC
+// cycles, the first kTableFirstGcs and the last kTableLastGcs; each table says what it left out (JSON has all).
+inline constexpr size_t kTableClasses = 15, kTableFirstGcs = 10, kTableLastGcs = 3;
+struct TableOptions {
+  bool allClasses = false;    // every size class used (replay --all-classes)
+  bool allGcCycles = false;   // every GC cycle (replay --all-gc-cycles)
+};
+std::string renderTable(const Report& r, const TableOptions& o = {});
 std::string renderCsv(const Report& r);
-std::string render(const Report& r, Format f);
+std::string render(const Report& r, Format f, const TableOptions& table = {});
 
 // Removes from a report's JSON every field that depends on time or on the kernel (wall time, rates, per-P
 // times, lock wait and hold times, RSS figures, the timeline), leaving what a deterministic replay reproduces

@@ -170,8 +170,9 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
 
   if (r.go) rep.locks = lockRows(r.go->locks);
 
+  if (rep.heap) rep.gcCycles = r.gcCycles;
   for (const replay::TimelinePoint& pt : r.timeline)
-    rep.timeline.push_back(TimelineRow{pt.tMs, pt.rssBytes, pt.heap, replay::timelineKindName(pt.kind)});
+    rep.timeline.push_back(TimelineRow{pt.tMs, pt.rssBytes, pt.heap, replay::timelineKindName(pt.kind), pt.events});
 
   if (r.verified) rep.verify = VerifySection{r.verifyErrors.empty(), r.verifyErrors};
   return rep;

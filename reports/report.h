@@ -116,8 +116,12 @@ struct TimelineRow {
   double tMs = 0;
   uint64_t rssBytes = 0;
   std::optional<replay::HeapFigures> heap;
-  std::string event;  // start, sample, gc, end
+  std::string event;              // start, sample, before_gc, gc, end
+  std::optional<uint64_t> events;  // trace events done at this point (absent in older reports)
 };
+
+// One GC cycle (gctrace's line with the pacer's goal and trigger); docs/report.md, gc_cycles.
+using GcCycleRow = replay::GcCycleRecord;
 
 struct VerifySection {
   bool passed = false;
@@ -134,6 +138,7 @@ struct Report {
   std::optional<HeapSection> heap;         // go and go-runtime backends
   std::vector<ClassRow> sizeClasses;       // classes used, by size; the large row (class 0) last
   std::optional<std::vector<LockRow>> locks;  // go backend only
+  std::optional<std::vector<GcCycleRow>> gcCycles;  // go and go-runtime backends (absent in older reports)
   std::vector<TimelineRow> timeline;
   std::optional<VerifySection> verify;     // when the heap verifier ran
 };

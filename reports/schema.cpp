@@ -45,7 +45,8 @@ constexpr Need kGo = Need::Go, kHeap = Need::Heap, kRuntime = Need::Runtime, kRu
                kTimed = Need::Timed, kTimedOpt = Need::TimedOptional, kOpt = Need::Optional;
 
 struct Shapes {
-  Shape tool, trace, config, summary, proc, figures, heap, refillsFrom, sizeClass, lock, timeline, verify, report;
+  Shape tool, trace, config, summary, proc, figures, heap, refillsFrom, sizeClass, lock, gcCycle, timeline, verify,
+      report;
   Shape compareTrace, options, metric, variant, compare;
 
   Shapes() {
@@ -131,9 +132,15 @@ struct Shapes {
                    {"max_wait_ns", Type::Count, kTimed},
                    {"hold_ns", Type::Count, kTimed},
                    {"members", Type::Array, kOpt, &lock}};
+    // What is not known of a cycle is absent (go-runtime: the events and HeapInuse; GOGC=off: the goal).
+    gcCycle.fields = {{"cycle", Type::Count}, {"forced", Type::Bool}, {"concurrent", Type::Bool}};
+    for (const char* k : {"mark_start_event", "end_event", "heap_start", "heap_end", "heap_marked", "goal", "trigger",
+                          "next_goal", "next_trigger", "heap_inuse_before", "heap_inuse_after"})
+      gcCycle.fields.push_back({k, Type::Count, kOpt});
     // The heap figures of a row are required when heap_inuse_bytes is a number (checkTimeline).
     timeline.fields = {{"t_ms", Type::Number},
                        {"event", Type::String},
+                       {"events", Type::Count, kOpt},
                        {"rss_bytes", Type::Count},
                        {"heap_inuse_bytes", Type::CountOrNull},
                        {"heap_idle_bytes", Type::Count, kOpt},
@@ -153,6 +160,7 @@ struct Shapes {
                      {"heap", Type::Object, kHeap, &heap},
                      {"size_classes", Type::Array, Need::Always, &sizeClass},
                      {"locks", Type::Array, kGo, &lock},
+                     {"gc_cycles", Type::Array, kOpt, &gcCycle},
                      {"timeline", Type::Array, kTimed, &timeline},
                      {"verify", Type::Object, kOpt, &verify}};
 

@@ -17,9 +17,9 @@ std::optional<Format> parseFormat(std::string_view s) {
   return std::nullopt;
 }
 
-std::string render(const Report& r, Format f) {
+std::string render(const Report& r, Format f, const TableOptions& table) {
   switch (f) {
-    case Format::Table: return renderTable(r);
+    case Format::Table: return renderTable(r, table);
     case Format::Json: return renderJson(r);
     case Format::Csv: return renderCsv(r);
   }
@@ -65,11 +65,29 @@ std::string rate(double perSecond) {
 
 std::string pct(double f) { return fmt::format("{:.1f}", 100 * f); }
 
-void classTable(std::string& out, const Report& r) {
+void classTable(std::string& out, const Report& r, bool all) {
   if (r.sizeClasses.empty()) return;
   const bool go = r.sizeClasses.front().go.has_value();
   const bool runtime = r.heap && r.heap->baseline;  // go-runtime: MemStats.BySize beside the trace's counts
-  out += "\nsize classes (used)\n";
+  // The top kTableClasses by allocations (ties: the smaller class), shown in the report's order.
+  std::vector<const ClassRow*> shown;
+  for (const ClassRow& c : r.sizeClasses) shown.push_back(&c);
+  if (!all && shown.size() > kTableClasses) {
+    std::vector<const ClassRow*> top = shown;
+    std::stable_sort(top.begin(), top.end(), [](auto* a, auto* b) { return a->allocs > b->allocs; });
+    top.resize(kTableClasses);
+    std::erase_if(shown, [&](const ClassRow* c) { return std::find(top.begin(), top.end(), c) == top.end(); });
+  }
+  if (shown.size() < r.sizeClasses.size()) {
+    uint64_t allocs = 0;
+    for (const ClassRow& c : r.sizeClasses)
+      if (std::find(shown.begin(), shown.end(), &c) == shown.end()) allocs += c.allocs;
+    out += fmt::format("\nsize classes (the {} of {} used with the most allocations, in size order; the other {} have "
+                       "{} allocations: --all-classes or JSON for them)\n",
+                       shown.size(), r.sizeClasses.size(), r.sizeClasses.size() - shown.size(), count(allocs));
+  } else {
+    out += "\nsize classes (used)\n";
+  }
   if (go) {
     out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>6} {:>9} {:>23} {:>7} {:>10} {:>10} {:>6} {:>10}\n", "class",
                        "size", "allocs", "frees", "hit%", "refills", "psw/pusw/fusw/grown", "spans^", "requested",
@@ -78,7 +96,8 @@ void classTable(std::string& out, const Report& r) {
     out += fmt::format("{:>5} {:>7} {:>12} {:>12} {:>10}{}\n", "class", "size", "allocs", "frees", "requested",
                        runtime ? fmt::format(" {:>12} {:>12}", "rt mallocs", "rt frees") : "");
   }
-  for (const ClassRow& c : r.sizeClasses) {
+  for (const ClassRow* row : shown) {
+    const ClassRow& c = *row;
     const std::string cls = c.cls == 0 ? "large" : std::to_string(c.cls);
     const std::string size = c.cls == 0 ? ">32K" : std::to_string(c.size);
     if (!go) {
@@ -105,6 +124,41 @@ void classTable(std::string& out, const Report& r) {
   if (go)
     out += "  hit% = mcache fast path (tiny block or nextFreeFast) / allocs; refills by source: partial swept,\n"
            "  partial unswept, full unswept, heap growth; ^ = peak spans in use, and their tail waste\n";
+}
+
+// One line per GC cycle, as Go's gctrace prints it: heap at the mark's start -> at its end -> marked, the goal.
+void gcTable(std::string& out, const Report& r, bool all) {
+  if (!r.gcCycles || r.gcCycles->empty()) return;
+  const std::vector<GcCycleRow>& cycles = *r.gcCycles;
+  const bool leaveOut = !all && cycles.size() > kTableFirstGcs + kTableLastGcs + 1;
+  out += fmt::format("\nGC cycles ({}; gctrace: heap when the mark began -> when it ended -> marked, the goal it ran "
+                     "against{})\n",
+                     count(cycles.size()),
+                     leaveOut ? fmt::format("; the first {} and the last {}", kTableFirstGcs, kTableLastGcs) : "");
+  out += fmt::format("{:>6} {:>13} {:>5} {:>32} {:>10} {:>10} {:>10} {:>21}\n", "cycle", "ended@event", "mark",
+                     "start -> end -> marked", "goal", "next goal", "next trig", "HeapInuse before/after");
+  auto opt = [](const std::optional<uint64_t>& v) { return v ? bytes(*v) : std::string("-"); };
+  auto line = [&](const GcCycleRow& c) {
+    const std::string heap = fmt::format("{} -> {} -> {}", opt(c.heapStart), opt(c.heapEnd), opt(c.heapMarked));
+    const std::string inuse = c.heapInuseBefore || c.heapInuseAfter
+                                  ? fmt::format("{} -> {}", opt(c.heapInuseBefore), opt(c.heapInuseAfter))
+                                  : std::string("-");
+    out += fmt::format("{:>6} {:>13} {:>5} {:>32} {:>10} {:>10} {:>10} {:>21}{}\n", c.cycle,
+                       c.endEvent ? count(*c.endEvent) : "-", c.concurrent ? "pacer" : "stop", heap, opt(c.goal),
+                       opt(c.nextGoal), opt(c.nextTrigger), inuse, c.forced ? "  forced" : "");
+  };
+  for (size_t i = 0; i < cycles.size(); i++) {
+    if (leaveOut && i == kTableFirstGcs) {
+      const size_t skipped = cycles.size() - kTableFirstGcs - kTableLastGcs;
+      out += fmt::format("{:>6} ... {} cycles left out (--all-gc-cycles, or gc_cycles in the JSON report)\n", "",
+                         count(skipped));
+      i += skipped - 1;
+      continue;
+    }
+    line(cycles[i]);
+  }
+  out += "  mark: pacer = a concurrent mark the pacer started at its trigger, stop = marked at the stop; - = not known";
+  out += r.heap && r.heap->baseline ? " (go-runtime: MiB from gctrace, bytes where gcpacertrace printed them)\n" : "\n";
 }
 
 void lockTable(std::string& out, const Report& r) {
@@ -140,7 +194,7 @@ void procTable(std::string& out, const Report& r) {
 
 }  // namespace
 
-std::string renderTable(const Report& r) {
+std::string renderTable(const Report& r, const TableOptions& o) {
   std::string out;
   const Summary& s = r.summary;
   const ConfigSection& c = r.config;
@@ -180,7 +234,8 @@ std::string renderTable(const Report& r) {
     line("peak", r.heap->peak);
     if (r.heap->baseline) line("baseline", *r.heap->baseline);  // go-runtime: included in the figures above
   }
-  classTable(out, r);
+  classTable(out, r, o.allClasses);
+  gcTable(out, r, o.allGcCycles);
   lockTable(out, r);
   procTable(out, r);
 
@@ -192,7 +247,7 @@ std::string renderTable(const Report& r) {
     hi = std::max(hi, t.rssBytes);
   }
   if (samples)
-    out += fmt::format("\ntimeline  {} points (every {} ms and at each GC): RSS from {} to {}; full series in JSON/CSV\n",
+    out += fmt::format("\ntimeline  {} points (every {} ms and at each GC): RSS from {} to {}; full series in JSON/CSV/HTML\n",
                        samples, c.rssIntervalMs, bytes(lo), bytes(hi));
   if (r.verify) {
     if (r.verify->passed) {
@@ -287,6 +342,7 @@ std::string renderCsv(const Report& r) {
     csvBlock(out, "locks", rows);
   }
   csvBlock(out, "procs", std::vector<Json>(j["procs"].begin(), j["procs"].end()));
+  if (j.contains("gc_cycles")) csvBlock(out, "gc_cycles", std::vector<Json>(j["gc_cycles"].begin(), j["gc_cycles"].end()));
   csvBlock(out, "timeline", std::vector<Json>(j["timeline"].begin(), j["timeline"].end()));
   return out;
 }

@@ -8,6 +8,7 @@
 // dumps (--dump-dom).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
@@ -120,11 +121,14 @@ TEST_F(Browser, ReplayPageDrawsEveryChartWithTheReportsPoints) {
   ASSERT_EQ(gomalloc(common + "--format json -o " + (dir / "r.json").string(), dir).code, 0);
   ASSERT_EQ(gomalloc(common + "--format html -o " + (dir / "replay.html").string(), dir).code, 0);
   const nlohmann::json j = nlohmann::json::parse(slurp(dir / "r.json"));
-  int points = 0, heapPoints = 0, gcs = 0, classes = 0, small = 0, fragmented = 0;
+  int points = 0, heapPoints = 0, gcs = 0, befores = 0, classes = 0, small = 0, fragmented = 0;
+  uint64_t peak = 0;
   for (auto& t : j["timeline"]) {
     points++;
     heapPoints += !t["heap_inuse_bytes"].is_null();
     gcs += t["event"] == "gc";
+    befores += t["event"] == "before_gc";
+    if (!t["heap_inuse_bytes"].is_null()) peak = std::max(peak, t["heap_inuse_bytes"].get<uint64_t>());
   }
   // Every class used is drawn, the large objects' row too; the mcache and spans figures are small classes'.
   for (auto& c : j["size_classes"]) {
@@ -135,6 +139,8 @@ TEST_F(Browser, ReplayPageDrawsEveryChartWithTheReportsPoints) {
   }
   ASSERT_GT(gcs, 0);
   ASSERT_GT(classes, small);  // web.json has large objects
+  EXPECT_EQ(befores, gcs);  // the heap just before each GC is a point of its own
+  EXPECT_EQ(peak, j["heap"]["peak"]["HeapInuse"].get<uint64_t>());  // so the peak the page shows is on its chart
 
   const PageCheck c = loadInChromium(dir / "replay.html", dir);
   expectClean(c);
@@ -142,6 +148,13 @@ TEST_F(Browser, ReplayPageDrawsEveryChartWithTheReportsPoints) {
                                      {"gc", gcs},          {"allocs", classes},          {"hit_rate", small},
                                      {"bytes_in_use", small}, {"internal_fragmentation", fragmented}};
   EXPECT_EQ(c.drawn, want);
+  // Over wall time instead of trace events: the same points.
+  ASSERT_EQ(gomalloc(common + "--format html --x-axis time -o " + (dir / "time.html").string(), dir).code, 0);
+  const PageCheck t = loadInChromium(dir / "time.html", dir);
+  expectClean(t);
+  EXPECT_EQ(t.drawn, want);
+  EXPECT_NE(slurp(dir / "time.html").find("time since the replay started"), std::string::npos);
+  EXPECT_NE(slurp(dir / "replay.html").find("trace events done"), std::string::npos);
 }
 
 TEST_F(Browser, ComparePageOverlaysTheVariants) {

@@ -20,6 +20,33 @@ bool goRuntimeBuilt() { return fs::exists(fs::path(GOMALLOC_BINARY).parent_path(
   GTEST_SKIP() << "gomalloc-goruntime is not built: Go 1.19 (Debian golang-1.19-go) was not installed " \
                   "when this tree was configured"
 
+// With a goal: the cycles the runtime's pacer started, with gctrace's figures and the pacer line's exact bytes.
+TEST(GoRuntimeCli, GcCyclesOfThePacerHaveTheirGoal) {
+  REQUIRE_GO_RUNTIME();
+  ScratchDir dir("goruntime-cycles");
+  const auto trace = (dir / "steady.gmt").string();
+  ASSERT_EQ(gomalloc("gen steady --events 300000 --threads 1 --gc-every 0 -o " + trace, dir).code, 0);
+  const RunResult r = gomalloc("replay " + trace + " --allocator go-runtime --gogc 10 --quiet --format json", dir);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const Json j = Json::parse(r.out);
+  EXPECT_NO_THROW(reports::checkReportSchema(j));
+  ASSERT_EQ(j["gc_cycles"].size(), j["summary"]["gc_cycles"].get<size_t>());
+  size_t paced = 0;
+  for (const Json& c : j["gc_cycles"]) {
+    if (c["forced"]) continue;
+    paced++;
+    EXPECT_TRUE(c["concurrent"].get<bool>());
+    ASSERT_TRUE(c.contains("goal")) << c.dump();
+    EXPECT_GT(c["goal"].get<uint64_t>(), 0u);
+    EXPECT_LE(c["heap_start"].get<uint64_t>(), c["heap_end"].get<uint64_t>()) << c.dump();
+  }
+  EXPECT_GT(paced, 0u) << r.out.substr(0, 3000);
+  // The table lists them.
+  const RunResult t = gomalloc("replay " + trace + " --allocator go-runtime --gogc 10 --quiet", dir);
+  ASSERT_EQ(t.code, 0) << t.err;
+  EXPECT_NE(t.out.find("GC cycles ("), std::string::npos) << t.out;
+}
+
 TEST(GoRuntimeCli, ReportFollowsTheSchemaAndGatesAgainstItself) {
   REQUIRE_GO_RUNTIME();
   ScratchDir dir("goruntime-cli");
@@ -43,6 +70,23 @@ TEST(GoRuntimeCli, ReportFollowsTheSchemaAndGatesAgainstItself) {
   size_t gcPoints = 0;
   for (auto& t : j["timeline"]) gcPoints += t["event"] == "gc";
   EXPECT_EQ(gcPoints, 10u);
+  // gc_cycles from the runtime's gctrace: the 10 forced cycles after its baseline, with no goal (GOGC=off) and
+  // no events, trigger or HeapInuse (absent, not 0).
+  ASSERT_EQ(j["gc_cycles"].size(), 10u);
+  const uint64_t numGC = j["heap"]["NumGC"].get<uint64_t>();
+  for (size_t i = 0; i < 10; i++) {
+    const Json& c = j["gc_cycles"][i];
+    EXPECT_EQ(c["cycle"], numGC - 9 + i);
+    EXPECT_EQ(c["forced"], true);
+    EXPECT_EQ(c["concurrent"], false);
+    for (const char* k : {"heap_start", "heap_end", "heap_marked"}) EXPECT_TRUE(c.contains(k)) << k << c.dump();
+    for (const char* k : {"goal", "end_event", "trigger", "next_goal", "heap_inuse_before"})
+      EXPECT_FALSE(c.contains(k)) << k << c.dump();
+  }
+  // The child's count of ops: a gc event once per goroutine (every trace thread's stream holds a copy).
+  for (auto& t : j["timeline"]) EXPECT_TRUE(t.contains("events")) << t.dump();
+  EXPECT_EQ(j["timeline"].back()["events"].get<uint64_t>(),
+            j["summary"]["events"].get<uint64_t>() + 10 * (j["trace"]["threads"].get<uint64_t>() - 1));
   // The schema's go-runtime rules: baseline required; the model's figures and locks refused.
   for (const char* breakage : {"no baseline", "HeapLive", "locks", "hit_rate"}) {
     Json bad = j;

@@ -289,3 +289,73 @@ TEST(Pacer, BaselineCountsInTheGoalNotInTheFigures) {
   EXPECT_EQ(m.HeapAlloc, 0u);
   EXPECT_EQ(m.HeapObjects, 0u);
 }
+
+// Each cycle's record (Heap::gcCycles, gctrace's line): HeapInuse and the pacer's figures as MemStats showed them
+// just before and just after it; heap0 -> heap1 -> heap2 of a mark at the stop and of a concurrent mark.
+TEST(Pacer, EachCycleIsRecordedAsGctracePrintsIt) {
+  Heap h(cfgWith({{"gc_cons_mark", "10"}}));
+  std::vector<void*> keep;
+  for (int i = 0; i < 40000; i++) keep.push_back(h.malloc(0, 64, i % 2));  // below the first trigger
+  for (size_t i = 0; i < keep.size(); i += 4) h.free(0, keep[i]);
+  EXPECT_TRUE(h.gcCycles().empty());
+  ASSERT_FALSE(h.memStats().MarkInProgress);
+  const MemStats before = h.memStats();
+  h.gc(true);
+  const MemStats after = h.memStats();
+  ASSERT_EQ(h.gcCycles().size(), 1u);
+  const GcCycle c = h.gcCycles()[0];
+  EXPECT_EQ(c.cycle, 1u);
+  EXPECT_TRUE(c.forced);
+  EXPECT_FALSE(c.concurrent);
+  EXPECT_EQ(c.heapInuseBefore, before.HeapInuse);
+  EXPECT_EQ(c.heapInuseAfter, after.HeapInuse);
+  EXPECT_EQ(c.heapStart, before.HeapLive);  // a mark at the stop: heap0 = heap1
+  EXPECT_EQ(c.heapEnd, before.HeapLive);
+  EXPECT_EQ(c.heapMarked, after.HeapMarked);
+  EXPECT_EQ(c.heapMarked, uint64_t(keep.size() - (keep.size() + 3) / 4) * 64);
+  EXPECT_EQ(c.goal, before.NextGC);
+  EXPECT_EQ(c.trigger, before.Trigger);
+  EXPECT_EQ(c.nextGoal, after.NextGC);
+  EXPECT_EQ(c.nextTrigger, after.Trigger);
+
+  // A concurrent mark: heap0 is heapLive at the trigger, heap1 what was allocated by its end (the goal).
+  allocUntilMark(h);
+  const MemStats started = h.memStats();
+  while (!h.gcRequested()) keep.push_back(h.malloc(0, 64, true));
+  const MemStats ended = h.memStats();
+  h.gc();
+  ASSERT_EQ(h.gcCycles().size(), 2u);
+  const GcCycle& d = h.gcCycles()[1];
+  EXPECT_EQ(d.cycle, 2u);
+  EXPECT_FALSE(d.forced);
+  EXPECT_TRUE(d.concurrent);
+  EXPECT_GE(d.heapStart, started.Trigger);
+  EXPECT_LE(d.heapStart, started.HeapLive);
+  EXPECT_EQ(d.heapEnd, ended.HeapLive);
+  EXPECT_GT(d.heapEnd, d.heapStart);
+  EXPECT_EQ(d.goal, started.NextGC);
+  EXPECT_EQ(d.trigger, started.Trigger);
+  EXPECT_EQ(d.heapInuseBefore, ended.HeapInuse);
+  EXPECT_EQ(d.nextGoal, h.memStats().NextGC);
+}
+
+// runtime.GC() during a mark: two records, the mark's own cycle and then the forced one. GOGC=off: no goal (~0).
+TEST(Pacer, ForcedGcDuringMarkRecordsTwoCycles) {
+  Heap h(cfgWith({{"gc_cons_mark", "10"}}));
+  auto objs = allocUntilMark(h);
+  h.gc(true);
+  ASSERT_EQ(h.gcCycles().size(), 2u);
+  EXPECT_TRUE(h.gcCycles()[0].concurrent);
+  EXPECT_FALSE(h.gcCycles()[0].forced);
+  EXPECT_FALSE(h.gcCycles()[1].concurrent);
+  EXPECT_TRUE(h.gcCycles()[1].forced);
+  EXPECT_EQ(h.gcCycles()[1].heapInuseBefore, h.gcCycles()[0].heapInuseAfter);
+  EXPECT_EQ(h.gcCycles()[1].goal, h.gcCycles()[0].nextGoal);
+
+  Heap off(cfgWith({{"gogc", "off"}}));
+  off.malloc(0, 64, true);
+  off.gc(true);
+  ASSERT_EQ(off.gcCycles().size(), 1u);
+  EXPECT_EQ(off.gcCycles()[0].goal, ~uint64_t{0});
+  EXPECT_EQ(off.gcCycles()[0].nextTrigger, ~uint64_t{0});
+}

@@ -1,6 +1,7 @@
 // The replay engine driving core's Go-model heap.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "replay/factory.h"
@@ -94,6 +95,98 @@ TEST(ReplayGo, MarkEventsSetTheMarksLength) {
   EXPECT_LT(r[1].pacerStops, r[0].pacerStops);
   GoBackend b(config({{"gc_mark_events", "100"}}), 2);
   EXPECT_THROW(run(p, b, quiet(2, false)), std::invalid_argument);  // events in order: deterministic only
+}
+
+// The trace events (a gc event once) done when each gc event of the program was reached, in order.
+std::vector<uint64_t> gcEventIndices(const ReplayProgram& p) {
+  std::vector<uint64_t> out;
+  std::vector<size_t> next(p.threads.size());
+  uint64_t events = 0;
+  uint32_t barriers = 0;
+  for (const uint16_t t : p.order) {
+    const traces::ReplayOp& op = p.threads[t][next[t]++];
+    if (op.kind() == traces::ReplayOp::Gc) {
+      if (op.seq < barriers) continue;  // another thread's copy
+      barriers = op.seq + 1;
+      out.push_back(events);
+    }
+    events++;
+  }
+  return out;
+}
+
+// Deterministic mode: every cycle gets the events done when it ended (a forced one: just after its gc event) and
+// when its mark began; the timeline's before_gc and gc points are at the same events with the cycle's HeapInuse.
+TEST(ReplayGo, GcCyclesCarryExactEventIndices) {
+  ReplayProgram p = synth::steady(40000, 4, 400, 12, 9000);
+  GoBackend b(config({{"gogc", "50"}}), 2);
+  Result r = run(p, b, quiet(2, true));
+  ASSERT_EQ(r.gcCycles.size(), r.go->mem.NumGC);
+  const std::vector<uint64_t> gcs = gcEventIndices(p);
+  ASSERT_EQ(gcs.size(), p.gcBarriers);
+  size_t forced = 0, concurrent = 0;
+  uint64_t last = 0;
+  for (size_t i = 0; i < r.gcCycles.size(); i++) {
+    const GcCycleRecord& c = r.gcCycles[i];
+    EXPECT_EQ(c.cycle, i + 1);
+    ASSERT_TRUE(c.endEvent && c.markStartEvent) << i;
+    EXPECT_LE(*c.markStartEvent, *c.endEvent) << i;
+    EXPECT_GE(*c.endEvent, last) << i;
+    EXPECT_LE(*c.endEvent, r.events) << i;
+    last = *c.endEvent;
+    if (c.forced) {
+      EXPECT_EQ(*c.endEvent, gcs[forced++] + 1) << i;
+    }
+    if (c.concurrent) {
+      EXPECT_LT(*c.markStartEvent, *c.endEvent) << i;
+      concurrent++;
+    } else {
+      EXPECT_EQ(*c.markStartEvent, *c.endEvent) << i;
+    }
+    EXPECT_TRUE(c.goal && c.nextGoal && c.trigger && c.nextTrigger && c.heapInuseBefore && c.heapInuseAfter) << i;
+  }
+  EXPECT_EQ(forced, p.gcBarriers);
+  EXPECT_GT(concurrent, 0u);
+  EXPECT_EQ(r.gcCycles.back().nextGoal, r.go->mem.NextGC);
+  // The timeline: each GC stop (one or two cycles) has a before_gc and a gc point at its end event.
+  std::vector<const TimelinePoint*> before, after;
+  for (const TimelinePoint& pt : r.timeline) {
+    if (pt.kind == TimelinePoint::Kind::PreGc) before.push_back(&pt);
+    if (pt.kind == TimelinePoint::Kind::Gc) after.push_back(&pt);
+  }
+  ASSERT_EQ(before.size(), after.size());
+  ASSERT_EQ(after.size(), r.gcEvents + r.pacerStops);
+  size_t k = 0;
+  for (size_t i = 0; i < r.gcCycles.size(); i++) {
+    const GcCycleRecord& c = r.gcCycles[i];
+    const bool first = i == 0 || r.gcCycles[i - 1].endEvent != c.endEvent;  // a forced cycle after a mark's: same stop
+    if (!first) continue;
+    ASSERT_LT(k, after.size());
+    EXPECT_EQ(before[k]->events, *c.endEvent) << i;
+    EXPECT_EQ(after[k]->events, *c.endEvent) << i;
+    EXPECT_EQ(before[k]->heap->heapInuse, *c.heapInuseBefore) << i;
+    k++;
+  }
+  EXPECT_EQ(r.timeline.front().events, 0u);
+  EXPECT_EQ(r.timeline.back().events, r.events);
+  EXPECT_EQ(r.heapPeak->heapInuse, std::max_element(r.timeline.begin(), r.timeline.end(), [](auto& a, auto& b) {
+                                     return a.heap.value_or(HeapFigures{}).heapInuse < b.heap.value_or(HeapFigures{}).heapInuse;
+                                   })->heap->heapInuse);
+}
+
+// gc_mark_events: the mark of n events ends before the n-th op (the alloc whose assist ended it is not counted).
+TEST(ReplayGo, MarkEventsEndTheMarkBeforeItsLastOp) {
+  ReplayProgram p = synth::steady(200000, 1, 20000, 5, 0);
+  GoBackend b(config({{"gogc", "400"}, {"gc_mark_events", "4000"}}), 1);
+  Result r = run(p, b, quiet(1, true));
+  size_t marks = 0;
+  for (const GcCycleRecord& c : r.gcCycles) {
+    ASSERT_TRUE(c.concurrent);
+    EXPECT_EQ(*c.endEvent - *c.markStartEvent, 3999u) << c.cycle;
+    marks++;
+  }
+  EXPECT_GT(marks, 0u);
+  for (size_t i = 0; i < r.gcCycles.size(); i++) EXPECT_EQ(*r.gcCycles[i].markStartEvent, r.pacerGcStarts[i]);
 }
 
 TEST(ReplayGo, ReportsTheEffectiveConfiguration) {

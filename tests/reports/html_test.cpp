@@ -86,6 +86,38 @@ TEST(HtmlReplay, TimelineAndClassChartsDrawEveryPoint) {
   EXPECT_NE(html.find("<title>&gt;32K: 10 (10 allocations)</title>"), std::string::npos);
 }
 
+// With timeline[].events (and a before_gc point): x in trace events by default, wall time as an option; the heap
+// just before the GC (its peak) is drawn, so the chart reaches the peak the cards show.
+TEST(HtmlReplay, TimelineOverEventsDrawsTheHeapBeforeAndAfterEachGc) {
+  Report r = fakeReport(false);
+  const replay::HeapFigures peak{200, uint64_t{3} << 20, 0, 0, uint64_t{3} << 20, 20};
+  r.heap->peak = peak;
+  r.timeline.insert(r.timeline.begin() + 2, TimelineRow{1.0, r.summary.peakRssBytes, peak, "before_gc"});
+  const uint64_t events[] = {0, 400, 900, 900, 1500};
+  for (size_t i = 0; i < r.timeline.size(); i++) r.timeline[i].events = events[i];
+  for (TimelineAxis axis : {TimelineAxis::Events, TimelineAxis::Time}) {
+    const std::string html = renderHtml(r, {axis});
+    expectSelfContained(html);
+    auto pts = seriesPoints(html);
+    EXPECT_EQ(pts["rss"], 5);
+    EXPECT_EQ(pts["heap_inuse"], 4);  // start, before and after the GC, end
+    EXPECT_EQ(polylinePairs(html, "heap_inuse"), 4);
+    EXPECT_EQ(pts["gc"], 1);
+    EXPECT_NE(html.find("HeapInuse: 3.0 MiB"), std::string::npos);  // the peak is a point of the chart
+    if (axis == TimelineAxis::Events) {
+      EXPECT_NE(html.find("trace events done"), std::string::npos);
+      EXPECT_NE(html.find("<title>GC cycle after 900 events</title>"), std::string::npos);
+      EXPECT_EQ(html.find("time since the replay started"), std::string::npos);
+    } else {
+      EXPECT_NE(html.find("time since the replay started (ms)"), std::string::npos);
+      EXPECT_EQ(html.find("trace events done<"), std::string::npos);
+    }
+  }
+  // A report from before timeline[].events: drawn over time whatever the option says.
+  r.timeline[1].events.reset();
+  EXPECT_NE(renderHtml(r).find("time since the replay started (ms)"), std::string::npos);
+}
+
 TEST(HtmlReplay, BytesInUseComeFromTheReportsSizeClassTable) {
   // Class 2 (16 B) spans are one page in Go 1.19's table: 2 spans in use = 16 KiB.
   const std::string html = renderHtml(fakeReport(false));

@@ -13,6 +13,7 @@
 #include "replay/synth.h"
 #include "reports/preload.h"
 #include "reports/render.h"
+#include "reports/schema.h"
 
 namespace gomalloc::reports {
 namespace {
@@ -201,7 +202,7 @@ TEST(ReportJson, ConcurrentEveryFieldIsDocumentedAndEveryDocumentedFieldExists) 
 
 TEST(ReportTable, ConcurrentCompactSummaryWithUsedClassesAndLocks) {
   Report r = goReport(2, false, {{"mcentral", "locked"}});
-  std::string t = renderTable(r);
+  std::string t = renderTable(r, TableOptions{true, false});  // every class (the large row has few allocations)
   EXPECT_NE(t.find("backend   go, 2 Ps, concurrent, touch=pages"), std::string::npos) << t;
   EXPECT_NE(t.find("ns/event"), std::string::npos);
   EXPECT_NE(t.find("size classes (used)"), std::string::npos);
@@ -215,6 +216,91 @@ TEST(ReportTable, ConcurrentCompactSummaryWithUsedClassesAndLocks) {
   std::string s = renderTable(systemReport());
   EXPECT_EQ(s.find("HeapInuse"), std::string::npos);
   EXPECT_NE(s.find("malloc=glibc"), std::string::npos);
+}
+
+// gc_cycles: one row per cycle with every figure (go), through JSON and back, valid against the schema; a row
+// with only what go-runtime knows (the rest absent, not 0) too; a wrong type is named.
+TEST(ReportJson, GcCyclesRoundTripAndMatchTheSchema) {
+  Report r = goReport(1, true);
+  ASSERT_TRUE(r.gcCycles);
+  ASSERT_EQ(r.gcCycles->size(), r.heap->numGC);
+  Json j = toJson(r);
+  ASSERT_EQ(j["gc_cycles"].size(), r.heap->numGC);
+  for (const Json& c : j["gc_cycles"])
+    for (const char* k : {"cycle", "forced", "concurrent", "mark_start_event", "end_event", "heap_start", "heap_end",
+                          "heap_marked", "goal", "trigger", "next_goal", "next_trigger", "heap_inuse_before",
+                          "heap_inuse_after"})
+      EXPECT_TRUE(c.contains(k)) << k << " in " << c.dump();
+  EXPECT_NO_THROW(checkReportSchema(j));
+  GcCycleRow partial;
+  partial.cycle = 7;
+  partial.forced = true;
+  partial.heapStart = 4u << 20;
+  partial.heapMarked = 1u << 20;
+  r.gcCycles->push_back(partial);
+  j = toJson(r);
+  EXPECT_FALSE(j["gc_cycles"].back().contains("end_event"));
+  EXPECT_FALSE(j["gc_cycles"].back().contains("goal"));
+  EXPECT_NO_THROW(checkReportSchema(j));
+  const Report back = fromJson(Json::parse(j.dump()));
+  ASSERT_TRUE(back.gcCycles);
+  EXPECT_EQ(*back.gcCycles, *r.gcCycles);
+  EXPECT_EQ(toJson(back).dump(), j.dump());
+  Json bad = j;
+  bad["gc_cycles"][0]["goal"] = "big";
+  EXPECT_THROW(checkReportSchema(bad), SchemaError);
+  Json old = j;  // a report written before gc_cycles and timeline[].events
+  old.erase("gc_cycles");
+  for (auto& t : old["timeline"]) t.erase("events");
+  EXPECT_NO_THROW(checkReportSchema(old));
+  EXPECT_FALSE(fromJson(old).gcCycles);
+}
+
+// The table: the top size classes by allocations and the first and last GC cycles, each saying what it left out;
+// TableOptions show every row.
+TEST(ReportTable, TopClassesAndAPerGcListWithTheRestInJson) {
+  Report r = goReport(1, true);
+  std::vector<ClassRow> classes;
+  for (uint32_t c = 1; c <= 20; c++) {
+    ClassRow row = r.sizeClasses.front();
+    row.cls = c;
+    row.size = c * 16;
+    row.allocs = c == 3 ? 1 : 1000 + c;  // class 3 has the fewest
+    classes.push_back(row);
+  }
+  r.sizeClasses = classes;
+  std::vector<GcCycleRow> cycles;
+  for (uint64_t n = 1; n <= 20; n++) {
+    GcCycleRow c = r.gcCycles->front();
+    c.cycle = n;
+    c.endEvent = n * 1000;
+    c.forced = n == 20;
+    cycles.push_back(c);
+  }
+  r.gcCycles = cycles;
+  const std::string t = renderTable(r);
+  EXPECT_NE(t.find("size classes (the 15 of 20 used with the most allocations, in size order; the other 5 have "
+                   "4,013 allocations: --all-classes or JSON for them)"),
+            std::string::npos)
+      << t;
+  EXPECT_EQ(t.find("\n    3      48 "), std::string::npos) << t;  // class 3 (the fewest allocations) is left out
+  EXPECT_NE(t.find("\n   20     320 "), std::string::npos) << t;
+  EXPECT_NE(t.find("GC cycles (20; gctrace: heap when the mark began -> when it ended -> marked, the goal it ran "
+                   "against; the first 10 and the last 3)"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("... 7 cycles left out (--all-gc-cycles, or gc_cycles in the JSON report)"), std::string::npos) << t;
+  EXPECT_NE(t.find("\n    10        10,000 "), std::string::npos) << t;
+  EXPECT_EQ(t.find("\n    11        11,000 "), std::string::npos) << t;
+  EXPECT_NE(t.find("\n    18        18,000 "), std::string::npos) << t;
+  EXPECT_NE(t.find("  forced\n"), std::string::npos) << t;
+  const std::string all = renderTable(r, TableOptions{true, true});
+  EXPECT_NE(all.find("size classes (used)"), std::string::npos);
+  EXPECT_NE(all.find("\n    3      48 "), std::string::npos) << all;
+  EXPECT_NE(all.find("\n    11        11,000 "), std::string::npos) << all;
+  EXPECT_EQ(all.find("left out"), std::string::npos);
+  // Other backends have no cycles: no list.
+  EXPECT_EQ(renderTable(systemReport()).find("GC cycles ("), std::string::npos);
 }
 
 TEST(ReportCsv, BlocksWithHeadersNamingTheirTable) {
@@ -241,7 +327,8 @@ TEST(ReportCsv, BlocksWithHeadersNamingTheirTable) {
       }
     }
   }
-  EXPECT_EQ(tables, (std::set<std::string>{"summary", "size_classes", "locks", "procs", "timeline"}));
+  EXPECT_EQ(tables, (std::set<std::string>{"summary", "size_classes", "locks", "procs", "gc_cycles", "timeline"}));
+  EXPECT_NE(csv.find("table,cycle,forced,concurrent,mark_start_event,end_event,heap_start,"), std::string::npos);
   EXPECT_NE(csv.find("summary,summary.events,"), std::string::npos);
   EXPECT_NE(csv.find("summary,heap.HeapInuse,"), std::string::npos);
   EXPECT_EQ(parseFormat("csv"), Format::Csv);
