@@ -271,6 +271,7 @@ int runReplay(const ReplayOpts& o) {
   ropt.touch = *touch;
   ropt.rssIntervalMs = o.rssIntervalMs;
   ropt.verify = o.verify;
+  if (o.noTimings) ropt.latencySampleEvery = 0;  // (left out of the report anyway: not deterministic)
   ropt.cancel = &sigintFlag();
   ProgressBar bar;
   if (!o.quiet && ::isatty(STDERR_FILENO)) ropt.onProgress = [&bar](const replay::Progress& p) { bar.draw(p); };

@@ -55,6 +55,10 @@ class Backend {
   virtual void describe(Result& r, const LiveObjects& live, bool verify) const {
     (void)r, (void)live, (void)verify;
   }
+  // The allocator's own statistics (replay/allocstats.h: what they are read from, empty for none, and the
+  // figures now), read with the world stopped at each trace gc event and after the last event.
+  virtual std::string allocatorStatsSource() const { return {}; }
+  virtual AllocatorFigures allocatorStats() const { return {}; }
   // Gives back the objects still live at the end of the replay (after describe).
   virtual void releaseLive(const LiveObjects& live) { (void)live; }
 

@@ -76,7 +76,8 @@ void NullBackend::freeLarge(void* ptr, size_t n) {
   }
 }
 
-SystemBackend::SystemBackend(MemoryLimit limit) : library_(detectMallocLibrary()), guard_(std::move(limit)) {}
+SystemBackend::SystemBackend(MemoryLimit limit)
+    : library_(detectMallocLibrary()), guard_(std::move(limit)), stats_(library_) {}
 
 void* SystemBackend::mallocTracked(size_t size) {
   guard_.add(size);

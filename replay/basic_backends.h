@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "replay/allocstats.h"
 #include "replay/backend.h"
 #include "replay/limits.h"
 
@@ -84,6 +85,9 @@ class SystemBackend final : public BackendImpl<SystemBackend> {
   std::string name() const override { return "system"; }
   std::vector<std::pair<std::string, std::string>> settings() const override;
   void releaseLive(const LiveObjects& live) override;
+  // The malloc's own statistics (replay/allocstats.h), when its functions are found.
+  std::string allocatorStatsSource() const override { return stats_.source(); }
+  AllocatorFigures allocatorStats() const override { return stats_.read(); }
 
   void* mallocFast(int, size_t size, bool) {
     if (size >= kTrackedObjectBytes) [[unlikely]] return mallocTracked(size);
@@ -104,6 +108,7 @@ class SystemBackend final : public BackendImpl<SystemBackend> {
   void* mallocTracked(size_t size);
   std::string library_;
   LiveBytesGuard guard_;
+  AllocatorStatsReader stats_;
 };
 
 extern template class BackendImpl<NullBackend>;

@@ -65,6 +65,7 @@ struct alignas(64) PState {
   std::atomic<uint64_t> progress{0};  // ops done, published every 1024 ops for the sampler
   alignas(8) unsigned char scratch[64]{};  // what touch writes that no object should get (step)
   uint64_t touchOrder = 0;                  // what touch's stores write as far as the compiler knows
+  uint32_t sampleLeft = ~0u;  // ops until the next one timed (Run::latency; never, in practice, without it)
 };
 
 // Writes into a fresh object as TouchMode says: its first byte and, when it has one, its first word; with
@@ -124,6 +125,11 @@ struct Run {
   uint64_t windowBase = 0;     // ops in earlier windows (deterministic mode's event index)
   const core::SizeClassTable classTable;         // Go 1.19's, for harness class counts
   uint64_t startNs = 0;
+  // Sampled latency (replay/latency.h): one recorder per P, null when Options::latencySampleEvery is 0.
+  std::unique_ptr<LatencyRecorder[]> latency;
+  uint64_t latencyOverheadTicks = 0, startTicks = 0;
+  // Sets up the recorders and the Ps' first gaps (before the first window).
+  void startLatency();
 
   // Polled before every op.
   std::atomic<bool> stop{false};   // a stop-the-world is pending (pacer)
@@ -156,6 +162,7 @@ struct Run {
   std::vector<std::pair<uint64_t, bool>> gcEnds;
   std::atomic<uint64_t> gcCopiesPassed{0};  // gc ops run or skipped as another thread's copy (eventsDone)
   bool detBeforeOp = false;  // deterministic mode: op detIndex is not done yet (markSpent runs before it)
+  std::vector<AllocatorStatsAtGc> allocatorAtGc;  // the allocator's statistics at each trace gc event (runGc)
   // Deterministic mode, gc_mark_events: the events done when the runtime would see the mark's end (it ends before
   // op detMarkEnd - 1).
   uint64_t detMarkEnd = ~uint64_t{0};
@@ -218,6 +225,24 @@ struct Run {
   void parkForStop(int p);
 };
 
+// One op timed (step, one op in Options::latencySampleEvery): applyFast between two reads of the time-stamp
+// counter, into the P's histogram of the op's group. Out of line, so that the untimed path stays as it was.
+template <class B>
+[[gnu::noinline]] void* sampledApply(B& b, Run& r, PState& s, int p, bool isFree, uint64_t size, bool scan,
+                                     void* old) {
+  if (!r.latency) {
+    s.sampleLeft = ~0u;
+    return b.applyFast(p, isFree, size, scan, old);
+  }
+  LatencyRecorder& rec = r.latency[size_t(p)];
+  s.sampleLeft = rec.nextGap();
+  const uint64_t t0 = ticksNow();
+  void* q = b.applyFast(p, isFree, size, scan, old);
+  const uint64_t t1 = ticksNow();
+  rec.groups[latencyGroup(isFree, size, scan)].add(t1 - t0);
+  return q;
+}
+
 // One op on P p. Returns false when the replay must stop.
 //
 // Allocs and frees come in no order a branch predictor can learn, so the harness's part of both is one path
@@ -243,7 +268,9 @@ template <class B, bool kConcurrent, TouchMode kTouch>
   const uint64_t size = bits & ReplayOp::kSizeMask;
   Slot& sl = r.slots[op.slot];
   if (!r.ready<kConcurrent>(sl, op, p)) [[unlikely]] return false;
-  void* ptr = b.applyFast(p, isFree, size, bits & ReplayOp::kScan, sl.ptr);
+  void* ptr;
+  if (--s.sampleLeft == 0) [[unlikely]] ptr = sampledApply(b, r, s, p, isFree, size, bits & ReplayOp::kScan, sl.ptr);
+  else ptr = b.applyFast(p, isFree, size, bits & ReplayOp::kScan, sl.ptr);
   // Touched before the slot is published: once it is, another P may free the object.
   touch<kTouch>(ptr, size & (uint64_t(isFree) - 1), s.scratch, s.touchOrder);
   sl.ptr = ptr;  // (after a free, whatever applyFast returned: nothing reads it)

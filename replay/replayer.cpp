@@ -236,6 +236,18 @@ Run::Run(const ReplayProgram& first, Backend& b, const Options& o, int procs)
   spinAtBarriers = !o.deterministic && unsigned(procs) <= std::max(1u, std::thread::hardware_concurrency());
 }
 
+void Run::startLatency() {
+  if (opt.latencySampleEvery == 0) return;
+  latency.reset(new LatencyRecorder[size_t(nprocs)]);
+  for (int p = 0; p < nprocs; p++) {
+    LatencyRecorder& rec = latency[size_t(p)];
+    rec.meanGap = opt.latencySampleEvery;
+    rec.rng = 0x9E3779B9u ^ (uint32_t(p) * 0x85EBCA6Bu + 1);  // never 0 (xorshift's fixed point)
+    ps[size_t(p)].sampleLeft = rec.nextGap();
+  }
+  latencyOverheadTicks = timerOverheadTicks();
+}
+
 void Run::setWindow(const ReplayProgram& w) {
   prog = &w;
   slots.reserve(w.slots);
@@ -275,6 +287,8 @@ void Run::runGc(bool forced) {
   if (before.heap) before.rssBytes = currentRssBytes();
   backend.gc(forced);
   detMarkEnd = ~uint64_t{0};  // whatever ended the mark, it is over
+  if (forced && !backend.allocatorStatsSource().empty())  // (the event index is the OpCounter's)
+    allocatorAtGc.push_back(AllocatorStatsAtGc{0, gcEvents, backend.allocatorStats()});
   if (forced) {
     gcEvents++;
     // The other threads' copies of this gc event are not events of their own (eventsDone).
@@ -616,6 +630,7 @@ class OpCounter {
       ProcStats& out = res_.procStats[t % size_t(r_.nprocs)];
       const traces::ReplayOp& op = w.threads[t][i];
       const uint64_t size = op.size();
+      opsBefore_ += op.kind() != traces::ReplayOp::Gc;
       if (op.kind() == traces::ReplayOp::Alloc) {
         out.allocs++;
         res_.bytesRequested += size;
@@ -626,6 +641,8 @@ class OpCounter {
           c.bytesRequested += size;
         }
         sizes_[op.slot] = size;
+      } else if (op.kind() == traces::ReplayOp::Gc) {
+        if (op.seq == gcIndex_.size()) gcIndex_.push_back(opsBefore_ + op.seq);  // (its first copy)
       } else if (op.kind() == traces::ReplayOp::Free) {
         out.frees++;
         bytesFreed_ += size;
@@ -634,6 +651,8 @@ class OpCounter {
     }
   }
   uint64_t bytesFreed() const { return bytesFreed_; }
+  // The index in the trace of each gc event done (by ordinal).
+  const std::vector<uint64_t>& gcEventIndex() const { return gcIndex_; }
   // The objects live at the end, by slot.
   LiveObjects live() const {
     LiveObjects out;
@@ -648,6 +667,8 @@ class OpCounter {
   const bool classes_;
   std::vector<uint64_t> sizes_;
   uint64_t bytesFreed_ = 0;
+  uint64_t opsBefore_ = 0;          // allocs and frees done so far, in trace order
+  std::vector<uint64_t> gcIndex_;   // gcEventIndex()
 };
 
 // Gives the backend's GC cycles (describe) the events done when each ended and when its mark began. Each runGc
@@ -696,7 +717,9 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   startPoint.kind = TimelinePoint::Kind::Start;
   detail::notePeak(r.heapPeak, startPoint.heap);
 
+  r.startLatency();
   r.startNs = detail::nowNs();
+  r.startTicks = detail::ticksNow();
   Sampler sampler(r, opt, totalOps);
   std::unique_ptr<ReplayProgram> later;  // the window being replayed, after the first
   for (const ReplayProgram* w = &first;;) {
@@ -731,6 +754,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
     w = later.get();
   }
   const uint64_t endNs = detail::nowNs();
+  const uint64_t endTicks = detail::ticksNow();
   sampler.stop();
   sampler.progress();
 
@@ -789,6 +813,17 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   }
   if (error.empty()) backend.describe(res, live, opt.verify);
   attachCycleEvents(res, r);
+  if (r.latency)
+    res.latency = detail::summarizeLatency(r.latency.get(), nprocs, opt.latencySampleEvery, r.latencyOverheadTicks,
+                                           endNs - r.startNs, endTicks - r.startTicks);
+  if (const std::string source = backend.allocatorStatsSource(); !source.empty()) {
+    AllocatorStats& a = res.allocatorStats.emplace();
+    a.source = source;
+    a.atEnd = backend.allocatorStats();
+    a.atGc = std::move(r.allocatorAtGc);
+    for (AllocatorStatsAtGc& g : a.atGc)
+      if (g.gc < counter.gcEventIndex().size()) g.event = counter.gcEventIndex()[g.gc];
+  }
   backend.releaseLive(live);
   if (!error.empty() && limit) throw MemoryLimitError(error);
   if (!error.empty()) throw std::runtime_error(error);

@@ -67,6 +67,8 @@ struct Options {
   // would pass it in trace order is refused before the replay starts (MemoryLimitError); during the replay
   // the backend guards it (replay/limits.h).
   MemoryLimit memoryLimit;
+  // Per-op latency (Result::latency): each P times one op in this many on average (random gaps); 0: none.
+  uint32_t latencySampleEvery = kLatencySampleEvery;
 };
 
 // Checks that a program is consistent (slot and thread indices in range, order matching the streams, every

@@ -12,6 +12,8 @@
 #include "core/mstats.h"
 #include "core/mutex.h"
 #include "core/sizeclasses.h"
+#include "replay/allocstats.h"
+#include "replay/latency.h"
 
 namespace gomalloc::replay {
 
@@ -171,6 +173,11 @@ struct Result {
 
   bool verified = false;  // the backend's heap verifier ran (Options::verify, go backend)
   std::vector<std::string> verifyErrors;
+
+  // The allocator's own statistics (replay/allocstats.h): the system backend, and so the preloaded ones.
+  std::optional<AllocatorStats> allocatorStats;
+  // Sampled per-op latency (replay/latency.h), unless Options::latencySampleEvery is 0.
+  std::optional<LatencyStats> latency;
 };
 
 }  // namespace gomalloc::replay

@@ -299,6 +299,8 @@ Json toJson(const Report& r) {
   j["timeline"] = timeline;
 
   if (r.verify) j["verify"] = Json{{"passed", r.verify->passed}, {"errors", r.verify->errors}};
+  if (r.allocatorStats) j["allocator_stats"] = allocatorStatsToJson(*r.allocatorStats);
+  if (r.latency) j["latency"] = latencyToJson(*r.latency);
   return j;
 }
 
@@ -488,6 +490,8 @@ Report fromJson(const Json& j) {
     }
     r.verify = vs;
   }
+  if (top.has("allocator_stats")) r.allocatorStats = allocatorStatsFromJson(top.at("allocator_stats"));
+  if (top.has("latency")) r.latency = latencyFromJson(top.at("latency"));
   return r;
 }
 
@@ -509,6 +513,8 @@ void stripVolatile(Json& j) {
   if (j.contains("locks"))
     for (auto& l : j["locks"]) lock(l);
   j.erase("timeline");
+  j.erase("allocator_stats");  // (the harness's own allocations are in them, and the kernel's figures)
+  j.erase("latency");
 }
 
 }  // namespace gomalloc::reports

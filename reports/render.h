@@ -43,6 +43,13 @@ std::string render(const Report& r, Format f, const TableOptions& table = {});
 // exactly. For CI diffs (`gomalloc replay --deterministic --no-timings`) and tests.
 void stripVolatile(nlohmann::ordered_json& j);
 
+// The allocator_stats and latency sections (measures_json.cpp), both ways; the readers throw std::runtime_error
+// ("report JSON: latency.groups[0].p50_ns: expected a number").
+nlohmann::ordered_json allocatorStatsToJson(const replay::AllocatorStats& a);
+replay::AllocatorStats allocatorStatsFromJson(const nlohmann::ordered_json& j);
+nlohmann::ordered_json latencyToJson(const replay::LatencyStats& l);
+replay::LatencyStats latencyFromJson(const nlohmann::ordered_json& j);
+
 // 1234567 -> "1,234,567" (text.cpp).
 std::string groupDigits(uint64_t n);
 

@@ -175,6 +175,8 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
     rep.timeline.push_back(TimelineRow{pt.tMs, pt.rssBytes, pt.heap, replay::timelineKindName(pt.kind), pt.events});
 
   if (r.verified) rep.verify = VerifySection{r.verifyErrors.empty(), r.verifyErrors};
+  rep.allocatorStats = r.allocatorStats;
+  rep.latency = r.latency;
   return rep;
 }
 

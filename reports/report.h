@@ -141,6 +141,8 @@ struct Report {
   std::optional<std::vector<GcCycleRow>> gcCycles;  // go and go-runtime backends (absent in older reports)
   std::vector<TimelineRow> timeline;
   std::optional<VerifySection> verify;     // when the heap verifier ran
+  std::optional<replay::AllocatorStats> allocatorStats;  // system, jemalloc, tcmalloc, mimalloc: the malloc's own
+  std::optional<replay::LatencyStats> latency;           // sampled per-op latency (absent: --no-timings)
 };
 
 Report build(const replay::Result& r, const ToolInfo& tool);

@@ -48,6 +48,7 @@ struct Shapes {
   Shape tool, trace, config, summary, proc, figures, heap, refillsFrom, sizeClass, lock, gcCycle, timeline, verify,
       report;
   Shape compareTrace, options, metric, variant, compare;
+  Shape allocatorStats, allocatorAtGc, latency, latencyGroup;  // (every figure of at_end, at_gc: checkFigures)
 
   Shapes() {
     tool.fields = {{"name", Type::String}, {"version", Type::String}, {"go_model", Type::String}};
@@ -162,7 +163,15 @@ struct Shapes {
                      {"locks", Type::Array, kGo, &lock},
                      {"gc_cycles", Type::Array, kOpt, &gcCycle},
                      {"timeline", Type::Array, kTimed, &timeline},
-                     {"verify", Type::Object, kOpt, &verify}};
+                     {"verify", Type::Object, kOpt, &verify},
+                     {"allocator_stats", Type::Object, kTimedOpt, &allocatorStats},
+                     {"latency", Type::Object, kTimedOpt, &latency}};
+    allocatorAtGc.fields = {{"event", Type::Count}, {"gc", Type::Count}};
+    allocatorStats.fields = {{"source", Type::String}, {"at_end", Type::Object}, {"at_gc", Type::Array, Need::Always, &allocatorAtGc}};
+    latencyGroup.fields = {{"group", Type::String},   {"samples", Type::Count}, {"p50_ns", Type::Number},
+                           {"p99_ns", Type::Number},  {"p999_ns", Type::Number}, {"max_ns", Type::Number}};
+    latency.fields = {{"sample_every", Type::Count}, {"clock", Type::String}, {"timer_overhead_ns", Type::Number},
+                      {"groups", Type::Array, Need::Always, &latencyGroup}};
 
     compareTrace.fields = {{"path", Type::String}, {"digest", Type::String}, {"events", Type::Count}};
     options.fields = {{"repeat", Type::Count},        {"procs", Type::Count}, {"deterministic", Type::Bool},
@@ -370,6 +379,7 @@ class Checker {
         for (const char* k : {"heap_idle_bytes", "heap_released_bytes", "heap_sys_bytes", "heap_alloc_bytes", "heap_objects"})
           if (!row.contains(k)) fail(join(index("timeline", i), k), "missing (required when heap_inuse_bytes is a number)");
       }
+    if (j.contains("allocator_stats")) checkFigures(j["allocator_stats"]);
   }
 
   void compare(const Json& j) {
@@ -408,6 +418,16 @@ class Checker {
     if (j["baseline"] != variants[0]["name"])
       fail("baseline", fmt::format("'{}' is not the first variant, '{}'", j["baseline"].get<std::string>(),
                                    variants[0]["name"].get<std::string>()));
+  }
+
+  // The allocator's figures: every member of at_end and of each at_gc element is a count.
+  void checkFigures(const Json& a) const {
+    auto each = [&](const Json& o, const std::string& path) {
+      for (auto& [k, v] : o.items())
+        if (!isCount(v)) typeError(join(path, k), Type::Count, v);
+    };
+    each(a["at_end"], "allocator_stats.at_end");
+    for (size_t i = 0; i < a["at_gc"].size(); i++) each(a["at_gc"][i], index("allocator_stats.at_gc", i));
   }
 
  private:

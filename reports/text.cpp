@@ -192,6 +192,34 @@ void procTable(std::string& out, const Report& r) {
   if (r.procs.size() > shown) out += fmt::format("     ... {} more Ps in the JSON/CSV report\n", r.procs.size() - shown);
 }
 
+std::string latencyNs(double ns) { return ns < 1e3 ? fmt::format("{:.0f} ns", ns) : seconds(ns / 1e9); }
+
+void latencyTable(std::string& out, const Report& r) {
+  if (!r.latency) return;
+  const replay::LatencyStats& l = *r.latency;
+  out += fmt::format("\nlatency   per op, 1 op in {} timed on average per P ({}, {:.0f} ns of timer overhead subtracted)\n",
+                     l.sampleEvery, l.clock, l.timerOverheadNs);
+  out += fmt::format("  {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n", "group", "samples", "p50", "p99", "p99.9", "max");
+  for (const replay::LatencyGroup& g : l.groups) {
+    if (g.samples == 0) continue;
+    out += fmt::format("  {:<8} {:>12} {:>10} {:>10} {:>10} {:>10}\n", g.name, count(g.samples), latencyNs(g.p50Ns),
+                       latencyNs(g.p99Ns), latencyNs(g.p999Ns), latencyNs(g.maxNs));
+  }
+}
+
+// The malloc's own figures at the end (bytes, but for times, page faults and chunk counts).
+void allocatorStatsLines(std::string& out, const Report& r) {
+  if (!r.allocatorStats) return;
+  const replay::AllocatorStats& a = *r.allocatorStats;
+  std::string figs;
+  for (auto& [k, v] : a.atEnd) {
+    const bool plain = k.find("msecs") != std::string::npos || k.find("faults") != std::string::npos || k == "hblks";
+    figs += fmt::format("{}{} {}", figs.empty() ? "" : ", ", k, plain ? count(v) : bytes(v));
+  }
+  out += fmt::format("\nallocator {} at the end: {}\n", a.source, figs.empty() ? "none read" : figs);
+  if (!a.atGc.empty()) out += fmt::format("          and at each of {} gc events: in JSON/CSV (allocator_stats.at_gc)\n", a.atGc.size());
+}
+
 }  // namespace
 
 std::string renderTable(const Report& r, const TableOptions& o) {
@@ -238,6 +266,8 @@ std::string renderTable(const Report& r, const TableOptions& o) {
   gcTable(out, r, o.allGcCycles);
   lockTable(out, r);
   procTable(out, r);
+  latencyTable(out, r);
+  allocatorStatsLines(out, r);
 
   size_t samples = 0;
   uint64_t lo = UINT64_MAX, hi = 0;
@@ -344,6 +374,25 @@ std::string renderCsv(const Report& r) {
   csvBlock(out, "procs", std::vector<Json>(j["procs"].begin(), j["procs"].end()));
   if (j.contains("gc_cycles")) csvBlock(out, "gc_cycles", std::vector<Json>(j["gc_cycles"].begin(), j["gc_cycles"].end()));
   csvBlock(out, "timeline", std::vector<Json>(j["timeline"].begin(), j["timeline"].end()));
+  if (j.contains("latency")) {
+    std::vector<Json> rows;
+    for (Json g : j["latency"]["groups"]) {
+      g["sample_every"] = j["latency"]["sample_every"];
+      rows.push_back(g);
+    }
+    csvBlock(out, "latency", rows);
+  }
+  if (j.contains("allocator_stats")) {
+    Json end = Json{{"at", "end"}, {"source", j["allocator_stats"]["source"]}};
+    end.update(j["allocator_stats"]["at_end"]);
+    std::vector<Json> rows = {end};
+    for (auto& g : j["allocator_stats"]["at_gc"]) {
+      Json row = Json{{"at", "gc"}, {"source", j["allocator_stats"]["source"]}};
+      row.update(g);
+      rows.push_back(row);
+    }
+    csvBlock(out, "allocator_stats", rows);
+  }
   return out;
 }
 

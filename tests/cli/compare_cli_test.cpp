@@ -142,6 +142,8 @@ Json deterministicPart(Json j) {
                               "peak_rss_scope", "rss_start_bytes", "rss_end_bytes"})
           r["summary"].erase(k);
         r.erase("timeline");
+        r.erase("latency");
+        r.erase("allocator_stats");
         for (auto& p : r["procs"])
           for (const char* k : {"busy_seconds", "barrier_wait_seconds", "dependency_wait_seconds"}) p.erase(k);
         if (r.contains("locks"))
