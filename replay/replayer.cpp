@@ -6,10 +6,12 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <functional>
 #include <optional>
 #include <memory>
 #include <stdexcept>
 #include <thread>
+#include <unordered_map>
 
 #include "core/mheap.h"
 #include "replay/engine.h"
@@ -559,13 +561,20 @@ void checkPeakLive(const Options& opt, uint64_t peakLive) {
 class WindowProducer {
  public:
   explicit WindowProducer(traces::ProgramStream& s) : stream_(s), thread_([this] { loop(); }) {}
-  ~WindowProducer() {
+  ~WindowProducer() { stop(); }
+  // Stops loading; returns the windows loaded and not taken, in trace order (with a window cut short by
+  // Ctrl-C: the ops loaded before it).
+  std::vector<std::unique_ptr<ReplayProgram>> stop() {
     {
       std::lock_guard lk(mu_);
       quit_ = true;
     }
     cv_.notify_all();
-    thread_.join();
+    if (thread_.joinable()) thread_.join();
+    std::vector<std::unique_ptr<ReplayProgram>> out;
+    if (ready_) out.push_back(std::move(ready_));
+    if (extra_) out.push_back(std::move(extra_));
+    return out;
   }
   // The next window, or null at the end of the trace.
   std::unique_ptr<ReplayProgram> take() {
@@ -592,10 +601,19 @@ class WindowProducer {
           break;
         }
         cv_.wait(lk, [this] { return !ready_ || quit_; });
-        if (quit_) return;
+        if (quit_) {
+          extra_ = std::move(w);
+          return;
+        }
         ready_ = std::move(w);
         cv_.notify_all();
       }
+    } catch (const traces::LoadCancelled&) {
+      auto w = std::make_unique<ReplayProgram>();
+      stream_.takeRest(*w);  // (cancelled between two reads: the ops loaded so far form a window)
+      std::lock_guard lk(mu_);
+      extra_ = std::move(w);
+      error_ = std::current_exception();
     } catch (...) {
       std::lock_guard lk(mu_);
       error_ = std::current_exception();
@@ -606,23 +624,84 @@ class WindowProducer {
   traces::ProgramStream& stream_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::unique_ptr<ReplayProgram> ready_;
+  std::unique_ptr<ReplayProgram> ready_, extra_;
   bool ended_ = false, quit_ = false;
   std::exception_ptr error_;
   std::thread thread_;
 };
 
-// What the trace determines, counted after each window from the ops each thread got through; and the size of
-// each slot's last object allocated, for the live objects at the end (a slot holds one when its sequence is
-// odd: alloc and free alternate on a slot, each adding one).
+// What the trace determines, counted after each window from the ops each thread got through; and, when no
+// loader is at hand (a whole program), the size of each slot's last object allocated, for the live objects at
+// the end (a slot holds one when its sequence is odd: alloc and free alternate on a slot, each adding one).
 class OpCounter {
  public:
-  OpCounter(Result& res, const detail::Run& r, bool harnessClasses) : res_(res), r_(r), classes_(harnessClasses) {
+  // gcIndex: also note each gc event's index in the trace (allocator_stats), which only a pass over the ops has.
+  OpCounter(Result& res, const detail::Run& r, bool harnessClasses, bool trackSizes, bool gcIndex)
+      : res_(res), r_(r), classes_(harnessClasses), trackSizes_(trackSizes), gcIndex_(gcIndex) {
     if (classes_) res_.classCounts.assign(r.classTable.numClasses(), ClassCount{});
   }
-  // In the window's trace order (a slot's ops are in it in their sequence's order), the ops that were done.
+  // The ops of a window that were done: from the loader's counts when every op was (and sizes are not
+  // tracked), else by a pass over the ops.
   void window(const ReplayProgram& w) {
-    if (sizes_.size() < w.slots) sizes_.resize(w.slots);
+    bool all = w.counts.valid && !trackSizes_ && !gcIndex_ && w.counts.allocs.size() == w.threads.size();
+    for (size_t t = 0; all && t < w.threads.size(); t++) all = r_.done[t] >= w.threads[t].size();
+    if (all) return counted(w.counts);
+    walk(w);
+  }
+  // The ops of w (and then of the windows after it) not done: with the loader's last size of each slot, the
+  // size of each object the replay left live (what the first not-done free of its slot and sequence carries,
+  // else the loader's size).
+  void notDone(const ReplayProgram& w, bool partial) {
+    for (size_t t = 0; t < w.threads.size(); t++) {
+      for (size_t i = partial ? r_.done[t] : 0; i < w.threads[t].size(); i++) {
+        const traces::ReplayOp& op = w.threads[t][i];
+        if (op.kind() != traces::ReplayOp::Free || op.slot >= r_.slots.size()) continue;
+        if (r_.slots[op.slot].seq.load(std::memory_order_relaxed) == op.seq) overrides_[op.slot] = op.size();
+      }
+    }
+  }
+  uint64_t bytesFreed() const { return bytesFreed_; }
+  // The index in the trace of each gc event done, by ordinal (with gcIndex).
+  const std::vector<uint64_t>& gcEventIndex() const { return gcIndexes_; }
+  // The objects live at the end, by slot (sizes from the ops, or from slotSize and notDone()).
+  LiveObjects live(const std::function<uint64_t(uint32_t)>& slotSize) const {
+    LiveObjects out;
+    for (size_t i = 0; i < r_.slots.size(); i++) {
+      if (!(r_.slots[i].seq.load(std::memory_order_relaxed) & 1)) continue;
+      uint64_t size;
+      if (trackSizes_) size = i < sizes_.size() ? sizes_[i] : 0;
+      else if (auto o = overrides_.find(uint32_t(i)); o != overrides_.end()) size = o->second;
+      else size = slotSize(uint32_t(i));
+      out.emplace_back(r_.slots[i].ptr, size);
+    }
+    return out;
+  }
+
+ private:
+  void counted(const traces::WindowCounts& c) {
+    for (size_t t = 0; t < c.allocs.size(); t++) {
+      ProcStats& out = res_.procStats[t % size_t(r_.nprocs)];
+      out.allocs += c.allocs[t];
+      out.frees += c.frees[t];
+    }
+    res_.bytesRequested += c.bytesRequested;
+    res_.zeroSizeAllocs += c.zeroSizeAllocs;
+    bytesFreed_ += c.bytesFreed;
+    if (!classes_) return;
+    for (const auto& z : c.bySize) {
+      ClassCount& k = res_.classCounts[r_.classOf(z.size)];
+      k.allocs += z.allocs;
+      k.bytesRequested += z.allocs * z.size;
+      k.frees += z.frees;
+    }
+    ClassCount& large = res_.classCounts[r_.classOf(traces::WindowCounts::kBySizeMax + 1)];
+    large.allocs += c.largeAllocs;
+    large.bytesRequested += c.largeBytes;
+    large.frees += c.largeFrees;
+  }
+  // In the window's trace order (a slot's ops are in it in their sequence's order), the ops that were done.
+  void walk(const ReplayProgram& w) {
+    if (trackSizes_ && sizes_.size() < w.slots) sizes_.resize(w.slots);
     std::vector<size_t> pos(w.threads.size(), 0);
     for (const uint16_t t : w.order) {
       const size_t i = pos[t]++;
@@ -640,9 +719,9 @@ class OpCounter {
           c.allocs++;
           c.bytesRequested += size;
         }
-        sizes_[op.slot] = size;
+        if (trackSizes_) sizes_[op.slot] = size;
       } else if (op.kind() == traces::ReplayOp::Gc) {
-        if (op.seq == gcIndex_.size()) gcIndex_.push_back(opsBefore_ + op.seq);  // (its first copy)
+        if (gcIndex_ && op.seq == gcIndexes_.size()) gcIndexes_.push_back(opsBefore_ + op.seq);  // (its first copy)
       } else if (op.kind() == traces::ReplayOp::Free) {
         out.frees++;
         bytesFreed_ += size;
@@ -650,25 +729,14 @@ class OpCounter {
       }
     }
   }
-  uint64_t bytesFreed() const { return bytesFreed_; }
-  // The index in the trace of each gc event done (by ordinal).
-  const std::vector<uint64_t>& gcEventIndex() const { return gcIndex_; }
-  // The objects live at the end, by slot.
-  LiveObjects live() const {
-    LiveObjects out;
-    for (size_t i = 0; i < sizes_.size(); i++)
-      if (r_.slots[i].seq.load(std::memory_order_relaxed) & 1) out.emplace_back(r_.slots[i].ptr, sizes_[i]);
-    return out;
-  }
-
- private:
   Result& res_;
   const detail::Run& r_;
-  const bool classes_;
+  const bool classes_, trackSizes_, gcIndex_;
   std::vector<uint64_t> sizes_;
+  uint64_t opsBefore_ = 0;            // allocs and frees done so far, in trace order (with gcIndex)
+  std::vector<uint64_t> gcIndexes_;  // gcEventIndex()
+  std::unordered_map<uint32_t, uint64_t> overrides_;
   uint64_t bytesFreed_ = 0;
-  uint64_t opsBefore_ = 0;          // allocs and frees done so far, in trace order
-  std::vector<uint64_t> gcIndex_;   // gcEventIndex()
 };
 
 // Gives the backend's GC cycles (describe) the events done when each ended and when its mark began. Each runGc
@@ -687,11 +755,24 @@ void attachCycleEvents(Result& res, const detail::Run& r) {
   }
 }
 
-// Replays first and then, while next gives them, further windows of the same program (each replayed by every P
+static_assert(traces::WindowCounts::kBySizeMax == core::kMaxSmallSize, "the loader counts Go's small sizes one by one");
+
+// Where a streamed replay's windows after the first come from.
+struct WindowSource {
+  virtual ~WindowSource() = default;
+  // The next window, or null at the end of the trace.
+  virtual std::unique_ptr<ReplayProgram> next() = 0;
+  // Stops loading; the windows loaded but not handed out, in trace order.
+  virtual std::vector<std::unique_ptr<ReplayProgram>> rest() = 0;
+  // After rest(): the loader's size of the last object allocated in slot.
+  virtual uint64_t slotSize(uint32_t slot) const = 0;
+};
+
+// Replays first and then, while src gives them, further windows of the same program (each replayed by every P
 // before any starts the next: the world is in one state at a window's end, whatever the backend), and fills
 // everything in Result but the trace's description.
-Result replayWindows(const ReplayProgram& first, const std::function<std::unique_ptr<ReplayProgram>()>& next,
-                     Backend& backend, const Options& opt, uint64_t totalOps) {
+Result replayWindows(const ReplayProgram& first, WindowSource* src, Backend& backend, const Options& opt,
+                     uint64_t totalOps) {
   const int nprocs = effectiveProcs(first, opt);
   if (backend.markEvents(0) && !opt.deterministic)
     throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
@@ -707,7 +788,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   res.classSizes.clear();
   for (auto& c : r.classTable.classes()) res.classSizes.push_back(c.size);
   res.procStats.resize(size_t(nprocs));
-  OpCounter counter(res, r, backend.harnessClassCounts());
+  OpCounter counter(res, r, backend.harnessClassCounts(), src == nullptr, !backend.allocatorStatsSource().empty());
 
   res.peakRssSinceStart = resetPeakRss();
   res.rssStartBytes = currentRssBytes();
@@ -722,6 +803,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   r.startTicks = detail::ticksNow();
   Sampler sampler(r, opt, totalOps);
   std::unique_ptr<ReplayProgram> later;  // the window being replayed, after the first
+  const ReplayProgram* stoppedIn = nullptr;  // the window the replay stopped in, when it did
   for (const ReplayProgram* w = &first;;) {
     r.setWindow(*w);
     if (opt.deterministic) {
@@ -746,9 +828,10 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
     }
     counter.window(*w);
     r.windowBase += w->order.size();
-    if (r.aborting() || !next) break;
+    if (r.aborting()) stoppedIn = w;
+    if (r.aborting() || !src) break;
     later.reset();  // (the window's memory goes before the next one is taken)
-    later = next();
+    later = src->next();
     if (!later) break;
     checkPeakLive(opt, later->peakLiveBytes);
     w = later.get();
@@ -803,7 +886,13 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
   tl.push_back(endPoint);
   std::stable_sort(tl.begin() + 1, tl.end() - 1, [](auto& a, auto& b) { return a.tMs < b.tMs; });
 
-  const LiveObjects live = counter.live();
+  std::function<uint64_t(uint32_t)> slotSize;
+  if (src) {
+    if (stoppedIn) counter.notDone(*stoppedIn, true);
+    for (const auto& w : src->rest()) counter.notDone(*w, false);
+    slotSize = [src](uint32_t i) { return src->slotSize(i); };
+  }
+  const LiveObjects live = counter.live(slotSize);
   std::string error;
   bool limit = false;
   {
@@ -834,7 +923,7 @@ Result replayWindows(const ReplayProgram& first, const std::function<std::unique
 
 Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
   checkPeakLive(opt, validateProgram(prog));
-  Result res = replayWindows(prog, nullptr, backend, opt, prog.order.size());
+  Result res = replayWindows(prog, nullptr, backend, opt, prog.order.size());  // (sizes from the ops)
   res.trace = traceInfoOf(prog);
   return res;
 }
@@ -842,19 +931,25 @@ Result run(const ReplayProgram& prog, Backend& backend, const Options& opt) {
 Result runStream(traces::ProgramStream& stream, const ReplayProgram& first, Backend& backend, const Options& opt,
                  uint64_t totalEvents) {
   checkPeakLive(opt, first.peakLiveBytes);
-  std::optional<WindowProducer> producer;
-  Result res = replayWindows(
-      first,
-      [&]() -> std::unique_ptr<ReplayProgram> {
-        if (!producer) producer.emplace(stream);
-        try {
-          return producer->take();
-        } catch (const traces::LoadCancelled&) {
-          return nullptr;  // Ctrl-C: the replay stops there, marked interrupted
-        }
-      },
-      backend, opt, totalEvents);
-  producer.reset();
+  struct Source : WindowSource {
+    explicit Source(traces::ProgramStream& s) : stream(s) {}
+    std::unique_ptr<ReplayProgram> next() override {
+      if (!producer) producer.emplace(stream);
+      try {
+        return producer->take();
+      } catch (const traces::LoadCancelled&) {
+        return nullptr;  // Ctrl-C: the replay stops there, marked interrupted
+      }
+    }
+    std::vector<std::unique_ptr<ReplayProgram>> rest() override {
+      return producer ? producer->stop() : std::vector<std::unique_ptr<ReplayProgram>>{};
+    }
+    uint64_t slotSize(uint32_t slot) const override { return stream.slotSize(slot); }
+    traces::ProgramStream& stream;
+    std::optional<WindowProducer> producer;
+  } source(stream);
+  Result res = replayWindows(first, &source, backend, opt, totalEvents);
+  source.producer.reset();
   // (Interrupted: the events read so far, which may be more than the replay reached.)
   ReplayProgram summary = stream.summary();
   summary.threads.resize(first.threads.size());  // (the thread count: the windows held the ops)

@@ -53,6 +53,11 @@ struct ProgramBuilder::Impl {
   const Event* cur = nullptr;       // the event being added, and its index (for NewThreadError)
   uint64_t curIndex = 0;
   uint64_t liveBytes = 0, peakLive = 0;  // requested bytes live, in trace order
+  // The ops' counts since the last window (WindowCounts), per stream where per thread.
+  std::vector<uint64_t> cAllocs, cFrees;
+  WindowCounts counts;                                   // (its per-thread and per-size parts unused)
+  std::vector<std::pair<uint64_t, uint64_t>> bySize;     // size -> allocs, frees (sizes 1..kBySizeMax)
+  std::vector<uint32_t> sizesSeen;                       // sizes with a non-zero bySize entry
   EventDigest digest;
   uint64_t events = 0, skippedFrees = 0, implicitFrees = 0;
   std::string firstSkipped, firstImplicit;
@@ -79,6 +84,7 @@ struct ProgramBuilder::Impl {
     rawIds.push_back(t);
     ownFree.emplace_back();
     ownCompactAt.push_back(1024);
+    cAllocs.push_back(0), cFrees.push_back(0);
     if (opts.keepOps) {
       streams.emplace_back();
       for (uint32_t g = 0; g < gcAt.size(); g++) streams.back().push_back(ReplayOp::gc(gcBase + g));
@@ -130,9 +136,49 @@ struct ProgramBuilder::Impl {
         }
       });
       gcs(at);
+      takeCounts(p.counts);
     }
     gcBase += uint32_t(gcAt.size());
     gcAt.clear();
+  }
+  // Counts an op (WindowCounts).
+  std::pair<uint64_t, uint64_t>& sizeEntry(uint64_t size) {
+    auto& e = bySize[size];
+    if (e.first == 0 && e.second == 0) sizesSeen.push_back(uint32_t(size));
+    return e;
+  }
+  void countAlloc(uint32_t s, uint64_t size) {
+    cAllocs[s]++;
+    counts.bytesRequested += size;
+    if (size == 0) counts.zeroSizeAllocs++;
+    else if (size <= WindowCounts::kBySizeMax) sizeEntry(size).first++;
+    else counts.largeAllocs++, counts.largeBytes += size;
+  }
+  void countFree(uint32_t s, uint64_t size) {
+    cFrees[s]++;
+    counts.bytesFreed += size;
+    if (size == 0) return;
+    if (size <= WindowCounts::kBySizeMax) sizeEntry(size).second++;
+    else counts.largeFrees++;
+  }
+  // Moves the counts since the last call into c (frozen: dense thread numbers).
+  void takeCounts(WindowCounts& c) {
+    const size_t n = rawIds.size();
+    c = counts;
+    c.valid = true;
+    c.allocs.assign(n, 0);
+    c.frees.assign(n, 0);
+    for (uint32_t d = 0; d < n; d++) c.allocs[d] = cAllocs[byId[d]], c.frees[d] = cFrees[byId[d]];
+    std::fill(cAllocs.begin(), cAllocs.end(), 0);
+    std::fill(cFrees.begin(), cFrees.end(), 0);
+    std::sort(sizesSeen.begin(), sizesSeen.end());
+    c.bySize.reserve(sizesSeen.size());
+    for (uint32_t z : sizesSeen) {
+      c.bySize.push_back({z, bySize[z].first, bySize[z].second});
+      bySize[z] = {0, 0};
+    }
+    sizesSeen.clear();
+    counts = WindowCounts{};
   }
   bool reusable(const Freed& f) const { return slot[f.slot].seq == f.seq && f.seq < kSeqRetire; }
   uint32_t newSlot(uint32_t s) {
@@ -163,6 +209,7 @@ struct ProgramBuilder::Impl {
     Slot& sl = slot[i];
     bool cross = sl.lastThread != t;
     emit(s, ReplayOp::free(i, sl.seq, sl.size, cross));
+    if (opts.keepOps) countFree(s, sl.size);
     liveBytes -= sl.size;
     ++sl.seq;
     sl.lastThread = t;
@@ -187,6 +234,7 @@ ProgramBuilder::ProgramBuilder(std::string path) : ProgramBuilder(std::move(path
 ProgramBuilder::ProgramBuilder(std::string path, const Options& opts) : impl_(std::make_unique<Impl>()) {
   impl_->path = std::move(path);
   impl_->opts = opts;
+  if (opts.keepOps) impl_->bySize.assign(WindowCounts::kBySizeMax + 1, {0, 0});
   if (opts.threadIds) {
     std::vector<uint16_t> ids = *opts.threadIds;
     std::sort(ids.begin(), ids.end());
@@ -238,6 +286,7 @@ namespace {
       m.peakLive = std::max(m.peakLive, m.liveBytes);
       bool cross = sl.seq != 0 && sl.lastThread != e.thread;
       m.emit(s, ReplayOp::alloc(slot, sl.seq, e.size, e.scan, cross));
+      if (m.opts.keepOps) m.countAlloc(s, e.size);
       sl.size = e.size;
       ++sl.seq;
       sl.lastThread = e.thread;
@@ -314,6 +363,7 @@ ReplayProgram ProgramBuilder::finish() {
                                      m.path, m.implicitFrees, m.implicitFrees == 1 ? "" : "s", m.firstImplicit));
   impl_ = std::make_unique<Impl>();
   impl_->path = p.path;
+  impl_->bySize.assign(WindowCounts::kBySizeMax + 1, {0, 0});
   return p;
 }
 
@@ -331,6 +381,10 @@ void ProgramBuilder::takeWindow(ReplayProgram& w) {
 }
 
 std::vector<uint16_t> ProgramBuilder::threadIds() const { return impl_->sortedIds(); }
+
+uint64_t ProgramBuilder::slotSize(uint32_t slot) const {
+  return slot < impl_->slot.size() ? impl_->slot[slot].size : 0;
+}
 
 ProgramStream::ProgramStream(std::unique_ptr<TraceReader> reader, const Options& opts)
     : ProgramStream(*reader, opts) {

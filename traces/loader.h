@@ -107,6 +107,8 @@ class ProgramBuilder {
   void takeWindow(ReplayProgram& w);
   // The thread ids that have streams so far, ascending (a trace of gc events only: {0}).
   std::vector<uint16_t> threadIds() const;
+  // The size of the last object allocated in slot so far (0 for a slot not made yet).
+  uint64_t slotSize(uint32_t slot) const;
 
   uint64_t liveObjects() const;
   uint32_t slots() const;
@@ -139,6 +141,12 @@ class ProgramStream {
   // After next() returned false (or the single window of an unlimited one): the program's description,
   // everything but the ops, as loadProgram gives it (digest, counts, warnings).
   ReplayProgram summary();
+  // The ops added since the last window (a window cut short by LoadCancelled), as a window; and, before
+  // summary(), the size of the last object allocated in a slot in the windows so far. For a replay that stops
+  // before the loader: with the ops loaded but not replayed, they give the sizes of the objects the replay left
+  // live without a pass over every op.
+  void takeRest(ReplayProgram& w) { builder_.takeWindow(w); }
+  uint64_t slotSize(uint32_t slot) const { return builder_.slotSize(slot); }
   const std::string& path() const { return reader_->path(); }
   const TraceReader& reader() const { return *reader_; }
 

@@ -48,6 +48,20 @@ struct ReplayOp {
 };
 static_assert(sizeof(ReplayOp) == 16);
 
+// What a window's ops add up to, counted by the loader as it makes them (so that replay needs no pass over the
+// ops to count them). Threads are the window's dense thread numbers.
+struct WindowCounts {
+  static constexpr uint64_t kBySizeMax = 32768;  // sizes 1..kBySizeMax are counted one by one (Go's small sizes)
+  struct BySize {
+    uint64_t size, allocs, frees;
+  };
+  bool valid = false;                   // false: not counted (the ops must be counted from the window itself)
+  std::vector<uint64_t> allocs, frees;  // per thread
+  uint64_t bytesRequested = 0, bytesFreed = 0, zeroSizeAllocs = 0;
+  std::vector<BySize> bySize;           // each size 1..kBySizeMax with an alloc or a free in the window, once
+  uint64_t largeAllocs = 0, largeBytes = 0, largeFrees = 0;  // sizes above kBySizeMax
+};
+
 struct ReplayProgram {
   std::string path;                            // where the trace came from
   std::string digest;                          // hex digest of the trace's events (same events -> same digest)
@@ -67,6 +81,7 @@ struct ReplayProgram {
   // A window of a streamed program (traces/loader.h ProgramStream): the most bytes live at once in trace order
   // from the first event to the window's last (0 when not computed).
   uint64_t peakLiveBytes = 0;
+  WindowCounts counts;                         // a streamed window (ProgramStream): its ops' counts
 };
 
 }  // namespace gomalloc::traces

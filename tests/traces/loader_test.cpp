@@ -2,6 +2,8 @@
 // for cross-thread dependencies, gc barriers in every stream, the global order, thread renumbering, digests.
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "tests/traces/trace_test_util.h"
 #include "traces/generate.h"
 #include "traces/idmap.h"
@@ -317,6 +319,64 @@ TEST(TraceLoader, WindowsConcatenatedAreTheWholeProgram) {
       EXPECT_EQ(s.peakLiveBytes, full.peakLiveBytes);
     }
   }
+}
+
+// Each window carries what its ops add up to (replay counts from these instead of the ops), and the stream gives
+// each slot's last allocated size (replay's sizes of the objects live at the end).
+TEST(TraceLoader, WindowCountsAreTheOpsCountsAndSlotSizesTheLastAllocs) {
+  GenOptions o;
+  o.kind = "steady";
+  o.events = 20000;
+  o.threads = 3;
+  o.gcEvery = 700;
+  std::vector<Event> ev;
+  generate(o, [&](const Event& e) { ev.push_back(e); });
+  ev.push_back(Event::alloc(0, 1u << 30, 0));        // a zero-size object
+  ev.push_back(Event::alloc(1, (1u << 30) + 1, 40000));  // a large one
+  const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None});
+  auto r = openTraceMemory("t.gmt", bin);
+  ProgramStream stream(*r, ProgramStream::Options{{}, 999, std::nullopt});
+  ReplayProgram w;
+  std::map<uint32_t, std::pair<uint32_t, uint64_t>> lastAlloc;  // slot -> the sequence and size of its last alloc
+  while (stream.next(w)) {
+    ASSERT_TRUE(w.counts.valid);
+    ASSERT_EQ(w.counts.allocs.size(), w.threads.size());
+    WindowCounts c;
+    c.allocs.assign(w.threads.size(), 0), c.frees.assign(w.threads.size(), 0);
+    std::map<uint64_t, std::pair<uint64_t, uint64_t>> bySize;
+    for (size_t t = 0; t < w.threads.size(); t++)
+      for (const ReplayOp& op : w.threads[t]) {
+        const uint64_t z = op.size();
+        if (op.kind() == ReplayOp::Alloc) {
+          c.allocs[t]++, c.bytesRequested += z, c.zeroSizeAllocs += z == 0;
+          if (z > WindowCounts::kBySizeMax) c.largeAllocs++, c.largeBytes += z;
+          else if (z) bySize[z].first++;
+          auto& l = lastAlloc[op.slot];
+          if (op.seq >= l.first) l = {op.seq, z};  // (a window's threads are not in trace order)
+        } else if (op.kind() == ReplayOp::Free) {
+          c.frees[t]++, c.bytesFreed += z;
+          if (z > WindowCounts::kBySizeMax) c.largeFrees++;
+          else if (z) bySize[z].second++;
+        }
+      }
+    EXPECT_EQ(w.counts.allocs, c.allocs);
+    EXPECT_EQ(w.counts.frees, c.frees);
+    EXPECT_EQ(w.counts.bytesRequested, c.bytesRequested);
+    EXPECT_EQ(w.counts.bytesFreed, c.bytesFreed);
+    EXPECT_EQ(w.counts.zeroSizeAllocs, c.zeroSizeAllocs);
+    EXPECT_EQ(w.counts.largeAllocs, c.largeAllocs);
+    EXPECT_EQ(w.counts.largeBytes, c.largeBytes);
+    EXPECT_EQ(w.counts.largeFrees, c.largeFrees);
+    ASSERT_EQ(w.counts.bySize.size(), bySize.size());
+    size_t i = 0;
+    for (const auto& [z, n] : bySize) {
+      const WindowCounts::BySize& b = w.counts.bySize[i++];
+      EXPECT_EQ(b.size, z);
+      EXPECT_EQ(b.allocs, n.first) << z;
+      EXPECT_EQ(b.frees, n.second) << z;
+    }
+  }
+  for (const auto& [slot, last] : lastAlloc) ASSERT_EQ(stream.slotSize(slot), last.second) << slot;
 }
 
 TEST(TraceLoader, AThreadAfterTheFirstWindowIsANewThreadErrorUnlessKnown) {
