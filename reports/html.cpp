@@ -388,7 +388,7 @@ std::string timelineSection(const Report& r, TimelineAxis axis) {
   std::string out = "<h2>Memory over the replay</h2>\n";
   out += fmt::format(
       "<p class=\"note\">x: {}. RSS sampled {}{}. Dashed lines: {} ({}).</p>\n",
-      events ? "trace events done (so that variants' GC cycles line up; --x-axis time for wall time)"
+      events ? "trace events done (so that runs of one trace line up; --x-axis time for wall time)"
              : "wall time since the replay started",
       r.config.rssIntervalMs ? fmt::format("every {} ms", r.config.rssIntervalMs) : std::string("at GC barriers only"),
       !r.heap ? std::string()

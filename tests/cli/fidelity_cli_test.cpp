@@ -80,9 +80,11 @@ TEST(FidelityCli, ThePacerOnEveryGeneratorKindStaysWhereDocsFidelitySays) {
   // At these sizes, with other tests running beside, the runtime varies more than at 1 M events
   // (docs/fidelity.md has those figures): the bounds below are on the runtime's range widened by a share,
   // wider for large, whose 30 000 events make few cycles of very different lengths.
-  const Kind kinds[] = {{"steady", 300000, 0.35, 0.5},           {"web", 300000, 0.35, 0.5},
-                        {"producer-consumer", 300000, 0.35, 0.5}, {"fragmentation", 300000, 0.35, 0.5},
-                        {"larson", 300000, 0.35, 0.5},            {"large", 30000, 1.2, 0.5}};
+  // The peak is the highest of a few cycles' heaps: at these sizes it moved by up to 60% over the runtime's
+  // range from one sweep to the next (fragmentation at GOGC=50), so its bound only catches gross regressions.
+  const Kind kinds[] = {{"steady", 300000, 0.35, 1.0},           {"web", 300000, 0.35, 1.0},
+                        {"producer-consumer", 300000, 0.35, 1.0}, {"fragmentation", 300000, 0.35, 1.0},
+                        {"larson", 300000, 0.35, 1.0},            {"large", 30000, 1.2, 1.0}};
   for (const Kind& k : kinds) {
     const std::string path = (dir / (std::string(k.name) + ".gmt")).string();
     ASSERT_EQ(gomalloc(fmt::format("gen {} --events {} --gc-every 0 --threads 1 --seed 1 -o {}", k.name, k.events, path), dir).code, 0);
