@@ -47,8 +47,9 @@ TEST(MeasuresCli, EachMallocsOwnStatisticsAtEachGcEventAndAtTheEnd) {
                             {"mimalloc", "mimalloc mi_process_info", nullptr}};
   int ran = 0;
   for (const Expect& e : expects) {
+    // A sanitizer replaces malloc in gomalloc itself (system) and cannot be preloaded under (the others).
+    if (kSanitized) continue;
     const bool preloaded = std::string(e.allocator) != "system";
-    if (preloaded && kSanitized) continue;
     for (const char* mode : {"--deterministic", ""}) {
       RunResult r = gomalloc(fmt::format("replay {} --allocator {} {} --quiet --format json", trace, e.allocator, mode), dir);
       if (preloaded && r.code != 0 && r.err.find("not installed") != std::string::npos) break;
@@ -82,6 +83,7 @@ TEST(MeasuresCli, EachMallocsOwnStatisticsAtEachGcEventAndAtTheEnd) {
       EXPECT_GT(j["latency"]["groups"][2]["samples"].get<uint64_t>(), 0u) << e.allocator;  // medium: 4000 B
     }
   }
+  if (kSanitized) GTEST_SKIP() << "a sanitizer replaces malloc: no malloc's own statistics to read";
   EXPECT_GT(ran, 0);
 }
 
