@@ -66,7 +66,8 @@ int runFidelity(const FidelityOpts& o) {
     if (o.gogc != "off") {
       const reports::RuntimePacing pacing = reports::runtimePacing(runtime);
       if (!pacing.markEvents.empty())
-        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", fmt::join(pacing.markEvents, ","))});
+        modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_mark_events={}", fmt::join(pacing.markEvents, ",")),
+                                           "--set", fmt::format("gc_mark_starts={}", fmt::join(pacing.markStarts, ","))});
       if (!pacing.consMarks.empty())
         modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_cons_marks={}", fmt::join(pacing.consMarks, ","))});
     }

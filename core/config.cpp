@@ -90,7 +90,7 @@ const std::vector<std::string>& Config::keys() {
                                              "page_cache", "scavenger", "scavenger_pace", "tiny_alloc", "zeroing", "free_mode", "mcentral",
                                              "size_classes", "pacer", "gc_cons_mark", "gc_stacks_bytes", "gc_globals_bytes",
                                              "gc_baseline_bytes", "gc_baseline_scan_bytes", "gc_mark_utilization",
-                                             "gc_mark_events", "gc_cons_marks"};
+                                             "gc_mark_events", "gc_cons_marks", "gc_mark_starts"};
   return k;
 }
 
@@ -172,6 +172,12 @@ void Config::apply(const std::string& key, const std::string& v) {
     for (uint64_t x : n)
       if (x == 0) bad(key, v, "expected counts of events of at least 1 (or 0 alone: off)");
     gcMarkEvents = std::move(n);
+  } else if (key == "gc_mark_starts") {
+    std::vector<uint64_t> n;
+    for (long long x : parseIntList(key, v, 0, int64_t{1} << 40)) n.push_back(uint64_t(x));
+    if (n.size() == 1 && n[0] == 0) n.clear();  // 0: off
+    if (!std::is_sorted(n.begin(), n.end())) bad(key, v, "expected event indices in ascending order");
+    gcMarkStarts = std::move(n);
   } else if (key == "gc_cons_marks") {
     std::vector<double> n;
     size_t i = 0;
@@ -228,6 +234,8 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
     classes = preset;
   std::string markEvents = gcMarkEvents.empty() ? "0" : "";
   for (auto n : gcMarkEvents) markEvents += (markEvents.empty() ? "" : ",") + std::to_string(n);
+  std::string markStarts = gcMarkStarts.empty() ? "0" : "";
+  for (auto n : gcMarkStarts) markStarts += (markStarts.empty() ? "" : ",") + std::to_string(n);
   std::string consMarks = gcConsMarks.empty() ? "0" : "";
   for (double x : gcConsMarks) consMarks += (consMarks.empty() ? "" : ",") + numText(x);
   return {{"preset", preset},
@@ -251,7 +259,17 @@ std::vector<std::pair<std::string, std::string>> Config::entries() const {
           {"gc_baseline_scan_bytes", bytesText(gcBaselineScanBytes)},
           {"gc_mark_utilization", numText(gcMarkUtilization)},
           {"gc_mark_events", markEvents},
-          {"gc_cons_marks", consMarks}};
+          {"gc_cons_marks", consMarks},
+          {"gc_mark_starts", markStarts}};
+}
+
+uint64_t Config::givenMark(uint64_t k, uint64_t at) const {
+  if (gcMarkStarts.empty()) return k;
+  const auto after = std::upper_bound(gcMarkStarts.begin(), gcMarkStarts.end(), at);  // the first start past at
+  if (after == gcMarkStarts.begin()) return 0;
+  const auto before = after - 1;
+  const bool later = after != gcMarkStarts.end() && *after - at < at - *before;
+  return uint64_t((later ? after : before) - gcMarkStarts.begin());
 }
 
 size_t Config::heapLimitBytes() const {

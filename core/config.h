@@ -60,6 +60,11 @@ struct Config {
   // uses gcConsMarks[k mod size]; a negative one gives Go's unsigned runway past the goal (the 45/64 clamp). Go
   // 1.19's estimate smooths a measurement of CPU time; fidelity gives the real runtime's, cycle by cycle.
   std::vector<double> gcConsMarks;
+  // The events after which those marks began (empty: off). With them the lists are read by position in the
+  // trace, not by count, so that one early difference does not shift every later cycle's inputs: a mark that
+  // begins after event e is the given mark that began nearest e (the earlier of two as near); it takes that mark's
+  // length, and the trigger set at its end takes the estimate set at that mark's end. Deterministic replays only.
+  std::vector<uint64_t> gcMarkStarts;
   McentralDesign mcentral = McentralDesign::SpanSet;
   std::vector<uint32_t> sizeClasses;    // empty = the preset's table
 
@@ -75,6 +80,17 @@ struct Config {
   void set(const std::string& key, const std::string& value);
   // Every effective setting as key/value text, in a fixed order (printed into every report).
   std::vector<std::pair<std::string, std::string>> entries() const;
+  // The given mark (gc_mark_events, gc_cons_marks) that the k-th concurrent mark, begun after the
+  // trace's event at, follows: k, or by position with gc_mark_starts.
+  uint64_t givenMark(uint64_t k, uint64_t at) const;
+  // The given mark j's length in events (0: none given), and the cons/mark estimate the trigger after it uses
+  // (gc_cons_mark when none is given).
+  uint64_t markEventsOf(uint64_t j) const { return gcMarkEvents.empty() ? 0 : gcMarkEvents[j % gcMarkEvents.size()]; }
+  double consMarkAfter(uint64_t j) const {
+    return gcConsMarks.empty() ? gcConsMark : gcConsMarks[(j + 1) % gcConsMarks.size()];
+  }
+  // Marks of given lengths or positions count the trace's events in order: they need a deterministic replay.
+  bool marksGiven() const { return !gcMarkEvents.empty() || !gcMarkStarts.empty(); }
   // The effective max_heap_bytes (explicit, or what auto stands for), a multiple of 4 MiB, at least 4 MiB.
   size_t heapLimitBytes() const;
   // The address window the heap reserves: heapLimitBytes() rounded up to arenaBytes.

@@ -24,6 +24,9 @@ bool Heap::takeMarkStart() {
 void Heap::markDone() {
   h_->markDone();
 }
+uint64_t Heap::markBegan(uint64_t at) {
+  return h_->followGivenMark(at);
+}
 void Heap::gc(bool forced) {
   // runtime.GC() finishes a mark in progress (an unforced cycle), then runs a full cycle of its own.
   if (forced && h_->marking.load()) h_->gcCycle(false);

@@ -105,6 +105,9 @@ class Heap {
   // The mark's work is done (Go: gcMarkDone): asks for the mark termination, as the goal would. For
   // gc_mark_events, whose count the replay keeps. No effect when no mark is in progress.
   void markDone();
+  // Deterministic replays, after takeMarkStart(): the mark began after the trace's event at. It follows the given
+  // mark there (Config::givenMark). Returns that mark's length in events (gc_mark_events), 0 when none is given.
+  uint64_t markBegan(uint64_t at);
   // Runs one GC cycle (Go: gcStart .. gcMarkTermination .. gcSweep @ go1.19): terminates the mark in progress,
   // or runs a whole cycle when none is. forced (runtime.GC()): terminates a mark in progress, then runs a
   // whole cycle and sweeps everything. The world must be stopped.

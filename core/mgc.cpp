@@ -118,9 +118,7 @@ void MHeap::commitPacer(bool sweepDone) {
   const double scanWork = double(lastHeapScan + cfg.gcBaselineScanBytes + nonHeap);
   // Go's estimate is 0 until a cycle the pacer started has measured one (gcControllerState.init; forced
   // cycles during which nothing is allocated measure nothing), so the first such cycle has no runway.
-  const double consMark = !cfg.gcConsMarks.empty() ? cfg.gcConsMarks[pacedCycles % cfg.gcConsMarks.size()]
-                         : pacedCycles                ? cfg.gcConsMark
-                                                      : 0;
+  const double consMark = !pacedCycles ? (cfg.gcConsMarks.empty() ? 0 : cfg.gcConsMarks[0]) : cfg.consMarkAfter(givenMark);
   // A negative estimate: Go converts the negative runway to uint64, which on amd64 is past any goal.
   runway = !go119 ? 0 : consMark < 0 ? ~uint64_t{0} : uint64_t(consMark * (1 - 0.25) / 0.25 * scanWork);
   // The mark itself gets the CPU it gets: at gc_mark_utilization u' the mutator allocates
@@ -151,6 +149,7 @@ void MHeap::triggered(uint64_t live) {
     triggered_ = live;
     // With gc_mark_events the mark lasts its count of events, past the goal if it takes that long: Go's assists aim
     // to finish by the goal but do not stop the mark there (gcpacertrace's ∆goal is often positive).
+    givenMark = pacedCycles;  // (by position: markBegan)
     const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max(heapGoal, live));
     if (end > live) {
       // The scan-class bytes allocated so far: what is allocated from here on is black, not scanned. Read only
@@ -171,6 +170,14 @@ void MHeap::triggered(uint64_t live) {
 void MHeap::requestTermination() {
   trigger.store(~uint64_t{0}, std::memory_order_relaxed);
   gcRequested.store(true, std::memory_order_relaxed);
+}
+
+// Deterministic replays: the mark follows the given mark nearest its start (gc_mark_starts).
+uint64_t MHeap::followGivenMark(uint64_t at) {
+  std::lock_guard<Mutex> g(pacerLock);
+  if (!marking.load(std::memory_order_relaxed)) return 0;
+  givenMark = cfg.givenMark(pacedCycles, at);
+  return cfg.markEventsOf(givenMark);
 }
 
 void MHeap::markDone() {

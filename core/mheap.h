@@ -104,6 +104,7 @@ class MHeap {
   // The trigger was reached: start the mark (Go: gcStart @ go1.19), or ask for mark termination.
   void triggered(uint64_t live);
   void markDone();  // gc_mark_events: the replay's count of the mark's events is spent
+  uint64_t followGivenMark(uint64_t at);  // Heap::markBegan
   void requestTermination();
   // Where a death goes: dead bitmap 0 or 1 (the cycle's parity), or kFloating while a mark runs.
   uint32_t deadParity() const { return deathTarget.load(std::memory_order_relaxed); }
@@ -172,6 +173,7 @@ class MHeap {
   uint64_t runway = 0, lastHeapScan = 0;  // Go: gcControllerState.runway, lastHeapScan
   uint64_t pacedCycles = 0;  // cycles whose concurrent mark the pacer started (Go's cons/mark estimate needs one)
   uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
+  uint64_t givenMark = 0;                 // the given mark the current or last one follows (Config::givenMark)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
   uint64_t scanAllocAtMark = ~uint64_t{0};  // scanSlotBytes when the mark started (one P only; ~0: unknown)
   uint64_t numGC = 0, numForcedGC = 0;

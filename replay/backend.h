@@ -38,8 +38,11 @@ class Backend {
   virtual bool gcRequested() const { return false; }
   // True once per concurrent mark the pacer started (go with pacer=go1.19), when first asked.
   virtual bool takeMarkStart() { return false; }
-  // The length of the k-th concurrent mark in trace events (go with gc_mark_events), 0 when the backend times it.
-  virtual uint64_t markEvents(uint64_t k) const { (void)k; return 0; }
+  // Deterministic mode, after takeMarkStart(): the mark began after the trace's event at. Returns its length in
+  // trace events when the backend is given one (go with gc_mark_events), else 0 (it ends by itself).
+  virtual uint64_t markBegan(uint64_t at) { (void)at; return 0; }
+  // The backend's marks count the trace's events in order (go with gc_mark_*): the replay must be deterministic.
+  virtual bool needsDeterministic() const { return false; }
   // The mark's events are spent: the backend ends it (Go: gcMarkDone) and asks for a cycle.
   virtual void markDone() {}
   // One GC cycle; the world is stopped. forced: a trace gc event (runtime.GC) rather than the pacer.

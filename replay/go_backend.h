@@ -20,9 +20,8 @@ class GoBackend final : public BackendImpl<GoBackend> {
   std::string name() const override { return "go"; }
   bool gcRequested() const override { return heap_->gcRequested(); }
   bool takeMarkStart() override { return heap_->takeMarkStart(); }
-  uint64_t markEvents(uint64_t k) const override {
-    return cfg_.gcMarkEvents.empty() ? 0 : cfg_.gcMarkEvents[k % cfg_.gcMarkEvents.size()];
-  }
+  uint64_t markBegan(uint64_t at) override { return heap_->markBegan(at); }
+  bool needsDeterministic() const override { return cfg_.marksGiven(); }
   void markDone() override { heap_->markDone(); }
   void gc(bool forced) override { heap_->gc(forced); }
   std::optional<HeapFigures> heapFigures() const override;

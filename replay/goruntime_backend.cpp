@@ -355,6 +355,8 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
   RuntimeDetail rt;
   Json done;
   std::optional<Json> start, end;
+  std::map<uint64_t, uint64_t> markBegan;                 // cycle N -> the event after which its mark was seen
+  std::vector<std::pair<uint64_t, uint64_t>> cyclesDone;  // (NumGC, event) at each point after the start
   try {
     size_t pos = 0;
     for (size_t line = 1; pos < child.out.size(); line++) {
@@ -372,7 +374,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
       pt.rssBytes = u64(j, "rss");
       pt.events = u64(j, "event");
       if (kind == "mark") {  // a concurrent mark began: no figures, not a timeline point
-        res.pacerGcStarts.push_back(u64(j, "event"));
+        markBegan.emplace(u64(j, "cycle"), pt.events);  // (the first, should one be seen twice)
         continue;
       }
       if (kind == "sample") {
@@ -382,7 +384,7 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
         pt.kind = kind == "start" ? TimelinePoint::Kind::Start
                   : kind == "end" ? TimelinePoint::Kind::End
                                   : TimelinePoint::Kind::Gc;
-        if (kind == "pacer") rt.pacerGcEvents.push_back(u64(j, "event"));
+        if (kind != "start") cyclesDone.emplace_back(u64(j, "NumGC"), pt.events);
         if (kind == "start") start = j;
         if (kind == "end") end = j;
         if (kind != "start") notePeak(res.heapPeak, *pt.heap);
@@ -396,6 +398,16 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
     rt.baselineScanBytes = u64(*start, "ScanBaseline");
     rt.baselineNumForcedGC = u64(*start, "NumForcedGC");
     rt.consMarks = pacerTrace.consMarksAfter(rt.baselineNumGC);
+    // Each paced cycle's mark start and end, aligned: its end is the first point that counts it; its start the
+    // mark point that names it, or its end when no alloc saw the mark (begun and ended within one alloc).
+    for (uint64_t n : pacerTrace.paced) {
+      if (n <= rt.baselineNumGC) continue;
+      auto done = std::find_if(cyclesDone.begin(), cyclesDone.end(), [&](auto& c) { return c.first >= n; });
+      if (done == cyclesDone.end()) break;  // not over when the replay ended
+      auto began = markBegan.find(n);
+      res.pacerGcStarts.push_back(began != markBegan.end() ? std::min(began->second, done->second) : done->second);
+      rt.pacerGcEvents.push_back(done->second);
+    }
     for (uint64_t n : pacerTrace.paced)
       if (n > rt.baselineNumGC) {
         if (auto it = pacerTrace.heapScanWork.find(n); it != pacerTrace.heapScanWork.end())

@@ -327,7 +327,7 @@ void Run::pacerAttention(bool concurrent) {
     std::lock_guard lk(mu);
     markStarts.push_back(at);
     markStartEvents.push_back(events);
-    if (const uint64_t n = concurrent ? 0 : backend.markEvents(markStarts.size() - 1)) detMarkEnd = at + n;
+    if (const uint64_t n = concurrent ? 0 : backend.markBegan(at)) detMarkEnd = at + n;
   }
   if (!backend.gcRequested()) return;
   if (concurrent) requestStop();
@@ -774,8 +774,9 @@ struct WindowSource {
 Result replayWindows(const ReplayProgram& first, WindowSource* src, Backend& backend, const Options& opt,
                      uint64_t totalOps) {
   const int nprocs = effectiveProcs(first, opt);
-  if (backend.markEvents(0) && !opt.deterministic)
-    throw std::invalid_argument("gc_mark_events counts the trace's events in order: it needs --deterministic");
+  if (backend.needsDeterministic() && !opt.deterministic)
+    throw std::invalid_argument(
+        "gc_mark_events and gc_mark_starts count the trace's events in order: they need --deterministic");
   detail::Run r(first, backend, opt, nprocs);
 
   Result res;

@@ -94,8 +94,8 @@ struct RuntimeDetail {
   uint64_t baselineScanBytes = 0;
   // MemStats after the last event (absolute, as the runtime reports them).
   uint64_t totalAlloc = 0, mallocs = 0, frees = 0, nextGC = 0, numGC = 0, numForcedGC = 0;
-  // Collections the runtime's pacer started, each with the number of events done when the replay noticed it
-  // (after an alloc); collections that ended inside a runtime.GC() are counted in numGC but not listed.
+  // Collections the runtime's pacer started and that ended during the replay, each with the number of events
+  // done when the replay noticed it over (after an alloc, or at the runtime.GC() that finished it).
   std::vector<uint64_t> pacerGcEvents;
   // The cons/mark estimate the trigger of each cycle the pacer started used, in order (Go 1.19 prints it at the
   // cycle's end with GODEBUG=gcpacertrace=1); a cycle that printed none used the next one's.
@@ -140,7 +140,8 @@ struct Result {
   uint64_t gcEvents = 0;        // trace gc events executed (stop-the-world barriers)
   uint64_t pacerStops = 0;      // stop-the-world barriers the backend's pacer asked for (go; concurrent or not)
   // Events done when each concurrent mark the pacer started began (go with pacer=go1.19: exact in deterministic
-  // mode, the Ps' progress at 1024-op granularity otherwise; go-runtime: noticed after the alloc that began it).
+  // mode, the Ps' progress at 1024-op granularity otherwise; go-runtime: noticed after the alloc that began it,
+  // one per pacer_gc_events entry, that entry's own when no alloc saw the mark).
   std::vector<uint64_t> pacerGcStarts;
   uint64_t bytesRequested = 0;  // sum of allocation sizes
   uint64_t liveObjects = 0;     // allocated and not freed at the end

@@ -153,7 +153,10 @@ RuntimePacing runtimePacing(const std::vector<Report>& runtime) {
     const auto& ends = *r.heap->pacerGcEvents;
     RuntimePacing p;
     for (size_t k = 0; k < starts.size() && k < ends.size(); k++)
-      if (ends[k] >= starts[k]) p.markEvents.push_back(std::max<uint64_t>(1, ends[k] - starts[k]));
+      if (ends[k] >= starts[k] && (p.markStarts.empty() || starts[k] >= p.markStarts.back())) {
+        p.markStarts.push_back(starts[k]);
+        p.markEvents.push_back(std::max<uint64_t>(1, ends[k] - starts[k]));
+      }
     if (r.heap->pacerConsMarks) p.consMarks = *r.heap->pacerConsMarks;
     if (p.markEvents.empty()) continue;
     const double d = std::abs(cycles[i] - medCycles) / medCycles + std::abs(peaks[i] - medPeak) / medPeak;

@@ -58,7 +58,7 @@ uint64_t runtimeBaselineScan(const std::vector<Report>& runtime,
 // With them, the cons/mark estimates the triggers of that run's cycles used (heap.pacer_cons_marks; Go 1.19's
 // estimate smooths a measurement of CPU time too): the model's gc_cons_marks.
 struct RuntimePacing {
-  std::vector<uint64_t> markEvents;
+  std::vector<uint64_t> markStarts, markEvents;  // the paced marks' first events and lengths
   std::vector<double> consMarks;
 };
 RuntimePacing runtimePacing(const std::vector<Report>& runtime);

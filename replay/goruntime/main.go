@@ -31,7 +31,8 @@
 // printed as the "start" point: the baseline, which gomalloc reports separately and does not subtract.
 //
 // Output on stdout, one JSON object per line: {"kind":"start"|"gc"|"pacer"|"mark"|"sample"|"end", ...} points
-// (pacer: a collection the runtime started by itself, noticed after the alloc counted in "event"), then one
+// (pacer: collections the runtime started by itself, noticed ended after the alloc counted in "event"; mark: the
+// mark of collection "cycle" noticed begun after that alloc), then one
 // {"kind":"done", ...} line with the counts and the Go version.
 package main
 
@@ -207,6 +208,9 @@ func point(kind string, heap, bySize bool) {
 	key("t_ns", uint64(time.Since(t0)))
 	key("event", atomic.LoadUint64(&eventsRun))
 	key("rss", rss())
+	if kind == "mark" {
+		key("cycle", atomic.LoadUint64(&lastNumGC)+1) // the cycles ended so far were counted just before
+	}
 	if kind == "start" {
 		// What every cycle scans of the baseline, as far as the program knows it: the slot table, the fill
 		// objects with pointers and the table that holds them (the runtime's own objects are not counted).
@@ -459,9 +463,7 @@ func worker(t int, offset, count uint64) {
 			atomic.AddUint64(&eventsRun, 1)
 			// One goroutine at a time reads the GC count, the others skip: the runtime's metrics lock is a
 			// semaphore, and waiting on it allocates sudogs on the Go heap.
-			if kind == kindAlloc && atomic.LoadUint32(&gcphase) != 0 && atomic.CompareAndSwapUint32(&markSeen, 0, 1) {
-				point("mark", false, false)
-			}
+			// The cycles that ended first, then the mark in progress: one alloc can end a cycle and begin the next.
 			if kind == kindAlloc && atomic.CompareAndSwapUint32(&metricsBusy, 0, 1) {
 				metrics.Read(samples)
 				atomic.StoreUint32(&metricsBusy, 0)
@@ -469,6 +471,9 @@ func worker(t int, offset, count uint64) {
 				if n := samples[0].Value.Uint64(); n > last && atomic.CompareAndSwapUint64(&lastNumGC, last, n) {
 					point("pacer", true, false)
 				}
+			}
+			if kind == kindAlloc && atomic.LoadUint32(&gcphase) != 0 && atomic.CompareAndSwapUint32(&markSeen, 0, 1) {
+				point("mark", false, false)
 			}
 		}
 		done += n

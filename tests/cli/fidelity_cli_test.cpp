@@ -70,9 +70,6 @@ TEST(FidelityCli, TheModelMeetsTheBoundsOnEveryGeneratorKindWithForcedCollection
 // runtime's median that guards against a regression. fidelity's own bounds (the runtime's range +-1 cycle,
 // 10% of the peak) are tighter; docs/fidelity.md says where they hold and where not, and why.
 TEST(FidelityCli, ThePacerOnEveryGeneratorKindStaysWhereDocsFidelitySays) {
-  // Under a sanitizer one CI run saw large at GOGC=50 run 647 model cycles against the runtime's 232..249,
-  // which the release build's run of this test did not: the release build checks the bounds; the cause is open.
-  if (kSanitized) GTEST_SKIP() << "checked by the release build (see the comment)";
   ScratchDir dir("fidelity-pacer");
   if (auto why = goRuntimeMissing(dir); !why.empty()) GTEST_SKIP() << "go-runtime unavailable: " << why;
   struct Kind {

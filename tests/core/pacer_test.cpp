@@ -277,6 +277,37 @@ TEST(Pacer, Settings) {
   EXPECT_EQ(c.gcMarkEvents, (std::vector<uint64_t>{800, 20, 3}));
   c.set("gc_mark_events", "0");
   EXPECT_TRUE(c.gcMarkEvents.empty());
+  EXPECT_THROW(c.set("gc_mark_starts", "50,10"), std::invalid_argument);  // ascending
+  c.set("gc_mark_starts", "0,10,10,50");
+  EXPECT_EQ(c.gcMarkStarts, (std::vector<uint64_t>{0, 10, 10, 50}));
+  c.set("gc_mark_starts", "0");
+  EXPECT_TRUE(c.gcMarkStarts.empty());
+}
+
+// gc_mark_starts: the given marks are read by position, so that a mark begun early or late, or one cycle more or
+// less, does not shift every later cycle's inputs. A mark follows the given one that began nearest it (the
+// earlier of two as near); without the starts, the k-th mark follows the k-th.
+TEST(Pacer, GivenMarksAreReadByPosition) {
+  Config c;
+  c.set("gc_mark_events", "5,6,7,8");
+  c.set("gc_cons_marks", "0,1,2,3,4");
+  EXPECT_EQ(c.givenMark(2, 1000), 2u);
+  EXPECT_EQ(c.markEventsOf(c.givenMark(5, 0)), 6u);  // the list repeats
+  c.set("gc_mark_starts", "100,200,300,400");
+  EXPECT_EQ(c.givenMark(0, 0), 0u);
+  EXPECT_EQ(c.givenMark(0, 149), 0u);
+  EXPECT_EQ(c.givenMark(0, 150), 0u);  // as near to 100 as to 200
+  EXPECT_EQ(c.givenMark(7, 151), 1u);
+  EXPECT_EQ(c.givenMark(1, 390), 3u);
+  EXPECT_EQ(c.givenMark(1, 5000), 3u);
+  EXPECT_EQ(c.markEventsOf(c.givenMark(0, 290)), 7u);
+  // The trigger after given mark j uses the estimate the run set at that mark's end, its (j+1)-th.
+  EXPECT_EQ(c.consMarkAfter(c.givenMark(0, 290)), 3.0);
+  // In a heap: the first mark, begun after event 290, follows the third given mark.
+  Heap h(cfgWith({{"gc_mark_events", "5,6,7,8"}, {"gc_mark_starts", "100,200,300,400"}}));
+  auto objs = allocUntilMark(h);
+  ASSERT_TRUE(h.takeMarkStart());
+  EXPECT_EQ(h.markBegan(290), 7u);
 }
 
 // The baseline is live heap the pacer counts before any object is allocated (the goal above the 4 MiB floor

@@ -189,6 +189,29 @@ TEST(ReplayGo, MarkEventsEndTheMarkBeforeItsLastOp) {
   for (size_t i = 0; i < r.gcCycles.size(); i++) EXPECT_EQ(*r.gcCycles[i].markStartEvent, r.pacerGcStarts[i]);
 }
 
+// gc_mark_starts: a mark takes the length of the given mark that began nearest it: here 1 event before the
+// middle of the trace and 4000 after it. Deterministic only, as gc_mark_events.
+TEST(ReplayGo, MarkStartsReadTheGivenMarksByPosition) {
+  ReplayProgram p = synth::steady(200000, 1, 20000, 5, 0);
+  GoBackend b(config({{"gogc", "400"}, {"gc_mark_events", "1,4000"}, {"gc_mark_starts", "0,100000"}}), 1);
+  Result r = run(p, b, quiet(1, true));
+  size_t early = 0, late = 0;
+  for (const GcCycleRecord& c : r.gcCycles) {
+    const uint64_t length = *c.endEvent - *c.markStartEvent;
+    if (*c.markStartEvent <= 50000) {
+      EXPECT_EQ(length, 0u) << c.cycle;  // a mark of one event ends before that event
+      early++;
+    } else {
+      EXPECT_EQ(length, 3999u) << c.cycle;
+      late++;
+    }
+  }
+  EXPECT_GT(early, 0u);
+  EXPECT_GT(late, 0u);
+  GoBackend c(config({{"gc_mark_starts", "10"}}), 2);
+  EXPECT_THROW(run(p, c, quiet(2, false)), std::invalid_argument);
+}
+
 TEST(ReplayGo, ReportsTheEffectiveConfiguration) {
   GoBackend b(config({{"mcentral", "locked"}}), 3);
   ReplayProgram p = synth::steady(100, 1, 10, 1);

@@ -156,6 +156,15 @@ TEST(GoRuntime, PacerCollectionsAreRecordedWithTheirEvent) {
   for (size_t i = 1; i < rt.runtime->pacerGcEvents.size(); i++)
     EXPECT_LT(rt.runtime->pacerGcEvents[i - 1], rt.runtime->pacerGcEvents[i]);
   EXPECT_LE(rt.runtime->pacerGcEvents.back(), prog.events);
+  // One mark start per listed cycle, paired: each mark began after the cycle before ended, and before its own end
+  // (the mark of cycle n is named by the child, so a mark no alloc saw does not shift the pairs after it).
+  ASSERT_EQ(rt.pacerGcStarts.size(), rt.runtime->pacerGcEvents.size());
+  for (size_t i = 0; i < rt.pacerGcStarts.size(); i++) {
+    EXPECT_LE(rt.pacerGcStarts[i], rt.runtime->pacerGcEvents[i]) << i;
+    if (i > 0) {
+      EXPECT_GE(rt.pacerGcStarts[i], rt.runtime->pacerGcEvents[i - 1]) << i;
+    }
+  }
   // Each paced cycle's cons/mark estimate, from GODEBUG=gcpacertrace=1: the first paced cycle's is 0 (the setup
   // measured none); at most one per cycle; at least one cycle measured a non-zero one.
   const std::vector<double>& cm = rt.runtime->consMarks;

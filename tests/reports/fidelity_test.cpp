@@ -99,6 +99,7 @@ TEST(Fidelity, TheMarksLengthsAndEstimatesComeFromTheMedianRun) {
   const std::vector<Report> runs = {run({10, 50}, {20, 90}, {0, 1}), run({10, 40, 70}, {15, 45, 100}, {0, -0.5, 2}),
                                     run({5, 30, 60, 90}, {9, 33, 66, 99}, {0, 3, 3, 3})};
   EXPECT_EQ(runtimePacing(runs).markEvents, (std::vector<uint64_t>{5, 5, 30}));
+  EXPECT_EQ(runtimePacing(runs).markStarts, (std::vector<uint64_t>{10, 40, 70}));
   EXPECT_EQ(runtimePacing(runs).consMarks, (std::vector<double>{0, -0.5, 2}));
   // The same cycle counts: the run whose peak is the median one.
   const std::vector<Report> peaks = {run({10}, {12}, {}, 9000), run({10}, {13}, {}, 30000), run({10}, {14}, {}, 12000),
