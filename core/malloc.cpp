@@ -109,6 +109,7 @@ void* Heap::malloc(int p, size_t size, bool scan) {
         span = c.alloc[spc.v];
       }
       st.bytesRequested += size;
+      if (scan) st.ptrBytes += ptrExtent(size);
       if (span->needzero && h.cfg.zeroing) zeroSmall(v, span->elemsize);
       x = v;
     }
@@ -119,6 +120,7 @@ void* Heap::malloc(int p, size_t size, bool scan) {
     ClassStats& st = c.stats[s->spanclass.v];
     st.largeSpansAllocated++;
     st.bytesRequested += size;
+    if (scan) st.ptrBytes += ptrExtent(size);
     st.bytesAllocated += s->spanBytes();
     x = s->base();
     if (s->needzero && h.cfg.zeroing) std::memset(reinterpret_cast<void*>(x), 0, s->spanBytes());
@@ -127,7 +129,7 @@ void* Heap::malloc(int p, size_t size, bool scan) {
   return reinterpret_cast<void*>(x);
 }
 
-void Heap::free(int p, void* ptr) {
+void Heap::free(int p, void* ptr, size_t size) {
   MHeap& h = *h_;
   if (ptr == h.zerobase) return;
   MSpan* s = h.spanOf(reinterpret_cast<uintptr_t>(ptr));
@@ -147,17 +149,23 @@ void Heap::free(int p, void* ptr) {
     if (s->tinyRefAdd(idx, -1, h.cfg.procs > 1) != 0) return;
     s->tinyRefs[idx] = 1;  // dead: back to a free slot's count (nothing touches it until the slot is reused)
   }
-  h.objectDied(s, idx, p);
+  // Its scan extent: as allocated, or the whole slot when the caller does not know its size.
+  const uint64_t extent = s->spanclass.noscan() ? 0 : size ? ptrExtent(size) : s->large() ? s->spanBytes() : s->elemsize;
+  h.objectDied(s, idx, p, extent);
 }
 
-void MHeap::countDeath(const MSpan* s, int p) {
+void MHeap::countDeath(const MSpan* s, int p, uint64_t ptrBytes) {
   ClassStats& st = (p >= 0 ? allp[size_t(p)].mcache : stwStats).stats[s->spanclass.v];
   st.deaths++;
+  st.deadPtrBytes += ptrBytes;
   if (s->large()) st.deadBytes += s->spanBytes();
 }
 
-void MHeap::objectDied(MSpan* s, uint32_t idx, int p) {
-  countDeath(s, p);
+void MHeap::objectDied(MSpan* s, uint32_t idx, int p, uint64_t ptrBytes) {
+  countDeath(s, p, ptrBytes);
+  // Died during a mark: still marked, and scanned (floating garbage).
+  if (ptrBytes && cfg.freeMode == FreeMode::Deferred && deadParity() == kFloating)
+    (p >= 0 ? allp[size_t(p)].floatingPtrBytes : stwFloatingPtrBytes) += ptrBytes;
   if (cfg.freeMode == FreeMode::Deferred) {
     // Dead as of this cycle: the sweep after the next GC reclaims it. Nothing reads this cycle's dead bits
     // before the next cycle starts (sweeps read the previous cycle's), so with several Ps a death is logged
@@ -191,7 +199,7 @@ void MHeap::flushDeaths(int p) {
     if (d.tiny) {
       if (d.span->tinyRefAdd(d.idx, -1, true) != 0) continue;
       d.span->tinyRefs[d.idx] = 1;  // the block died: back to a free slot's count
-      countDeath(d.span, p);
+      countDeath(d.span, p, 0);  // (tiny blocks have no pointers)
     }
     if (d.parity == kFloating) pp.floating.emplace_back(d.span, d.idx);
     else d.span->markDead(int(d.parity), d.idx);
@@ -265,9 +273,9 @@ uint64_t MHeap::totalAlloc(const std::vector<ClassStats>& all) {
   return total;
 }
 
-uint64_t MHeap::scanSlotBytes(const std::vector<ClassStats>& all) {
+uint64_t MHeap::scanPtrBytes(const std::vector<ClassStats>& all) {
   uint64_t total = 0;
-  for (size_t i = 0; i < all.size(); i += 2) total += all[i].bytesAllocated;  // even span classes: scan
+  for (size_t i = 0; i < all.size(); i += 2) total += all[i].ptrBytes;  // even span classes: scan
   return total;
 }
 
@@ -321,6 +329,8 @@ ClassStats& ClassStats::operator+=(const ClassStats& o) {
   deadBytes += o.deadBytes;
   sweptFrees += o.sweptFrees;
   bytesRequested += o.bytesRequested;
+  ptrBytes += o.ptrBytes;
+  deadPtrBytes += o.deadPtrBytes;
   bytesAllocated += o.bytesAllocated;
   largeSpansAllocated += o.largeSpansAllocated;
   return *this;

@@ -92,7 +92,9 @@ class Heap {
   void* malloc(int p, size_t size, bool scan);
   // The object at ptr (as returned by malloc) dies, on P p. Deferred free mode: reclaimed by the sweep after
   // the next GC cycle. Immediate: reusable at once. Concurrent calls are allowed for distinct p.
-  void free(int p, void* ptr);
+  // size: the object's requested size, for the scan work of the marks that find it floating or dead (Go reads
+  // the extent of an object's pointers from its heap bitmap); 0 when unknown: the whole slot.
+  void free(int p, void* ptr, size_t size = 0);
 
   // True once the pacer wants a stop-the-world cycle (the trigger reached, or with pacer=go1.19 the
   // concurrent mark done); cleared by gc(). Any thread may read it.

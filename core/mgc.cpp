@@ -154,7 +154,7 @@ void MHeap::triggered(uint64_t live) {
     if (end > live) {
       // The scan-class bytes allocated so far: what is allocated from here on is black, not scanned. Read only
       // where one thread runs every P (the other Ps' counters are their own while they run).
-      scanAllocAtMark = cfg.procs == 1 ? scanSlotBytes(classStats()) : ~uint64_t{0};
+      scanAllocAtMark = cfg.procs == 1 ? scanPtrBytes(classStats()) : ~uint64_t{0};
       marking.store(true, std::memory_order_relaxed);
       markBegan.store(true, std::memory_order_relaxed);
       if (cfg.freeMode == FreeMode::Deferred) deathTarget.store(kFloating, std::memory_order_relaxed);
@@ -206,17 +206,14 @@ void MHeap::gcCycle(bool forced) {
     for (auto& [s, idx] : v) {
       const uint64_t b = s->large() ? s->spanBytes() : s->elemsize;
       floatingBytes += b;
-      if (!s->spanclass.noscan()) floatingScan += b;
     }
   };
-  for (auto& pp : allp) addFloating(pp.floating);
+  for (auto& pp : allp) addFloating(pp.floating), floatingScan += pp.floatingPtrBytes;
   addFloating(stwFloating);
+  floatingScan += stwFloatingPtrBytes;
+  // Scan work counts each object as far as its pointers go (its requested size in words), not its slot.
   uint64_t liveScan = 0;
-  for (size_t i = 0; i < stats.size(); i++) {
-    if (i & 1) continue;  // noscan span classes
-    const ClassStats& st = stats[i];
-    liveScan += (i >> 1) == 0 ? st.bytesAllocated - st.deadBytes : (st.mallocs - st.tinyHits - st.deaths) * classes[i >> 1].size;
-  }
+  for (size_t i = 0; i < stats.size(); i += 2) liveScan += stats[i].ptrBytes - stats[i].deadPtrBytes;
   heapMarked = liveSlotBytes(stats) + floatingBytes + cfg.gcBaselineBytes;
   // Scan work (Go: heapScanWork): the marked objects with pointers, less those allocated black during the mark
   // (their share of the bytes allocated since it started), which Go marks without scanning.
@@ -229,7 +226,7 @@ void MHeap::gcCycle(bool forced) {
   // allocated during it. (The share is the trace's own: the baseline is not allocated during a mark.)
   const uint64_t traceMarked = heapMarked - std::min<uint64_t>(heapMarked, cfg.gcBaselineBytes);
   const uint64_t blackScan = !wasMarking                        ? 0
-                             : scanAllocAtMark != ~uint64_t{0} ? scanSlotBytes(stats) - scanAllocAtMark
+                             : scanAllocAtMark != ~uint64_t{0} ? scanPtrBytes(stats) - scanAllocAtMark
                              : traceMarked ? uint64_t(double(black) * double(scanMarked) / double(traceMarked))
                                            : 0;
   lastHeapScan = scanMarked - std::min(blackScan, scanMarked);
@@ -252,8 +249,9 @@ void MHeap::gcCycle(bool forced) {
     for (auto& [s, idx] : v) s->markDead(int(deadParity()), idx);
     v.clear();
   };
-  for (auto& pp : allp) applyFloating(pp.floating);
+  for (auto& pp : allp) applyFloating(pp.floating), pp.floatingPtrBytes = 0;
   applyFloating(stwFloating);
+  stwFloatingPtrBytes = 0;
   numGC++;
   if (forced) numForcedGC++;
 

@@ -54,6 +54,7 @@ struct alignas(64) PState {
   Death deathLog[kDeathLog];
   // Objects that died during a concurrent mark (floating garbage): still marked, reclaimed a cycle later.
   std::vector<std::pair<MSpan*, uint32_t>> floating;
+  uint64_t floatingPtrBytes = 0;  // their scan extents (ClassStats::ptrBytes)
 };
 
 // A death's parity while a mark is in progress: kept aside (PState::floating) until mark termination.
@@ -112,8 +113,8 @@ class MHeap {
   void floatingDeath(MSpan* s, uint32_t idx, int p) { (p >= 0 ? allp[size_t(p)].floating : stwFloating).emplace_back(s, idx); }
 
   // An object (or a whole tiny block) died, observed on P p (-1: world stopped).
-  void objectDied(MSpan* s, uint32_t idx, int p);
-  void countDeath(const MSpan* s, int p);  // objectDied's statistics
+  void objectDied(MSpan* s, uint32_t idx, int p, uint64_t ptrBytes);  // ptrBytes: its scan extent (or 0)
+  void countDeath(const MSpan* s, int p, uint64_t ptrBytes);           // objectDied's statistics
   // Deferred mode with several Ps: deaths (and tiny sub-objects' frees) are logged per P, and flushDeaths
   // applies a P's log when it is full and every P's with the world stopped (a GC cycle, the verifier).
   bool logsDeaths() const { return cfg.freeMode == FreeMode::Deferred && cfg.procs > 1; }
@@ -131,7 +132,7 @@ class MHeap {
   uint64_t liveSlotBytes(const std::vector<ClassStats>& all) const;
   static uint64_t totalAlloc(const std::vector<ClassStats>& all);
   // Slot bytes ever allocated in span classes with pointers (objects a mark scans).
-  static uint64_t scanSlotBytes(const std::vector<ClassStats>& all);
+  static uint64_t scanPtrBytes(const std::vector<ClassStats>& all);  // allocated objects' scan extents
 
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19
@@ -175,11 +176,12 @@ class MHeap {
   uint64_t markRunway = 0;                // what the mutator allocates while a mark runs (gc_mark_utilization)
   uint64_t givenMark = 0;                 // the given mark the current or last one follows (Config::givenMark)
   uint64_t triggered_ = 0;                // heapLive when the mark started. Go: gcControllerState.triggered
-  uint64_t scanAllocAtMark = ~uint64_t{0};  // scanSlotBytes when the mark started (one P only; ~0: unknown)
+  uint64_t scanAllocAtMark = ~uint64_t{0};  // scanPtrBytes when the mark started (one P only; ~0: unknown)
   uint64_t numGC = 0, numForcedGC = 0;
   std::vector<GcCycle> cycles;            // every completed cycle (Heap::gcCycles)
   Mutex pacerLock;                        // orders Ps reaching the trigger at once
   std::vector<std::pair<MSpan*, uint32_t>> stwFloating;
+  uint64_t stwFloatingPtrBytes = 0;
   alignas(64) std::atomic<bool> gcRequested{false};  // read after every op: kept off heapLive's line
   std::atomic<bool> markBegan{false};  // a concurrent mark started and no one has taken note yet (same line)
 
@@ -206,7 +208,7 @@ class MHeap {
 inline void MCache::dropTiny(MHeap& h, int p) {
   if (tiny && tinySpan->tinyRefAdd(tinyIdx, tinyCount, h.cfg.procs > 1) == 0) {
     tinySpan->tinyRefs[tinyIdx] = 1;  // back to a free slot's count
-    h.objectDied(tinySpan, tinyIdx, p);
+    h.objectDied(tinySpan, tinyIdx, p, 0);
   }
   tiny = 0;
   tinyoffset = 0;

@@ -35,10 +35,17 @@ struct ClassStats {
   uint64_t sweptFrees = 0;     // object slots reclaimed by sweeping (Go's smallFreeCount / largeFreeCount)
   uint64_t bytesRequested = 0; // sum of requested sizes
   uint64_t bytesAllocated = 0; // sum of slot sizes handed out (tiny: 16 per block)
+  // Span classes with pointers: the bytes a mark scans of each object (its requested size in words, as far as
+  // its pointer bitmap goes: the replay's objects are all pointers), allocated and dead.
+  uint64_t ptrBytes = 0, deadPtrBytes = 0;
   uint64_t largeSpansAllocated = 0;  // large class only: spans allocated
   ClassStats& operator+=(const ClassStats& o);
   uint64_t mcacheHits() const { return tinyHits + fastHits; }
 };
+
+// The bytes a mark scans of an object of this requested size with pointers: its words (Go reads the extent of its
+// pointers from the heap bitmap; the replay's objects with pointers are pointers throughout).
+inline uint64_t ptrExtent(uint64_t size) { return (size + 7) & ~uint64_t{7}; }
 
 // Heap figures under runtime.MemStats names (Go 1.19 definitions; see docs/metrics.md).
 struct MemStats {

@@ -29,7 +29,7 @@ class GoBackend final : public BackendImpl<GoBackend> {
   void describe(Result& r, const LiveObjects& live, bool verify) const override;
 
   void* mallocFast(int p, size_t size, bool scan) { return heap_->malloc(p, size, scan); }
-  void freeFast(int p, void* ptr, size_t) { heap_->free(p, ptr); }
+  void freeFast(int p, void* ptr, size_t size) { heap_->free(p, ptr, size); }
   bool gcRequestedFast() const { return heap_->attention(); }  // a stop, or a mark start to note
 
   core::Heap& heap() { return *heap_; }
