@@ -14,6 +14,10 @@ namespace gomalloc::core {
 namespace {
 constexpr uint64_t kHeapMinimum = 4 << 20;          // Go: defaultHeapMinimum
 constexpr uint64_t kSweepMinHeapDistance = 1 << 20; // Go: sweepMinHeapDistance
+// Go: heapGoalInternal's minRunway: during a mark the goal is at least this far past the trigger (c.triggered,
+// the trigger computed, not the heap the mark began at): a trigger at the goal, as at the sweep distance's
+// floor, still gives the assists room.
+constexpr uint64_t kMinRunway = 64 << 10;
 constexpr uint64_t kTriggerRatioDen = 64, kMinTriggerRatioNum = 45, kMaxTriggerRatioNum = 61;
 }  // namespace
 
@@ -150,7 +154,7 @@ void MHeap::triggered(uint64_t live) {
     // With gc_mark_events the mark lasts its count of events, past the goal if it takes that long: Go's assists aim
     // to finish by the goal but do not stop the mark there (gcpacertrace's ∆goal is often positive).
     givenMark = pacedCycles;  // (by position: markBegan)
-    const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max(heapGoal, live));
+    const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max({heapGoal, paceTrigger + kMinRunway, live}));
     if (end > live) {
       // The scan-class bytes allocated so far: what is allocated from here on is black, not scanned. Read only
       // where one thread runs every P (the other Ps' counters are their own while they run).
@@ -190,7 +194,7 @@ void MHeap::gcCycle(bool forced) {
   GcCycle rec;  // what gctrace would print for this cycle
   rec.forced = forced;
   rec.heapInuseBefore = heapInUse.load();
-  rec.goal = heapGoal;
+  rec.goal = marking.load() ? std::max(heapGoal, paceTrigger + kMinRunway) : heapGoal;  // (gctrace's goal)
   rec.trigger = paceTrigger;
   flushAllDeaths();  // this cycle's deaths, into its dead bitmaps before the sweeps that read them
   // finishsweep_m: sweep whatever the previous cycle left unswept.

@@ -253,7 +253,8 @@ PacerTrace splitPacerTrace(const std::string& text) {
       c.concurrent = !forced;  // the pacer started it at its trigger
       if (gctraceHeap(std::string(line), c)) {
         if (bytes) {
-          c.heapStart = bytes->triggered, c.heapEnd = bytes->heapLive;
+          // Its "triggered" is the trigger the pacer computed (c.triggered), not gctrace's heap0.
+          c.heapEnd = bytes->heapLive, c.trigger = bytes->triggered;
           if (c.goal) c.goal = bytes->goal;
         }
         t.cycles.push_back(c);
