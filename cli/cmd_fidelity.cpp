@@ -63,6 +63,10 @@ int runFidelity(const FidelityOpts& o) {
                     reports::runtimeBaselineScan(runtime, [&](uint64_t events) {
                       return traces::liveScanBytesAfter(o.traces[ti], events);
                     }))};
+    if (auto s = reports::runtimeStackScan(runtime))
+      modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_stacks_bytes={}", *s)});
+    if (auto g = reports::runtimeGlobalsScan(runtime))
+      modelArgs.insert(modelArgs.end(), {"--set", fmt::format("gc_globals_bytes={}", *g)});
     if (o.gogc != "off") {
       const reports::RuntimePacing pacing = reports::runtimePacing(runtime);
       if (!pacing.markEvents.empty())

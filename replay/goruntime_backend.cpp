@@ -164,6 +164,8 @@ struct PacerTrace {
   std::vector<uint64_t> paced;          // the numbers N of the cycles the pacer started (not forced)
   std::map<uint64_t, double> consMark;  // cycle N -> the cons/mark its trigger used, where it printed one
   std::map<uint64_t, uint64_t> heapScanWork;  // cycle N -> the heap scan work its mark did ("for H+S+G B work")
+  std::vector<uint64_t> stackScan;            // every printed S, in order
+  uint64_t globalsScan = 0;                   // G (the same every cycle)
 
   // The estimates of the cycles after the first `after`, in order; a cycle that printed none used the next
   // printed one (endCycle left the estimate as it was).
@@ -231,10 +233,12 @@ PacerTrace splitPacerTrace(const std::string& text) {
         const double x = std::strtod(num.c_str(), &q);
         if (q != num.c_str() && std::isfinite(x)) havePending = true, pending = x;
       }
-      unsigned long long h = 0;
-      if (const size_t f = line.find(" for "); f != std::string_view::npos &&
-                                               std::sscanf(std::string(line.substr(f)).c_str(), " for %llu+", &h) == 1)
-        haveScan = true, pendingScan = h;
+      unsigned long long h = 0, st = 0, gl = 0;
+      if (const size_t f = line.find(" for "); f != std::string_view::npos) {
+        const int got = std::sscanf(std::string(line.substr(f)).c_str(), " for %llu+%llu+%llu B work", &h, &st, &gl);
+        if (got >= 1) haveScan = true, pendingScan = h;
+        if (got == 3) t.stackScan.push_back(st), t.globalsScan = gl;
+      }
       if (auto b = pacerBytes(std::string(line))) bytes = b;
       continue;
     }
@@ -415,6 +419,12 @@ Result runGoRuntime(const traces::ReplayProgram& prog, const GoRuntimeOptions& o
           rt.firstPacedScanWork = it->second;
         break;
       }
+    if (!pacerTrace.stackScan.empty()) {
+      std::vector<uint64_t> s = pacerTrace.stackScan;
+      std::nth_element(s.begin(), s.begin() + long(s.size() / 2), s.end());
+      rt.stackScanBytes = s[s.size() / 2];
+      rt.globalsScanBytes = pacerTrace.globalsScan;
+    }
     for (const GcCycleRecord& c : pacerTrace.cycles)
       if (c.cycle > rt.baselineNumGC) res.gcCycles.push_back(c);
     rt.totalAlloc = u64(*end, "TotalAlloc");

@@ -103,6 +103,9 @@ struct RuntimeDetail {
   // The heap scan work (bytes) of the first cycle the pacer started, as it printed it: the baseline's objects
   // with pointers and the trace's live at the mark's start (fidelity takes the baseline's share from it).
   std::optional<uint64_t> firstPacedScanWork;
+  // The stacks' scan work (the median of the cycles') and the globals' (gcpacertrace's S and G in "H+S+G B
+  // work"): the non-heap terms of Go 1.19's goal and runway.
+  std::optional<uint64_t> stackScanBytes, globalsScanBytes;
   // MemStats.BySize (Go 1.19 size classes 0..67, index 0 unused): mallocs and frees since the baseline.
   // Tiny allocations are not in it: the runtime counts the 16-byte blocks that hold them (class 2).
   std::vector<ClassCount> bySize;

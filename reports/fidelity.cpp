@@ -116,6 +116,27 @@ uint64_t medianOverRuns(const std::vector<Report>& runtime, const std::function<
 
 }  // namespace
 
+namespace {
+
+std::optional<uint64_t> medianOfPrinted(const std::vector<Report>& runtime,
+                                        std::optional<uint64_t> HeapSection::*field) {
+  std::vector<double> v;
+  for (const Report& r : runtime)
+    if (r.heap && (*r.heap).*field) v.push_back(double(*((*r.heap).*field)));
+  if (v.empty()) return std::nullopt;
+  return uint64_t(spread(v).median);
+}
+
+}  // namespace
+
+std::optional<uint64_t> runtimeStackScan(const std::vector<Report>& runtime) {
+  return medianOfPrinted(runtime, &HeapSection::stackScanBytes);
+}
+
+std::optional<uint64_t> runtimeGlobalsScan(const std::vector<Report>& runtime) {
+  return medianOfPrinted(runtime, &HeapSection::globalsScanBytes);
+}
+
 uint64_t runtimeBaselineLive(const std::vector<Report>& runtime) {
   return medianOverRuns(runtime, [](const Report& r) { return runtimeBaseline(r).heapAlloc; });
 }

@@ -51,6 +51,11 @@ uint64_t runtimeBaselineLive(const std::vector<Report>& runtime);
 // trace's objects live at the mark's start add (traceScanAt(events), events = heap.pacer_gc_starts[0]).
 uint64_t runtimeBaselineScan(const std::vector<Report>& runtime,
                              const std::function<uint64_t(uint64_t events)>& traceScanAt = {});
+// The runtime's stacks' and globals' scan work (heap.stack_scan_bytes, heap.globals_scan_bytes), the medians
+// over the runs: the model's gc_stacks_bytes and gc_globals_bytes (the replay program's own, not the defaults'
+// small program's). Absent when no run printed them.
+std::optional<uint64_t> runtimeStackScan(const std::vector<Report>& runtime);
+std::optional<uint64_t> runtimeGlobalsScan(const std::vector<Report>& runtime);
 // The lengths of the runtime's concurrent marks, in trace events (from the event at which each began to the one
 // after which its end was seen), cycle by cycle, in the most typical run (the nearest to the runs' median cycle
 // count and median peak HeapInuse); empty without any. A mark's length is CPU time, which the model's replay in bytes cannot know: fidelity gives the model

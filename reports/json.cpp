@@ -254,6 +254,8 @@ Json toJson(const Report& r) {
     if (h.pacerGcEvents) heap["pacer_gc_events"] = *h.pacerGcEvents;
     if (h.pacerConsMarks) heap["pacer_cons_marks"] = *h.pacerConsMarks;
     if (h.firstPacedScanWork) heap["first_paced_scan_work"] = *h.firstPacedScanWork;
+    if (h.stackScanBytes) heap["stack_scan_bytes"] = *h.stackScanBytes;
+    if (h.globalsScanBytes) heap["globals_scan_bytes"] = *h.globalsScanBytes;
     if (h.pacerGcStarts) heap["pacer_gc_starts"] = *h.pacerGcStarts;
     j["heap"] = heap;
   }
@@ -435,6 +437,8 @@ Report fromJson(const Json& j) {
     };
     if (h.has("pacer_gc_events")) heap.pacerGcEvents = counts("pacer_gc_events");
     if (h.has("first_paced_scan_work")) heap.firstPacedScanWork = h.u64("first_paced_scan_work");
+    if (h.has("stack_scan_bytes")) heap.stackScanBytes = h.u64("stack_scan_bytes");
+    if (h.has("globals_scan_bytes")) heap.globalsScanBytes = h.u64("globals_scan_bytes");
     if (h.has("pacer_cons_marks")) {
       std::vector<double> v;
       for (const Json& e : h.arr("pacer_cons_marks")) {

@@ -151,6 +151,8 @@ Report build(const replay::Result& r, const ToolInfo& tool) {
       h.pacerGcEvents = m.pacerGcEvents;
       if (!m.consMarks.empty()) h.pacerConsMarks = m.consMarks;
       h.firstPacedScanWork = m.firstPacedScanWork;
+      h.stackScanBytes = m.stackScanBytes;
+      h.globalsScanBytes = m.globalsScanBytes;
     }
     if (!r.pacerGcStarts.empty() || r.runtime) h.pacerGcStarts = r.pacerGcStarts;
     rep.heap = h;

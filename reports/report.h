@@ -74,6 +74,8 @@ struct HeapSection {
   std::optional<std::vector<double>> pacerConsMarks;
   // go-runtime: the heap scan work of the first cycle the pacer started (gcpacertrace).
   std::optional<uint64_t> firstPacedScanWork;
+  // go-runtime: the stacks' (median over its cycles) and the globals' scan work (gcpacertrace's S and G).
+  std::optional<uint64_t> stackScanBytes, globalsScanBytes;
   // go (pacer=go1.19) and go-runtime: the events done when each concurrent mark the pacer started began.
   std::optional<std::vector<uint64_t>> pacerGcStarts;
 };

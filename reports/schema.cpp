@@ -102,6 +102,8 @@ struct Shapes {
     heap.fields.push_back({"pacer_gc_starts", Type::Counts, Need::Optional});
     heap.fields.push_back({"pacer_cons_marks", Type::Numbers, kRuntimeOpt});
     heap.fields.push_back({"first_paced_scan_work", Type::Count, kRuntimeOpt});
+    heap.fields.push_back({"stack_scan_bytes", Type::Count, kRuntimeOpt});
+    heap.fields.push_back({"globals_scan_bytes", Type::Count, kRuntimeOpt});
     for (const char* k : kRefillSourceKeys) refillsFrom.fields.push_back({k, Type::Count});
     sizeClass.fields = {{"class", Type::Count},
                         {"size", Type::Count},

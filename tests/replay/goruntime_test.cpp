@@ -175,6 +175,11 @@ TEST(GoRuntime, PacerCollectionsAreRecordedWithTheirEvent) {
   // The first paced cycle's heap scan work: at least the scan work of the objects the replay program made.
   ASSERT_TRUE(rt.runtime->firstPacedScanWork.has_value());
   EXPECT_GE(*rt.runtime->firstPacedScanWork, rt.runtime->baselineScanBytes);
+  // The stacks' and globals' scan work, from the same lines: the replay program has goroutines and globals.
+  ASSERT_TRUE(rt.runtime->stackScanBytes.has_value());
+  EXPECT_GT(*rt.runtime->stackScanBytes, 0u);
+  ASSERT_TRUE(rt.runtime->globalsScanBytes.has_value());
+  EXPECT_GT(*rt.runtime->globalsScanBytes, 100000u);  // its .data + .bss, about 220 KiB
 }
 
 TEST(GoRuntime, MissingProgramNamesThePackage) {

@@ -135,6 +135,20 @@ TEST(Fidelity, TheBaselineScanComesFromTheFirstPacedCycle) {
   EXPECT_EQ(runtimeBaselineScan({run(50000, 40000)}), 40000u);  // no trace to read
 }
 
+// The stacks' and globals' scan work: the median of the runs that printed them, none when no run did.
+TEST(Fidelity, TheStacksAndGlobalsScanAreTheRunsMedian) {
+  auto run = [](std::optional<uint64_t> stacks, std::optional<uint64_t> globals) {
+    Report r = report("go-runtime", {figures(1, 16, 8192)});
+    r.heap->stackScanBytes = stacks;
+    r.heap->globalsScanBytes = globals;
+    return r;
+  };
+  const std::vector<Report> runs = {run(2904, 225872), run(3312, 225872), run(std::nullopt, std::nullopt), run(2968, 225872)};
+  EXPECT_EQ(runtimeStackScan(runs), std::optional<uint64_t>(2968));
+  EXPECT_EQ(runtimeGlobalsScan(runs), std::optional<uint64_t>(225872));
+  EXPECT_FALSE(runtimeStackScan({run(std::nullopt, std::nullopt)}).has_value());
+}
+
 TEST(Fidelity, ReportsThatDoNotBelongTogetherAreRefused) {
   const Report model = report("go", {figures(1, 1, 1)});
   Report other = report("go-runtime", {figures(1, 1, 1)});
