@@ -6,6 +6,7 @@
 // scanned again from its start. Lines are counted in whitespace only (JSON strings cannot hold a raw newline).
 #include <fmt/format.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -675,6 +676,7 @@ class JsonReader final : public TraceReader {
 // bytes), and a number is loaded 8 bytes at a time from at most 16 bytes after its first digit.
 
 // 8 bytes at q, the first in the low byte (the machine is little-endian: x86-64).
+static_assert(std::endian::native == std::endian::little, "the fast path's word loads read bytes in order");
 inline uint64_t load8(const char* q) {
   uint64_t w;
   std::memcpy(&w, q, 8);
