@@ -851,7 +851,7 @@ const char* spacedEvent(const char* q, Event& ev) {
 inline bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
 
 // p_ is at the event's '{'.
-bool JsonReader::fastEvent(Event& ev) {
+[[gnu::noinline]] bool JsonReader::fastEvent(Event& ev) {
   const char* e = exactEvent(p_, ev);
   if (!e) e = spacedEvent(p_, ev);
   if (!e) return false;
