@@ -6,6 +6,7 @@
 // scanned again from its start. Lines are counted in whitespace only (JSON strings cannot hold a raw newline).
 #include <fmt/format.h>
 
+#include <bit>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
@@ -640,6 +641,7 @@ class JsonReader final : public TraceReader {
   // ---- events ----
   void event(Event& ev);
   bool fastEvent(Event& ev);
+  size_t fastRun(Event* out, size_t n);
   void afterLineEvent() {
     char c = spaces();
     if (c == '\n' || atEnd()) return;
@@ -665,15 +667,136 @@ class JsonReader final : public TraceReader {
   bool fast_ = true;  // fastEvent first (GOMALLOC_JSON_GENERAL unset)
 };
 
-// The fast path: an event exactly as the writers write it (keys in the canonical order op, thread, id, size,
-// scan, ts; no space, or one after ':' and ','), plain integers, every value in range. Anything else (another
-// order, an unknown or duplicate key, an escape, a leading zero, a value out of range, a newline) returns false
-// having consumed nothing, and the general parser below reads the event, so every message and rule is its own.
-// p_ is at the event's '{'. The NUL sentinel at end_ fails every comparison and ends every number, and the kPad
-// bytes allocated after it keep the comparisons (at most 11 bytes from a byte before end_) inside the buffer.
+// The fast path: an event written the way the writers write it (keys in the canonical order op, thread, id,
+// size, scan, ts; no space, or one after ':' and ','), plain integers, every value in range. Anything else
+// (another order, an unknown or duplicate key, an escape, a leading zero, a value out of range, a newline) is
+// refused having consumed nothing, and the general parser below reads the event, so every message and rule is
+// its own. The NUL sentinel at end_ fails every comparison and ends every number, and the kPad bytes allocated
+// after it keep the loads inside the buffer: a literal is compared from a byte at or before end_ (at most 23
+// bytes), and a number is loaded 8 bytes at a time from at most 16 bytes after its first digit.
 
-bool JsonReader::fastEvent(Event& ev) {
-  const char* q = p_;
+// 8 bytes at q, the first in the low byte (the machine is little-endian: x86-64).
+static_assert(std::endian::native == std::endian::little, "the fast path's word loads read bytes in order");
+inline uint64_t load8(const char* q) {
+  uint64_t w;
+  std::memcpy(&w, q, 8);
+  return w;
+}
+inline uint32_t load4(const char* q) {
+  uint32_t w;
+  std::memcpy(&w, q, 4);
+  return w;
+}
+// Whether the bytes at q are the literal text (without its NUL): whole words, the last one overlapping.
+template <size_t N>
+inline bool is(const char* q, const char (&text)[N]) {
+  constexpr size_t n = N - 1;
+  static_assert(n >= 4 && n <= 24);
+  if constexpr (n < 8) {
+    return load4(q) == load4(text) && load4(q + n - 4) == load4(text + n - 4);
+  } else if constexpr (n <= 16) {
+    return load8(q) == load8(text) && load8(q + n - 8) == load8(text + n - 8);
+  } else {
+    return load8(q) == load8(text) && load8(q + 8) == load8(text + 8) && load8(q + n - 8) == load8(text + n - 8);
+  }
+}
+// The value of the len (1..8) digits in the high bytes of t (t = the bytes ^ '0' shifted left by 8 * (8 - len),
+// zeros below them): pairs, then quadruples, then the eight.
+[[gnu::always_inline]] inline uint64_t swarValue(uint64_t t) {
+  t = (t * 10 + (t >> 8)) & 0x00FF00FF00FF00FFu;
+  t = (t * 100 + (t >> 16)) & 0x0000FFFF0000FFFFu;
+  return (t * 10000 + (t >> 32)) & 0xFFFFFFFFu;
+}
+constexpr uint64_t kPow10[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+// An unsigned integer at q of 1 to 19 digits (so it fits 64 bits) without a leading zero, not followed by a
+// fraction or an exponent: its value in v and q after it. Reads 8 bytes at a time: a byte b is a digit if
+// b ^ '0' is below 10, i.e. neither its high nibble nor that of (b ^ '0') + 6 is set (a carry out of a
+// non-digit byte only reaches the bytes after it).
+[[gnu::always_inline]] inline bool digits(const char*& q, uint64_t& v) {
+  if (isDigit(q[0]) && !isDigit(q[1])) {  // one digit (a thread, mostly): a branch the CPU predicts
+    if (q[1] == '.' || q[1] == 'e' || q[1] == 'E') return false;
+    v = unsigned(q[0] - '0');
+    ++q;
+    return true;
+  }
+  const char* s = q;
+  uint64_t x = 0;
+  for (int chunk = 0; chunk < 3; chunk++) {
+    uint64_t t = load8(s) ^ 0x3030303030303030u;
+    uint64_t nonDigit = (t | (t + 0x0606060606060606u)) & 0xF0F0F0F0F0F0F0F0u;
+    unsigned len = nonDigit ? unsigned(__builtin_ctzll(nonDigit)) >> 3 : 8;
+    if (len == 0) break;
+    x = x * kPow10[len] + swarValue(t << (8 * (8 - len)));
+    s += len;
+    if (len < 8) break;
+  }
+  size_t n = size_t(s - q);
+  if (n == 0 || n > 19 || (*q == '0' && n > 1) || *s == '.' || *s == 'e' || *s == 'E') return false;
+  v = x;
+  q = s;
+  return true;
+}
+
+// The fields of an event the fast path has read (line and column are set by its caller).
+inline void setEvent(Event& ev, Op op, uint64_t thread, bool hasThread, uint64_t id, uint64_t size, bool scan,
+                     uint64_t ts, bool hasTs) {
+  ev.op = op;
+  ev.thread = uint16_t(thread);
+  ev.hasThread = hasThread;
+  ev.id = id;
+  ev.size = size;
+  ev.scan = scan;
+  ev.ts = ts;
+  ev.hasTs = hasTs;
+}
+
+// The writers' own form (no spaces): returns the end of the event (after its '}'), or null.
+const char* exactEvent(const char* q, Event& ev) {
+  uint64_t thread = 0, id = 0, size = 0, ts = 0;
+  bool hasThread = true, scan = false, hasTs = false;
+  Op op;
+  if (is(q, "{\"op\":\"alloc\",\"thread\":")) {
+    op = Op::Alloc;
+    q += 23;
+    if (!digits(q, thread) || thread >= kMaxThreads || !is(q, ",\"id\":")) return nullptr;
+    q += 6;
+    if (!digits(q, id) || !is(q, ",\"size\":")) return nullptr;
+    q += 8;
+    if (!digits(q, size) || size > kMaxSize) return nullptr;
+    if (*q == ',' && is(q, ",\"scan\":true")) {
+      q += 12;
+      scan = true;
+    }
+  } else if (is(q, "{\"op\":\"free\",\"thread\":")) {
+    op = Op::Free;
+    q += 22;
+    if (!digits(q, thread) || thread >= kMaxThreads || !is(q, ",\"id\":")) return nullptr;
+    q += 6;
+    if (!digits(q, id)) return nullptr;
+  } else if (is(q, "{\"op\":\"gc\"")) {
+    op = Op::Gc;
+    q += 10;
+    hasThread = *q == ',' && is(q, ",\"thread\":");
+    if (hasThread) {
+      q += 10;
+      if (!digits(q, thread) || thread >= kMaxThreads) return nullptr;
+    }
+  } else {
+    return nullptr;
+  }
+  if (*q == ',') {
+    if (!is(q, ",\"ts\":")) return nullptr;
+    q += 6;
+    if (!digits(q, ts)) return nullptr;
+    hasTs = true;
+  }
+  if (*q != '}') return nullptr;
+  setEvent(ev, op, thread, hasThread, id, size, scan, ts, hasTs);
+  return q + 1;
+}
+
+// The same with no space or one after ':' and ',' (as hand-written traces and some tools have it).
+const char* spacedEvent(const char* q, Event& ev) {
   auto lit = [&](const char* text, size_t n) {
     if (std::memcmp(q, text, n) != 0) return false;
     q += n;
@@ -692,55 +815,107 @@ bool JsonReader::fastEvent(Event& ev) {
     q = r;
     return true;
   };
-  // At most 19 digits (no overflow), no leading zero, not followed by a fraction or exponent.
-  auto num = [&](uint64_t& v, uint64_t max) {
-    const char* s = q;
-    if (!isDigit(*q) || (*q == '0' && isDigit(q[1]))) return false;
-    uint64_t x = 0;
-    do x = x * 10 + unsigned(*q++ - '0');
-    while (isDigit(*q));
-    if (q - s > 19 || x > max || *q == '.' || *q == 'e' || *q == 'E') return false;
-    v = x;
-    return true;
-  };
-  if (!lit("{\"op\":", 6)) return false;
+  auto num = [&](uint64_t& v, uint64_t max) { return digits(q, v) && v <= max; };
+  if (!lit("{\"op\":", 6)) return nullptr;
   space();
   Op op;
   if (lit("\"alloc\"", 7)) op = Op::Alloc;
   else if (lit("\"free\"", 6)) op = Op::Free;
   else if (lit("\"gc\"", 4)) op = Op::Gc;
-  else return false;
+  else return nullptr;
   uint64_t thread = 0, id = 0, size = 0, ts = 0;
   bool hasThread = false, scan = false, hasTs = false;
   if (key("\"thread\"", 8)) {
-    if (!num(thread, kMaxThreads - 1)) return false;
+    if (!num(thread, kMaxThreads - 1)) return nullptr;
     hasThread = true;
   }
   if (op != Op::Gc) {
-    if (!hasThread || !key("\"id\"", 4) || !num(id, ~uint64_t{0})) return false;
+    if (!hasThread || !key("\"id\"", 4) || !num(id, ~uint64_t{0})) return nullptr;
     if (op == Op::Alloc) {
-      if (!key("\"size\"", 6) || !num(size, kMaxSize)) return false;
+      if (!key("\"size\"", 6) || !num(size, kMaxSize)) return nullptr;
       if (key("\"scan\"", 6)) {
-        if (!lit("true", 4)) return false;
+        if (!lit("true", 4)) return nullptr;
         scan = true;
       }
     }
   }
   if (key("\"ts\"", 4)) {
-    if (!num(ts, ~uint64_t{0})) return false;
+    if (!num(ts, ~uint64_t{0})) return nullptr;
     hasTs = true;
   }
-  if (*q != '}') return false;
-  ev.op = op;
-  ev.thread = uint16_t(thread);
-  ev.hasThread = hasThread;
-  ev.id = id;
-  ev.size = size;
-  ev.scan = scan;
-  ev.ts = ts;
-  ev.hasTs = hasTs;
-  p_ = const_cast<char*>(q + 1);
+  if (*q != '}') return nullptr;
+  setEvent(ev, op, thread, hasThread, id, size, scan, ts, hasTs);
+  return q + 1;
+}
+
+inline bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r'; }
+
+// p_ is at the event's '{'.
+[[gnu::noinline]] bool JsonReader::fastEvent(Event& ev) {
+  const char* e = exactEvent(p_, ev);
+  if (!e) e = spacedEvent(p_, ev);
+  if (!e) return false;
+  p_ = const_cast<char*>(e);
   return true;
+}
+
+// Reads on after an event that the general loop of fill() has just read (p_ after its '}'; in JSON Lines also
+// after afterLineEvent), up to n events, as long as the separator and the next event are the fast path's: in a
+// document ',' between whitespace, in JSON Lines a newline and any whitespace. It stops (having consumed
+// nothing of the next event and its separator) at anything else, at the end of the window, or when the
+// separator reaches it, and the general loop goes on from there. In JSON Lines the rest of an event's line is
+// checked by afterLineEvent unless it is just a newline.
+size_t JsonReader::fastRun(Event* out, size_t n) {
+  const bool lines = mode_ == JsonMode::Lines;
+  const char* q = p_;
+  uint64_t line = line_, lineStart = lineStart_;
+  size_t k = 0;
+  while (k < n) {
+    const char* r = q;
+    uint64_t ln = line, ls = lineStart;
+    if (lines) {
+      if (*r != '\n') break;
+    } else {
+      while (isSpace(*r)) ++r;
+      if (*r == '\n') {  // the writers' ",\n" has the newline after the ','; this is the other style
+        ++r, ++ln, ls = abs(r);
+        while (isSpace(*r)) ++r;
+      }
+      if (*r != ',') break;
+      ++r;
+    }
+    for (;;) {  // whitespace, lines counted (the end of the window is not whitespace)
+      if (*r == '\n') {
+        ++r, ++ln, ls = abs(r);
+      } else if (isSpace(*r)) {
+        ++r;
+      } else {
+        break;
+      }
+    }
+    if (*r != '{') break;
+    Event& ev = out[k];
+    const char* e = exactEvent(r, ev);
+    if (!e) e = spacedEvent(r, ev);
+    if (!e) break;
+    ev.line = ln;
+    ev.column = uint32_t(std::min<uint64_t>(abs(r) - ls + 1, ~uint32_t{0}));
+    q = e, line = ln, lineStart = ls;
+    ++k;
+    if (lines && *q != '\n') {  // spaces or a CR before the newline, or something else (an error)
+      p_ = const_cast<char*>(q);
+      line_ = line, lineStart_ = lineStart;
+      objLine_ = ev.line, objColumn_ = ev.column;
+      inEvent_ = true;
+      afterLineEvent();  // may refill the window
+      inEvent_ = false;
+      q = p_;
+    }
+    ++events_;
+  }
+  p_ = const_cast<char*>(q);
+  line_ = line, lineStart_ = lineStart;
+  return k;
 }
 
 void JsonReader::event(Event& ev) {
@@ -937,6 +1112,7 @@ size_t JsonReader::fill(Event* out, size_t n) {
           break;
         }
         ++events_;
+        if (fast_) k += fastRun(out + k, n - k);
         break;
       }
       case State::Lines: {
@@ -971,6 +1147,7 @@ size_t JsonReader::fill(Event* out, size_t n) {
         afterLineEvent();
         inEvent_ = false;
         ++events_;
+        if (fast_) k += fastRun(out + k, n - k);
         break;
       }
       case State::Done: return k;

@@ -17,21 +17,43 @@ using namespace testing;
 const std::string kA1 = R"({"op": "alloc", "thread": 0, "id": 1, "size": 16})";
 const std::string kA2 = R"({"op": "alloc", "thread": 0, "id": 2, "size": 32})";
 
-// Every event, with its line and column, read with the fast path and without it (GOMALLOC_JSON_GENERAL).
-void expectSamePaths(const std::string& name, const std::string& text) {
-  SCOPED_TRACE(name);
-  auto fast = readText(name, text);
+// What reading a trace gives: its events (with lines and columns), or its error.
+struct Outcome {
+  std::vector<Event> events;
+  std::string error;
+};
+Outcome outcome(const std::string& name, const std::string& text) {
+  Outcome o;
+  try {
+    auto r = openTraceMemory(name, text);
+    o.events = readAll(*r);
+  } catch (const TraceError& e) {
+    o.error = e.what();
+  }
+  return o;
+}
+
+// The same events, lines and columns, or the same error, read with the fast path and without it
+// (GOMALLOC_JSON_GENERAL).
+void expectSameOutcome(const std::string& name, const std::string& text, bool mustRead) {
+  SCOPED_TRACE(name + ": " + text.substr(0, 300));
+  Outcome fast = outcome(name, text);
   setenv("GOMALLOC_JSON_GENERAL", "1", 1);
-  auto general = readText(name, text);
+  Outcome general = outcome(name, text);
   unsetenv("GOMALLOC_JSON_GENERAL");
+  EXPECT_EQ(fast.error, general.error);
+  if (mustRead) {
+    EXPECT_EQ(fast.error, "");
+  }
   std::string why;
-  EXPECT_TRUE(sameEvents(fast, general, &why)) << why;
-  ASSERT_EQ(fast.size(), general.size());
-  for (size_t i = 0; i < fast.size(); i++) {
-    EXPECT_EQ(fast[i].line, general[i].line) << i;
-    EXPECT_EQ(fast[i].column, general[i].column) << i;
+  EXPECT_TRUE(sameEvents(fast.events, general.events, &why)) << why;
+  ASSERT_EQ(fast.events.size(), general.events.size());
+  for (size_t i = 0; i < fast.events.size(); i++) {
+    EXPECT_EQ(fast.events[i].line, general.events[i].line) << i;
+    EXPECT_EQ(fast.events[i].column, general.events[i].column) << i;
   }
 }
+void expectSamePaths(const std::string& name, const std::string& text) { expectSameOutcome(name, text, true); }
 
 TEST(TraceJsonFastPath, GivesTheGeneralTokenizersEvents) {
   for (const char* kind : {"steady", "web", "larson"}) {
@@ -57,6 +79,128 @@ TEST(TraceJsonFastPath, GivesTheGeneralTokenizersEvents) {
                                  R"({"op":"gc","ts":18446744073709551615})",
                                  R"({"op":"alloc","thread":65535,"id":18446744073709551615,"size":1099511627776})",
                                  R"({"op":"gc"})", R"({"op":"gc","x":[1,{"y":2}]})", R"({ "op":"gc" })"}));
+}
+
+// Each event between canonical ones, in a document and in JSON Lines: what the fast path now reads (numbers
+// of every length, the largest values, spaces after ':' and ','), what it leaves to the general tokenizer
+// (other key orders, other whitespace, escapes, 20 digits) and bad events (the same error either way).
+TEST(TraceJsonFastPath, EdgesGiveTheGeneralTokenizersEventsAndErrors) {
+  const std::vector<std::string> events = {
+      // numbers of 1 to 20 digits, 0, the largest values
+      R"({"op":"alloc","thread":0,"id":0,"size":0})",
+      R"({"op":"alloc","thread":7,"id":1234567,"size":12345678,"ts":123456789})",
+      R"({"op":"alloc","thread":65535,"id":1234567890123456,"size":1099511627776,"ts":12345678901234567})",
+      R"({"op":"free","thread":1,"id":9999999999999999999,"ts":99999999999999999})",
+      R"({"op":"alloc","thread":1,"id":18446744073709551615,"size":1})",
+      R"({"op":"gc","ts":10000000000000000000})",
+      R"({"op":"gc","thread":12,"ts":100000000})",
+      R"({"op":"alloc","thread":2,"id":3,"size":4,"scan":true})",
+      // spaces, another key order, other whitespace, escapes, unknown keys, scan false, a free's size
+      R"({"op": "alloc", "thread": 3, "id": 4, "size": 5, "scan": true, "ts": 6})",
+      R"({"op":"alloc", "thread":3,"id": 5,"size":5})",
+      R"({"thread":0,"op":"alloc","size":16,"id":9})",
+      R"({"op":"gc","ts":1,"thread":4})",
+      R"({"op" :"gc"})", R"({"op":"gc" })", R"({ "op":"gc"})", R"({"op":  "gc"})", "{\"op\":\t\"gc\"}",
+      R"({"op":"alloc","thread":0,"id":10,"size":16,"scan":false})",
+      R"({"op":"free","thread":0,"id":10,"size":16})",
+      R"({"op":"\u0061lloc","thread":0,"id":11,"size":16})", R"({"\u006fp":"gc"})", R"({"op":"gc","t\u0073":5})",
+      R"({"op":"gc","tss":5})", R"({"op":"alloc","thread":0,"id":12,"size":16,"stack":[1,2]})",
+  };
+  const std::vector<std::string> bad = {
+      R"({"op":"alloc","thread":0,"id":01,"size":16})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1.5})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1e3})",
+      R"({"op":"alloc","thread":0,"id":1,"size":2E3})",
+      R"({"op":"alloc","thread":0,"id":1,"size":-1})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1099511627777})",
+      R"({"op":"alloc","thread":65536,"id":1,"size":1})",
+      R"({"op":"free","thread":0,"id":18446744073709551616})",
+      R"({"op":"gc","ts":123456789012345678901234})",
+      R"({"op":"alloc","thread":0,"id":1,"size":})",
+      R"({"op":"alloc","thread":0,"id":1})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1,"scan":"yes"})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1,"size":2})",
+      R"({"op":"gc","ts":1,"ts":2})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1,})",
+      R"({"op":"alloc","thread":0,"id":1,"size":1)",
+      R"({"op":"allocate","thread":0,"id":1,"size":1})",
+      R"({"op":"gc"}})",
+      R"({"op":"gc"} {"op":"gc"})",
+      "{\"op\":\"alloc\",\"thread\":0,\"id\":1,\n\"size\":1}",
+  };
+  const std::string a = R"({"op":"alloc","thread":0,"id":100,"size":16})";
+  const std::string f = R"({"op":"free","thread":0,"id":100})";
+  for (const auto& e : events) {
+    expectSamePaths("t.json", doc({a, e, f, e, a, f}));
+    expectSamePaths("t.jsonl", lines({a, e, f, e, a, f}));
+  }
+  for (const auto& e : bad) {
+    expectSameOutcome("t.json", doc({a, f, e, a}), false);
+    expectSameOutcome("t.jsonl", lines({a, f, e, a}), false);
+  }
+  // Separators: whitespace around ',' in a document; blank lines, CRLF, spaces at the ends of JSON Lines.
+  const std::string head = "{\"format\":\"gomalloc-trace\",\"version\":1";
+  for (const char* sep : {",", ", ", " ,", "\n,", " \n , ", ",\r\n\t", ",\n\n  ", " ", "\n", ",,", ",]"}) {
+    std::string text = head + ",\"events\":[" + a;
+    for (int i = 0; i < 4; i++) text += sep + (i % 2 ? f : a);
+    expectSameOutcome("t.json", text + "]}\n", false);
+  }
+  for (const char* sep : {"\n", "\r\n", " \n", "\t\r\n", "\n\n", "\n \t", "\n  \n", "\r\n\r\n", " ", "\n,"}) {
+    std::string text = head + "}\n" + a;
+    for (int i = 0; i < 4; i++) text += sep + (i % 2 ? f : a);
+    expectSameOutcome("t.jsonl", text + sep, false);
+    expectSameOutcome("t.jsonl", text + " x\n", false);
+  }
+}
+
+// Events across the end of the reader's 1 MiB window, at every byte of the events there (the stream shifted
+// by 0 to 63 bytes): the fast path stops at the window's end and the general tokenizer refills it.
+TEST(TraceJsonFastPath, EventsAcrossTheEndOfTheWindow) {
+  std::vector<Event> ev;
+  std::string body[2];  // the events as a document's array and as JSON Lines
+  for (uint64_t i = 0; body[0].size() < (size_t{1} << 20) + 4096; i++) {
+    uint16_t t = uint16_t(i % 4);
+    uint64_t ts = i * 1000003;
+    switch (i % 6) {
+      case 0: ev.push_back(Event::alloc(t, i + 1, (i * 37) % 100000).at(ts)); break;
+      case 1: ev.push_back(Event::alloc(t, 1000000000000000 + i, 8, true).at(ts)); break;
+      case 2: ev.push_back(Event::free(t, i)); break;
+      case 3: ev.push_back(Event::gc()); break;
+      case 4: ev.push_back(Event::gc(t).at(ts)); break;
+      case 5: ev.push_back(Event::alloc(t, 18446744073709551615u - i, 1099511627776)); break;  // 20 digits
+    }
+    std::string e;
+    appendEventJson(e, ev.back());
+    body[0] += (i ? ",\n" : "") + e;
+    body[1] += e + "\n";
+  }
+  for (size_t shift = 0; shift < 64; shift++) {
+    SCOPED_TRACE(shift);
+    const std::string head = "{\"format\":\"gomalloc-trace\",\"version\":1" + std::string(shift, ' ');
+    for (bool jsonLines : {false, true}) {
+      auto got = readText(jsonLines ? "t.jsonl" : "t.json",
+                          jsonLines ? head + "}\n" + body[1] : head + ",\"events\":[\n" + body[0] + "\n]}\n");
+      std::string why;
+      ASSERT_TRUE(sameEvents(got, ev, &why)) << why;
+      for (size_t i = 0; i < got.size(); i++) {
+        ASSERT_EQ(got[i].line, i + 2) << i;
+        ASSERT_EQ(got[i].column, 1u) << i;
+      }
+    }
+  }
+}
+
+// The fuzzer's seeds (fuzz/corpus/json_reader/) as a document, as JSON Lines and by content: the same outcome
+// with the fast path and without it.
+TEST(TraceJsonFastPath, FuzzSeedsGiveTheSameOutcome) {
+  size_t n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(std::string(GOMALLOC_SOURCE_DIR) + "/fuzz/corpus/json_reader")) {
+    const std::string text = slurp(entry.path().string());
+    SCOPED_TRACE(entry.path().filename().string());
+    for (const char* name : {"fuzz.json", "fuzz.jsonl", "fuzz.trace"}) expectSameOutcome(name, text, false);
+    ++n;
+  }
+  EXPECT_GT(n, 0u);
 }
 
 struct Recovered {
