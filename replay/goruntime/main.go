@@ -109,6 +109,16 @@ var (
 	fillSamples []metrics.Sample
 	fillScan    uint64 // bytes of the fill objects with pointers (scan work every cycle)
 	markSeen   uint32 // the mark in progress has been reported ("mark" line)
+	// What a "pacer" point reads through runtime/metrics (made before the start): ReadMemStats would flush the
+	// P's mcache, which returns its cached spans and takes their unused slots off heapLive, moving the next
+	// trigger (a 14 KiB object's fresh span: 42 KiB) in a program that does not watch itself.
+	pacerSamples = []metrics.Sample{
+		{Name: "/gc/cycles/total:gc-cycles"}, {Name: "/gc/cycles/forced:gc-cycles"}, {Name: "/gc/heap/goal:bytes"},
+		{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/unused:bytes"},
+		{Name: "/memory/classes/heap/free:bytes"}, {Name: "/memory/classes/heap/released:bytes"},
+		{Name: "/gc/heap/objects:objects"}, {Name: "/gc/heap/allocs:bytes"}, {Name: "/gc/heap/allocs:objects"},
+		{Name: "/gc/heap/frees:objects"},
+	}
 )
 
 // gcphase is the runtime's GC phase (0 _GCoff, 1 _GCmark, 2 _GCmarktermination): read after each alloc to
@@ -199,7 +209,18 @@ func point(kind string, heap, bySize bool) {
 	if kind == "sample" && atomic.LoadUint32(&stopped) != 0 {
 		return // the end point is (being) written: no sample after it
 	}
-	if heap {
+	if heap && kind == "pacer" {
+		// MemStats' figures from runtime/metrics, without a flush: HeapInuse, HeapIdle, HeapReleased and HeapSys
+		// are exact; HeapAlloc and HeapObjects (and the counts) leave out what the P's cached spans allocated
+		// since the mcache took them.
+		metrics.Read(pacerSamples)
+		v := func(i int) uint64 { return pacerSamples[i].Value.Uint64() }
+		ms.NumGC, ms.NumForcedGC, ms.NextGC = uint32(v(0)), uint32(v(1)), v(2)
+		ms.HeapAlloc, ms.HeapInuse = v(3), v(3)+v(4)
+		ms.HeapIdle, ms.HeapReleased = v(5)+v(6), v(6)
+		ms.HeapSys = ms.HeapInuse + ms.HeapIdle
+		ms.HeapObjects, ms.TotalAlloc, ms.Mallocs, ms.Frees = v(7), v(8), v(9), v(10)
+	} else if heap {
 		runtime.ReadMemStats(&ms)
 	}
 	out = append(out, `{"kind":"`...)
