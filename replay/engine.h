@@ -166,6 +166,7 @@ struct Run {
   // Deterministic mode, gc_mark_events: the events done when the runtime would see the mark's end (it ends before
   // op detMarkEnd - 1).
   uint64_t detMarkEnd = ~uint64_t{0};
+  bool gcPointPending = false;  // runGc's after-cycle point, not yet read (gcPointAfterOp)
 
   // Deterministic mode: address digest.
   uint64_t addrHash = 0xcbf29ce484222325u;
@@ -177,6 +178,8 @@ struct Run {
   bool attention() const { return stop.load(std::memory_order_relaxed) || aborting(); }
   // Deterministic mode: the mark's gc_mark_events are done; the backend ends it and the cycle runs.
   void markSpent();
+  void gcPointAfterOp();  // records runGc's after-cycle timeline point if it waits (see replayer.cpp)
+  void recordGcPoint(uint64_t events);
   // Trace events done (a gc event once, though every thread's stream holds a copy): exact in deterministic
   // mode (between ops), the Ps' published progress otherwise.
   uint64_t eventsDone() const;
@@ -376,14 +379,17 @@ void deterministicLoop(B& b, Run& r) {
       r.detIndex = r.windowBase + k;
       // gc_mark_events: the runtime saw its mark end after the alloc whose assist finished it, before that
       // alloc got its object (mallocgc assists first): the mark ends before the op, which is not black.
-      if (r.detIndex + 1 >= r.detMarkEnd) [[unlikely]] r.markSpent();
+      const bool spent = r.detIndex + 1 >= r.detMarkEnd;
+      if (spent) [[unlikely]] r.markSpent();
       if (!step<B, false, kTouch>(b, r, r.ps[p], p, r.prog->threads[t][pos[t]])) break;
+      if (spent) [[unlikely]] r.gcPointAfterOp();
       pos[t]++;
       if ((++n & 1023) == 0) r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
     }
   } catch (const std::exception& e) {
     r.fail(std::string(b.name()) + " backend: " + e.what(), isLimitError(e));
   }
+  r.gcPointAfterOp();
   for (size_t t = 0; t < pos.size(); t++) r.done[t] = pos[t];
   r.ps[0].progress.store(r.windowBase + n, std::memory_order_relaxed);
 }

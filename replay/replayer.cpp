@@ -282,6 +282,7 @@ uint64_t Run::eventsDone() const {
 }
 
 void Run::runGc(bool forced) {
+  gcPointAfterOp();  // a pending one first: the heap it reads is the one before this cycle
   TimelinePoint before;
   before.tMs = double(nowNs() - startNs) / 1e6;
   before.events = eventsDone();
@@ -299,18 +300,31 @@ void Run::runGc(bool forced) {
     pacerStops++;
   }
   gcEnds.emplace_back(before.events, forced);
-  TimelinePoint pt;
-  pt.tMs = double(nowNs() - startNs) / 1e6;
-  pt.events = before.events;
-  pt.rssBytes = currentRssBytes();
-  pt.heap = backend.heapFigures();
-  pt.kind = TimelinePoint::Kind::Gc;
   notePeak(heapPeak, before.heap);
-  notePeak(heapPeak, pt.heap);
   if (before.heap) {  // the heap just before the cycle: where it peaks
     before.kind = TimelinePoint::Kind::PreGc;
     gcPoints.push_back(before);
   }
+  gcPointPending = true;
+  if (!detBeforeOp) recordGcPoint(before.events);
+}
+
+// The heap after a cycle. A cycle that ended before op detIndex (gc_mark_events: inside that allocation, as the
+// runtime's assist ends it) is read once that allocation is done, where the runtime's replay reads its own
+// (that allocation's refill may sweep much of a small heap: Go's proportional sweep leaves it little room).
+void Run::gcPointAfterOp() {
+  if (gcPointPending) recordGcPoint(eventsDone());
+}
+
+void Run::recordGcPoint(uint64_t events) {
+  gcPointPending = false;
+  TimelinePoint pt;
+  pt.tMs = double(nowNs() - startNs) / 1e6;
+  pt.events = events;
+  pt.rssBytes = currentRssBytes();
+  pt.heap = backend.heapFigures();
+  pt.kind = TimelinePoint::Kind::Gc;
+  notePeak(heapPeak, pt.heap);
   gcPoints.push_back(pt);
 }
 

@@ -187,6 +187,19 @@ TEST(ReplayGo, MarkEventsEndTheMarkBeforeItsLastOp) {
   }
   EXPECT_GT(marks, 0u);
   for (size_t i = 0; i < r.gcCycles.size(); i++) EXPECT_EQ(*r.gcCycles[i].markStartEvent, r.pacerGcStarts[i]);
+  // Its heap is read once that allocation is done, where the runtime's replay reads its own: the gc point
+  // comes one event after the cycle's end (the before_gc point at it).
+  std::vector<uint64_t> pre, post;
+  for (const TimelinePoint& pt : r.timeline) {
+    if (pt.kind == TimelinePoint::Kind::PreGc) pre.push_back(pt.events);
+    if (pt.kind == TimelinePoint::Kind::Gc) post.push_back(pt.events);
+  }
+  ASSERT_EQ(post.size(), r.gcCycles.size());
+  ASSERT_EQ(pre.size(), post.size());
+  for (size_t i = 0; i < post.size(); i++) {
+    EXPECT_EQ(pre[i], *r.gcCycles[i].endEvent) << i;
+    EXPECT_EQ(post[i], *r.gcCycles[i].endEvent + 1) << i;
+  }
 }
 
 // gc_mark_starts: a mark takes the length of the given mark that began nearest it: here 1 event before the
