@@ -118,7 +118,8 @@ struct ProgramBuilder::Impl {
   // in thread order.
   void takeOps(ReplayProgram& p) {
     const size_t n = rawIds.size();
-    p.threads.clear();
+    // (Cleared, not freed: a recycled window's buffers keep their capacity.)
+    for (auto& t : p.threads) t.clear();
     p.order.clear();
     if (opts.keepOps) {
       p.threads.resize(n);
@@ -137,6 +138,8 @@ struct ProgramBuilder::Impl {
       });
       gcs(at);
       takeCounts(p.counts);
+    } else {
+      p.threads.clear();
     }
     gcBase += uint32_t(gcAt.size());
     gcAt.clear();
