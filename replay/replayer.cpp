@@ -590,11 +590,6 @@ class WindowProducer {
     if (extra_) out.push_back(std::move(extra_));
     return out;
   }
-  // A window replayed, whose buffers the next one loaded reuses.
-  void recycle(std::unique_ptr<ReplayProgram> w) {
-    std::lock_guard lk(mu_);
-    spare_ = std::move(w);
-  }
   // The next window, or null at the end of the trace.
   std::unique_ptr<ReplayProgram> take() {
     std::unique_lock lk(mu_);
@@ -613,10 +608,6 @@ class WindowProducer {
     try {
       for (;;) {
         auto w = std::make_unique<ReplayProgram>();
-        {
-          std::lock_guard lk(mu_);
-          if (spare_) w->threads.swap(spare_->threads), w->order.swap(spare_->order), spare_.reset();
-        }
         const bool more = stream_.next(*w);
         std::unique_lock lk(mu_);
         if (!more) {
@@ -647,7 +638,7 @@ class WindowProducer {
   traces::ProgramStream& stream_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::unique_ptr<ReplayProgram> ready_, extra_, spare_;
+  std::unique_ptr<ReplayProgram> ready_, extra_;
   bool ended_ = false, quit_ = false;
   std::exception_ptr error_;
   std::thread thread_;
@@ -789,9 +780,6 @@ struct WindowSource {
   virtual std::vector<std::unique_ptr<ReplayProgram>> rest() = 0;
   // After rest(): the loader's size of the last object allocated in slot.
   virtual uint64_t slotSize(uint32_t slot) const = 0;
-  // A window replayed: its buffers may hold the next one's ops (no new pages for the loader to fault in, and no
-  // unmapping on the replay's thread).
-  virtual void recycle(std::unique_ptr<ReplayProgram> w) { (void)w; }
 };
 
 // Replays first and then, while src gives them, further windows of the same program (each replayed by every P
@@ -801,8 +789,7 @@ Result replayWindows(const ReplayProgram& first, WindowSource* src, Backend& bac
                      uint64_t totalOps) {
   const int nprocs = effectiveProcs(first, opt);
   if (backend.needsDeterministic() && !opt.deterministic)
-    throw std::invalid_argument(
-        "gc_mark_events and gc_mark_starts count the trace's events in order: they need --deterministic");
+    throw std::invalid_argument(Backend::kNeedsDeterministic);
   detail::Run r(first, backend, opt, nprocs);
 
   Result res;
@@ -857,7 +844,7 @@ Result replayWindows(const ReplayProgram& first, WindowSource* src, Backend& bac
     r.windowBase += w->order.size();
     if (r.aborting()) stoppedIn = w;
     if (r.aborting() || !src) break;
-    if (later) src->recycle(std::move(later));  // (its memory holds a later window: at most three at once)
+    later.reset();  // (the window's memory goes before the next one is taken)
     later = src->next();
     if (!later) break;
     checkPeakLive(opt, later->peakLiveBytes);
@@ -972,9 +959,6 @@ Result runStream(traces::ProgramStream& stream, const ReplayProgram& first, Back
       return producer ? producer->stop() : std::vector<std::unique_ptr<ReplayProgram>>{};
     }
     uint64_t slotSize(uint32_t slot) const override { return stream.slotSize(slot); }
-    void recycle(std::unique_ptr<ReplayProgram> w) override {
-      if (producer) producer->recycle(std::move(w));
-    }
     traces::ProgramStream& stream;
     std::optional<WindowProducer> producer;
   } source(stream);

@@ -1,6 +1,5 @@
 // Internal: an append-only sequence stored in chunks that grow to 1 MiB, moved into an exactly sized
-// std::vector at the end while each chunk is released as soon as it is copied (up to four mapped chunks are
-// kept for the list's next use, see release). Building ReplayProgram's
+// std::vector at the end while each chunk is released as soon as it is copied. Building ReplayProgram's
 // streams this way needs their final size plus about one chunk, where std::vector's doubling would need up to
 // twice the final size (old and new buffers at once) while growing.
 #pragma once
@@ -23,10 +22,7 @@ class ChunkList {
     return *this;
   }
   ChunkList(const ChunkList&) = delete;
-  ~ChunkList() {
-    clear();
-    for (Chunk& c : spare_) ::munmap(c.data, c.bytes);
-  }
+  ~ChunkList() { clear(); }
 
   size_t size() const { return total_; }
   void push_back(const T& v) {
@@ -57,7 +53,7 @@ class ChunkList {
   }
 
  private:
-  static constexpr size_t kMinBytes = 1024, kMaxBytes = size_t{1} << 20, kMapBytes = size_t{256} << 10, kSpares = 4;
+  static constexpr size_t kMinBytes = 1024, kMaxBytes = size_t{1} << 20, kMapBytes = size_t{256} << 10;
   struct Chunk {
     void* data;
     size_t bytes, used;
@@ -66,11 +62,7 @@ class ChunkList {
     if (cur_) chunks_.back().used = used_;
     size_t bytes = std::min(kMaxBytes, std::max(kMinBytes, cap_ * sizeof(T) * 2));
     void* p;
-    if (!spare_.empty()) {  // a mapped chunk released before: no new pages, no unmapping
-      p = spare_.back().data;
-      bytes = spare_.back().bytes;
-      spare_.pop_back();
-    } else if (bytes >= kMapBytes) {
+    if (bytes >= kMapBytes) {
       p = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
       if (p == MAP_FAILED) throw std::bad_alloc();
     } else {
@@ -82,12 +74,9 @@ class ChunkList {
     cap_ = bytes / sizeof(T);
     used_ = 0;
   }
-  // A mapped chunk is kept for the next grow (a few: a list refilled window after window reuses its pages, and
-  // a streaming replay's thread is not interrupted by the loader's unmapping).
-  void release(Chunk& c) {
-    if (c.bytes < kMapBytes) std::free(c.data);
-    else if (spare_.size() < kSpares) spare_.push_back(c);
-    else ::munmap(c.data, c.bytes);
+  static void release(Chunk& c) {
+    if (c.bytes >= kMapBytes) ::munmap(c.data, c.bytes);
+    else std::free(c.data);
   }
   void swap(ChunkList& o) noexcept {
     std::swap(chunks_, o.chunks_);
@@ -95,9 +84,8 @@ class ChunkList {
     std::swap(used_, o.used_);
     std::swap(cap_, o.cap_);
     std::swap(total_, o.total_);
-    std::swap(spare_, o.spare_);
   }
-  std::vector<Chunk> chunks_, spare_;
+  std::vector<Chunk> chunks_;
   T* cur_ = nullptr;
   size_t used_ = 0, cap_ = 0, total_ = 0;
 };

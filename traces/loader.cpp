@@ -118,8 +118,7 @@ struct ProgramBuilder::Impl {
   // in thread order.
   void takeOps(ReplayProgram& p) {
     const size_t n = rawIds.size();
-    // (Cleared, not freed: a recycled window's buffers keep their capacity.)
-    for (auto& t : p.threads) t.clear();
+    p.threads.clear();
     p.order.clear();
     if (opts.keepOps) {
       p.threads.resize(n);
@@ -138,8 +137,6 @@ struct ProgramBuilder::Impl {
       });
       gcs(at);
       takeCounts(p.counts);
-    } else {
-      p.threads.clear();
     }
     gcBase += uint32_t(gcAt.size());
     gcAt.clear();
