@@ -244,8 +244,7 @@ int runReplay(const ReplayOpts& o) {
   core::Config cfg;
   if (o.allocator == "go" || goRuntime) cfg = o.heap.resolve();
   if (cfg.marksGiven() && !o.deterministic)
-    throw UsageError(
-        "gc_mark_events and gc_mark_starts count the trace's events in order: they need --deterministic");
+    throw UsageError(replay::Backend::kNeedsDeterministic);
 
   // From here until the report is written, Ctrl-C stops the work (loading or replaying) and a late one does
   // not cut the report short; a second Ctrl-C ends the process.

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <stdexcept>
+#include <type_traits>
 
 #include "core/pagealloc.h"
 
@@ -227,17 +228,18 @@ void Config::validate() const {
 }
 
 std::vector<std::pair<std::string, std::string>> Config::entries() const {
-  std::string classes;
-  if (!sizeClasses.empty())
-    for (auto s : sizeClasses) classes += (classes.empty() ? "" : ",") + std::to_string(s);
-  else
-    classes = preset;
-  std::string markEvents = gcMarkEvents.empty() ? "0" : "";
-  for (auto n : gcMarkEvents) markEvents += (markEvents.empty() ? "" : ",") + std::to_string(n);
-  std::string markStarts = gcMarkStarts.empty() ? "0" : "";
-  for (auto n : gcMarkStarts) markStarts += (markStarts.empty() ? "" : ",") + std::to_string(n);
-  std::string consMarks = gcConsMarks.empty() ? "0" : "";
-  for (double x : gcConsMarks) consMarks += (consMarks.empty() ? "" : ",") + numText(x);
+  // A list's text, comma-separated; `none` when it is empty.
+  auto list = [](const auto& v, const std::string& none) {
+    std::string out;
+    for (auto x : v) {
+      if (!out.empty()) out += ",";
+      if constexpr (std::is_floating_point_v<decltype(x)>) out += numText(x);
+      else out += std::to_string(x);
+    }
+    return out.empty() ? none : out;
+  };
+  const std::string classes = list(sizeClasses, preset), markEvents = list(gcMarkEvents, "0"),
+                    markStarts = list(gcMarkStarts, "0"), consMarks = list(gcConsMarks, "0");
   return {{"preset", preset},
           {"gogc", gogc < 0 ? "off" : std::to_string(gogc)},
           {"procs", std::to_string(procs)},

@@ -143,6 +143,11 @@ void MHeap::commitPacer(bool sweepDone) {
   trigger.store(paceTrigger);
 }
 
+// Go: heapGoalInternal (mgcpacer.go) @ go1.19, during a mark: the goal, at least minRunway past the trigger.
+uint64_t MHeap::markGoal() const {
+  return std::max(heapGoal, paceTrigger + kMinRunway);
+}
+
 // Go: gcStart (mgc.go) @ go1.19, its pacer part: the mark starts at heapLive = live; with the go1.19 pacer it
 // runs while the mutator allocates the runway (its scan work taken as the last cycle's), cut at the heap goal
 // (assists make the mark finish by then). Allocations meanwhile are black, deaths floating garbage.
@@ -154,7 +159,7 @@ void MHeap::triggered(uint64_t live) {
     // With gc_mark_events the mark lasts its count of events, past the goal if it takes that long: Go's assists aim
     // to finish by the goal but do not stop the mark there (gcpacertrace's ∆goal is often positive).
     givenMark = pacedCycles;  // (by position: markBegan)
-    const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max({heapGoal, paceTrigger + kMinRunway, live}));
+    const uint64_t end = !cfg.gcMarkEvents.empty() ? ~uint64_t{0} : std::min(live + markRunway, std::max(markGoal(), live));
     if (end > live) {
       // The scan-class bytes allocated so far: what is allocated from here on is black, not scanned. Read only
       // where one thread runs every P (the other Ps' counters are their own while they run).
@@ -194,7 +199,7 @@ void MHeap::gcCycle(bool forced) {
   GcCycle rec;  // what gctrace would print for this cycle
   rec.forced = forced;
   rec.heapInuseBefore = heapInUse.load();
-  rec.goal = marking.load() ? std::max(heapGoal, paceTrigger + kMinRunway) : heapGoal;  // (gctrace's goal)
+  rec.goal = marking.load() ? markGoal() : heapGoal;  // (gctrace's goal)
   rec.trigger = paceTrigger;
   flushAllDeaths();  // this cycle's deaths, into its dead bitmaps before the sweeps that read them
   // finishsweep_m: sweep whatever the previous cycle left unswept.

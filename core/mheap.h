@@ -107,6 +107,7 @@ class MHeap {
   void markDone();  // gc_mark_events: the replay's count of the mark's events is spent
   uint64_t followGivenMark(uint64_t at);  // Heap::markBegan
   void requestTermination();
+  uint64_t markGoal() const;  // Go: heapGoalInternal during a mark
   // Where a death goes: dead bitmap 0 or 1 (the cycle's parity), or kFloating while a mark runs.
   uint32_t deadParity() const { return deathTarget.load(std::memory_order_relaxed); }
   // Records a death that happened during the mark (p < 0: the world is stopped).
@@ -131,8 +132,8 @@ class MHeap {
   // Slot bytes of every object that has not died (what a mark would find), from the counters.
   uint64_t liveSlotBytes(const std::vector<ClassStats>& all) const;
   static uint64_t totalAlloc(const std::vector<ClassStats>& all);
-  // Slot bytes ever allocated in span classes with pointers (objects a mark scans).
-  static uint64_t scanPtrBytes(const std::vector<ClassStats>& all);  // allocated objects' scan extents
+  // The scan extents (ClassStats::ptrBytes) of every object allocated in span classes with pointers.
+  static uint64_t scanPtrBytes(const std::vector<ClassStats>& all);
 
   // --- scavenger (mgcscavenge.cpp) ---
   // Go: gcPaceScavenger @ go1.19

@@ -43,6 +43,9 @@ class Backend {
   virtual uint64_t markBegan(uint64_t at) { (void)at; return 0; }
   // The backend's marks count the trace's events in order (go with gc_mark_*): the replay must be deterministic.
   virtual bool needsDeterministic() const { return false; }
+  // What a replay that is not deterministic is told then (the CLI says it before any work).
+  static constexpr const char* kNeedsDeterministic =
+      "gc_mark_events and gc_mark_starts count the trace's events in order: they need --deterministic";
   // The mark's events are spent: the backend ends it (Go: gcMarkDone) and asks for a cycle.
   virtual void markDone() {}
   // One GC cycle; the world is stopped. forced: a trace gc event (runtime.GC) rather than the pacer.
