@@ -69,7 +69,7 @@ struct ReplayOpts {
   unsigned rssIntervalMs = 10;
   bool verify = false;
   bool lenient = false;
-  uint64_t window = traces::ProgramStream::kDefaultWindow;
+  uint64_t window = 0;  // 0: the default (replay::defaultWindow)
   std::string format = "table";
   std::string output = "-";
   bool noTimings = false;
@@ -135,7 +135,7 @@ int runPreloaded(const ReplayOpts& o) {
                                    "--touch", o.touch, "--rss-interval", std::to_string(o.rssIntervalMs),
                                    "--memory-limit", o.memoryLimit};
   if (o.procs > 0) args.insert(args.end(), {"--procs", std::to_string(o.procs)});
-  args.insert(args.end(), {"--window", std::to_string(o.window)});
+  if (o.window != 0) args.insert(args.end(), {"--window", std::to_string(o.window)});
   if (o.deterministic) args.push_back("--deterministic");
   if (o.lenient) args.push_back("--lenient");
   if (o.quiet) args.push_back("--quiet");
@@ -284,8 +284,14 @@ int runReplay(const ReplayOpts& o) {
     const auto loadStart = std::chrono::steady_clock::now();
     traces::ReplayProgram first;
     auto stream = loading([&] {
-      auto s = std::make_unique<traces::ProgramStream>(traces::openTrace(o.trace, traces::readOptionsFor(lo)),
-                                                       traces::ProgramStream::Options{lo, o.window, threadIds});
+      traces::ProgramStream::Options so{lo, o.window, threadIds};
+      if (o.window == 0) {  // small windows first; the most per window is set once the Ps are known
+        so.window = replay::kManyThreadsWindow;
+        so.firstWindow = replay::kFirstWindow;
+        so.threadHorizon = replay::kThreadHorizon;
+        if (isRegularFile(o.trace)) so.reopen = [&] { return traces::openTrace(o.trace, traces::readOptionsFor(lo)); };
+      }
+      auto s = std::make_unique<traces::ProgramStream>(traces::openTrace(o.trace, traces::readOptionsFor(lo)), so);
       s->next(first);
       return s;
     });
@@ -294,6 +300,7 @@ int runReplay(const ReplayOpts& o) {
     std::unique_ptr<replay::Backend> backend;
     try {
       const int procs = replay::effectiveProcs(first, ropt);
+      if (o.window == 0) stream->setWindow(replay::defaultWindow(procs, ropt));
       const replay::MemoryLimit limit = replay::resolveMemoryLimit(o.memoryLimit, procs, first.slots);
       backend = replay::makeBackend(o.allocator, procs, cfg, limit);
       ropt.memoryLimit = replay::backendMemoryLimit(o.allocator, cfg, limit);
@@ -348,8 +355,9 @@ void registerReplay(Registry& r) {
       ->check(CLI::Range(0u, 3'600'000u));
   sub->add_flag("--verify", o->verify, "Run the Go model's heap verifier after the last event");
   sub->add_option("--window", o->window,
-                  "Events per streaming window: loading runs one window ahead of the replay (default 1048576; "
-                  "about 40 bytes per event of memory)")
+                  "Events per streaming window: loading runs one window ahead of the replay (default: 16384 "
+                  "growing to 1048576 with several Ps, 16384 with one replay thread; about 40 bytes per event of "
+                  "memory)")
       ->check(CLI::Range(uint64_t{1}, uint64_t{1} << 40));
   sub->add_flag("--lenient", o->lenient, "Skip frees of dead ids; free live ids that are allocated again");
   sub->add_option("--format", o->format, "table, json, csv or html")

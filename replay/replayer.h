@@ -81,6 +81,18 @@ uint64_t validateProgram(const traces::ReplayProgram& program);
 // kMaxProcs. Throws std::invalid_argument for an opt.procs out of range.
 int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
 
+// Streaming's default window sizes (docs/benchmarks.md, "Window size"): the first window is small, so the
+// replay starts at once, and each later one twice the last up to defaultWindow(). One replay thread
+// (--deterministic, or one P) takes small windows, whose ops the loader writes and the replay reads in cache;
+// several Ps take large ones, as each window ends with every P joined.
+inline constexpr uint64_t kFirstWindow = uint64_t{1} << 14;             // events
+inline constexpr uint64_t kOneThreadWindow = uint64_t{1} << 14;         // events
+inline constexpr uint64_t kManyThreadsWindow = uint64_t{1} << 20;       // events
+inline constexpr uint64_t kThreadHorizon = uint64_t{1} << 20;           // events read for the thread set
+inline uint64_t defaultWindow(int procs, const Options& opt) {
+  return opt.deterministic || procs == 1 ? kOneThreadWindow : kManyThreadsWindow;
+}
+
 // Replays program through backend. The backend must have been built for effectiveProcs() Ps. Validates the
 // program first (std::invalid_argument) and its live bytes against opt.memoryLimit (MemoryLimitError); a
 // backend error stops the replay and is rethrown (std::runtime_error). Fills everything in Result except what

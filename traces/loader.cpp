@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <deque>
+#include <utility>
 
 #include "traces/chunked.h"
 #include "traces/idmap.h"
@@ -93,7 +94,7 @@ struct ProgramBuilder::Impl {
   }
   [[noreturn]] void newThread(uint16_t t) const {
     throw NewThreadError(fmt::format("{}: {}: thread {} first appears after the replay started with {} thread{} "
-                                     "(the threads of the first window)",
+                                     "(the threads of the events read before it started)",
                                      path, where(*cur, curIndex), t, rawIds.size(), rawIds.size() == 1 ? "" : "s"));
   }
   // Fixes the thread set: the streams so far, numbered by thread id.
@@ -235,12 +236,13 @@ ProgramBuilder::ProgramBuilder(std::string path, const Options& opts) : impl_(st
   impl_->path = std::move(path);
   impl_->opts = opts;
   if (opts.keepOps) impl_->bySize.assign(WindowCounts::kBySizeMax + 1, {0, 0});
-  if (opts.threadIds) {
-    std::vector<uint16_t> ids = *opts.threadIds;
-    std::sort(ids.begin(), ids.end());
-    for (uint16_t t : ids) impl_->stream(t);
-    impl_->freeze();
-  }
+  if (opts.threadIds) setThreads(*opts.threadIds);
+}
+
+void ProgramBuilder::setThreads(std::vector<uint16_t> ids) {
+  std::sort(ids.begin(), ids.end());
+  for (uint16_t t : ids) impl_->stream(t);
+  impl_->freeze();
 }
 
 ProgramBuilder::~ProgramBuilder() = default;
@@ -404,10 +406,91 @@ ProgramStream::ProgramStream(TraceReader& reader, const Options& opts)
 
 ProgramStream::~ProgramStream() = default;
 
+namespace {
+// The streams strict loading of some events makes, by thread id: each alloc's, free's and threaded gc's thread
+// (gc events alone: thread 0).
+struct ThreadSet {
+  std::vector<bool> seen;
+  std::vector<uint16_t> ids;
+  bool gc = false;
+  void add(const Event* e, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+      if (e[i].op == Op::Gc && !e[i].hasThread) {
+        gc = true;
+        continue;
+      }
+      const uint16_t t = e[i].thread;
+      if (t >= seen.size()) seen.resize(size_t(t) + 1);
+      if (!seen[t]) seen[t] = true, ids.push_back(t);
+    }
+  }
+  std::vector<uint16_t> take() {
+    if (ids.empty() && gc) ids.push_back(0);
+    return std::move(ids);
+  }
+};
+}  // namespace
+
+// Fixes the builder's thread set to that of the first threadHorizon events: from a second reader of the trace
+// (reopen), else read ahead into buf_ (a pipe). A read error ends the read ahead: the set is that of the events
+// before the read that failed (the loading stops at the same read: reads are of 1024 events from the start, and
+// one that fails gives no event); a kept error is thrown when the loading gets there, so that an earlier event's
+// problem is still the one reported.
+void ProgramStream::readAhead() {
+  ThreadSet set;
+  const size_t horizon = size_t(opts_.threadHorizon);
+  if (opts_.reopen) {
+    try {
+      auto r = opts_.reopen();
+      for (size_t done = 0; done < horizon;) {
+        if (opts_.load.cancel && opts_.load.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
+        const size_t got = r->read(buf_.data(), std::min(buf_.size(), horizon - done));
+        if (got == 0) break;
+        set.add(buf_.data(), got);
+        done += got;
+      }
+    } catch (const LoadCancelled&) {
+      throw;
+    } catch (const std::exception&) {
+      // (the loading stops at the same read, with the events before it)
+    }
+    builder_.setThreads(set.take());
+    return;
+  }
+  buf_.resize(horizon);
+  try {
+    while (n_ < buf_.size()) {
+      if (opts_.load.cancel && opts_.load.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
+      const size_t got = reader_->read(buf_.data() + n_, std::min<size_t>(buf_.size() - n_, 1024));
+      if (got == 0) {
+        ended_ = true;
+        break;
+      }
+      set.add(buf_.data() + n_, got);
+      n_ += got;
+    }
+  } catch (const LoadCancelled&) {
+    throw;
+  } catch (const std::exception&) {
+    readError_ = std::current_exception();
+  }
+  buf_.resize(std::max<size_t>(n_, 1024));
+  builder_.setThreads(set.take());
+}
+
 bool ProgramStream::next(ReplayProgram& w) {
+  if (!started_ && opts_.threadHorizon > 0 && !opts_.threadIds && !opts_.load.lenient) readAhead();
+  const uint64_t window0 =
+      !started_ ? std::max<uint64_t>(1, opts_.firstWindow ? std::min(opts_.firstWindow, opts_.window) : opts_.window)
+                : std::min(opts_.window, lastWindow_ * 2);
+  uint64_t window = window0;
+  // (Lenient loading cannot read ahead for the thread set: its first window reaches the horizon instead.)
+  if (!started_ && !opts_.threadIds && opts_.load.lenient) window = std::max(window, opts_.threadHorizon);
   uint64_t taken = 0;
-  while (taken < opts_.window) {
+  while (taken < window) {
     if (pos_ == n_) {
+      if (readError_) std::rethrow_exception(std::exchange(readError_, nullptr));
+      if (buf_.size() > 1024) std::vector<Event>(1024).swap(buf_);  // (the read-ahead is used up)
       if (ended_) break;
       if (opts_.load.cancel && opts_.load.cancel->load(std::memory_order_relaxed)) throw LoadCancelled();
       n_ = reader_->read(buf_.data(), buf_.size());
@@ -417,7 +500,7 @@ bool ProgramStream::next(ReplayProgram& w) {
         break;
       }
     }
-    const size_t end = pos_ + size_t(std::min<uint64_t>(n_ - pos_, opts_.window - taken));
+    const size_t end = pos_ + size_t(std::min<uint64_t>(n_ - pos_, window - taken));
     builder_.addBatch(buf_.data() + pos_, end - pos_, index_);
     index_ += end - pos_;
     taken += end - pos_;
@@ -429,6 +512,7 @@ bool ProgramStream::next(ReplayProgram& w) {
     return false;
   }
   started_ = true;
+  lastWindow_ = window;
   builder_.takeWindow(w);
   return true;
 }

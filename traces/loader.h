@@ -9,15 +9,18 @@
 // a ReplayProgram holding that window's ops only (its order, its gc copies, the sequences they expect): the
 // windows' ops, one after the other, are exactly the ops loadProgram gives. Slots, sequences and the id map
 // carry over from window to window, so memory follows the live set and the window, not the trace's length.
-// The thread set is fixed when the first window is taken (the threads of its events), or given up front.
+// The thread set is fixed when the first window is taken: the threads of the events read by then (the first
+// window's, or more read ahead: Options::threadHorizon), or given up front.
 //
 // Errors: strict loading throws TraceError at the first bad event ("trace.json: event 17 (line 20, column 5):
 // free of id 9 that is not live"). Lenient loading skips frees of ids that are not live and frees the old
 // object first when an alloc names a live id, counting both (skippedFrees, implicitFrees, warnings).
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -105,6 +108,8 @@ class ProgramBuilder {
   // peakLiveBytes to their values so far. The first call fixes the thread set: an event of another thread
   // afterwards throws NewThreadError.
   void takeWindow(ReplayProgram& w);
+  // Fixes the thread set before the first event, as Options::threadIds does.
+  void setThreads(std::vector<uint16_t> ids);
   // The thread ids that have streams so far, ascending (a trace of gc events only: {0}).
   std::vector<uint16_t> threadIds() const;
   // The size of the last object allocated in slot so far (0 for a slot not made yet).
@@ -129,8 +134,16 @@ class ProgramStream {
   static constexpr uint64_t kDefaultWindow = uint64_t{1} << 20;  // events
   struct Options {
     LoadOptions load;
-    uint64_t window = kDefaultWindow;                 // events per window (at least 1)
+    uint64_t window = kDefaultWindow;                 // the most events per window (at least 1; setWindow)
     std::optional<std::vector<uint16_t>> threadIds;   // the thread set, when known (traceThreadIds)
+    // The first window's events (0: window). Each later window has twice the last one's, up to window.
+    uint64_t firstWindow = 0;
+    // Strict loading without threadIds: the thread set is that of the first threadHorizon events, read ahead
+    // (decoded, not loaded) before the first window is built. Lenient loading: the first window has at least
+    // threadHorizon events.
+    uint64_t threadHorizon = 0;
+    // A second reader of the same trace (a file): the read ahead scans it rather than keeping the events.
+    std::function<std::unique_ptr<TraceReader>()> reopen;
   };
   ProgramStream(std::unique_ptr<TraceReader> reader, const Options& opts);
   ProgramStream(TraceReader& reader, const Options& opts);  // reader must outlive the stream
@@ -138,6 +151,8 @@ class ProgramStream {
 
   // Replaces w's ops with the next window's. Not thread-safe; one thread at a time may call it.
   bool next(ReplayProgram& w);
+  // Sets the most events per window for the windows after the next one (each still at most twice the last).
+  void setWindow(uint64_t window) { opts_.window = std::max<uint64_t>(1, window); }
   // After next() returned false (or the single window of an unlimited one): the program's description,
   // everything but the ops, as loadProgram gives it (digest, counts, warnings).
   ReplayProgram summary();
@@ -155,10 +170,12 @@ class ProgramStream {
   TraceReader* reader_;
   Options opts_;
   ProgramBuilder builder_;
+  void readAhead();
   std::vector<Event> buf_;
   size_t pos_ = 0, n_ = 0;
-  uint64_t index_ = 0;
+  uint64_t index_ = 0, lastWindow_ = 0;
   bool started_ = false, ended_ = false;
+  std::exception_ptr readError_;  // a read ahead that failed: thrown when the loading reaches it
 };
 
 // The thread ids a trace's program has streams for (ProgramBuilder::threadIds), by a pass that checks the events

@@ -15,6 +15,18 @@ using namespace testing;
 
 // The loader's id map: dense ids in pages, others hashed; ids spread thinly below the dense limit move every
 // entry to the hash map, after which every id still maps as before.
+// The events of a generator kind.
+std::vector<Event> generated(const std::string& kind, uint64_t events, unsigned threads, uint64_t gcEvery) {
+  GenOptions o;
+  o.kind = kind;
+  o.events = events;
+  o.threads = threads;
+  o.gcEvery = gcEvery;
+  std::vector<Event> ev;
+  generate(o, [&](const Event& e) { ev.push_back(e); });
+  return ev;
+}
+
 TEST(SlotMapTest, DensePagesAndTheMoveToHashing) {
   detail::SlotMap m;
   std::vector<uint64_t> ids;
@@ -274,13 +286,7 @@ TEST(TraceLoader, ProgramsOfEveryGeneratorAreConsistent) {
 // is its description.
 TEST(TraceLoader, WindowsConcatenatedAreTheWholeProgram) {
   for (auto& k : genKinds()) {
-    GenOptions o;
-    o.kind = std::string(k.name);
-    o.events = 20000;
-    o.threads = 5;
-    o.gcEvery = 500;
-    std::vector<Event> ev;
-    generate(o, [&](const Event& e) { ev.push_back(e); });
+    const std::vector<Event> ev = generated(std::string(k.name), 20000, 5, 500);
     const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None});
     auto whole = openTraceMemory("t.gmt", bin);
     const ReplayProgram full = loadProgram(*whole);
@@ -324,13 +330,7 @@ TEST(TraceLoader, WindowsConcatenatedAreTheWholeProgram) {
 // Each window carries what its ops add up to (replay counts from these instead of the ops), and the stream gives
 // each slot's last allocated size (replay's sizes of the objects live at the end).
 TEST(TraceLoader, WindowCountsAreTheOpsCountsAndSlotSizesTheLastAllocs) {
-  GenOptions o;
-  o.kind = "steady";
-  o.events = 20000;
-  o.threads = 3;
-  o.gcEvery = 700;
-  std::vector<Event> ev;
-  generate(o, [&](const Event& e) { ev.push_back(e); });
+  std::vector<Event> ev = generated("steady", 20000, 3, 700);
   ev.push_back(Event::alloc(0, 1u << 30, 0));        // a zero-size object
   ev.push_back(Event::alloc(1, (1u << 30) + 1, 40000));  // a large one
   const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None});
@@ -409,6 +409,90 @@ TEST(TraceLoader, AThreadAfterTheFirstWindowIsANewThreadErrorUnlessKnown) {
   }
   auto whole = openTraceMemory("t.jsonl", text);
   EXPECT_EQ(s.summary().digest, loadProgram(*whole).digest);
+}
+
+// The default streaming: small windows growing to the most per window, and the thread set read ahead (kept
+// from a pipe, scanned from a second reader of a file), so that a thread first seen after the first window is
+// no error. The windows, concatenated, are the whole program.
+TEST(TraceLoader, GrowingWindowsAndAThreadSetReadAhead) {
+  std::vector<Event> ev = generated("steady", 5000, 3, 300);
+  ev.push_back(Event::alloc(9, 1u << 30, 16));  // thread 9 first appears in the last event
+  const std::string bin = encode(ev, Format{Encoding::Binary, Compression::None});
+  auto whole = openTraceMemory("t.gmt", bin);
+  const ReplayProgram full = loadProgram(*whole);
+  ASSERT_EQ(full.threadIds, (std::vector<uint32_t>{0, 1, 2, 9}));
+  for (bool reopen : {false, true}) {
+    SCOPED_TRACE(reopen ? "reopen" : "kept");
+    auto r = openTraceMemory("t.gmt", bin);
+    ProgramStream::Options o{{}, 64, std::nullopt};
+    o.firstWindow = 5;
+    o.threadHorizon = 10000;
+    if (reopen) o.reopen = [&] { return openTraceMemory("t.gmt", bin); };
+    ProgramStream stream(*r, o);
+    std::vector<size_t> sizes;
+    ReplayProgram w;
+    std::vector<uint16_t> order;
+    while (stream.next(w)) {
+      ASSERT_EQ(w.threads.size(), 4u);
+      size_t events = 0;
+      for (auto& t : w.threads) events += t.size();
+      sizes.push_back(events);
+      order.insert(order.end(), w.order.begin(), w.order.end());
+      if (sizes.size() == 1) stream.setWindow(1000);
+    }
+    ASSERT_GE(sizes.size(), 6u);
+    // (Ops per window: the events' ops plus a gc's copies in every stream, so at least the events.)
+    EXPECT_GE(sizes[0], 5u);
+    EXPECT_LT(sizes[0], 5u + 4u);
+    EXPECT_GE(sizes[1], 10u);
+    EXPECT_GE(sizes[5], 160u);
+    EXPECT_EQ(order, full.order);
+    EXPECT_EQ(stream.summary().digest, full.digest);
+  }
+  // Without the read ahead, thread 9 is new after the first window.
+  auto r = openTraceMemory("t.gmt", bin);
+  ProgramStream::Options o{{}, 64, std::nullopt};
+  ProgramStream stream(*r, o);
+  ReplayProgram w;
+  EXPECT_THROW(
+      while (stream.next(w)) {}, NewThreadError);
+}
+
+// With a read ahead, the error is the one loading the whole trace gives: a free of an id that is not live
+// (event 2) before a syntax error in a later read, or the syntax error when it is in the same read of 1024
+// events (which throws before giving the events before it).
+TEST(TraceLoader, AReadAheadReportsTheErrorTheWholeLoadDoes) {
+  for (size_t valid : {size_t{0}, size_t{3000}}) {
+    SCOPED_TRACE(valid);
+    std::vector<Event> ev = {Event::alloc(0, 1, 8), Event::alloc(1, 2, 8), Event::free(0, 7)};
+    for (size_t i = 0; i < valid; i++) ev.push_back(Event::alloc(uint16_t(i % 2), 10 + i, 8));
+    const std::string text =
+        encode(ev, Format{Encoding::JsonLines, Compression::None}) + "{\"op\":\"alloc\",\"id\":\n";
+    std::string expected;
+    try {
+      auto r = openTraceMemory("t.jsonl", text);
+      loadProgram(*r);
+    } catch (const TraceError& e) {
+      expected = e.what();
+    }
+    EXPECT_EQ(expected.find("free of id 7") != std::string::npos, valid != 0) << expected;
+    for (bool reopen : {false, true}) {
+      auto r = openTraceMemory("t.jsonl", text);
+      ProgramStream::Options o{{}, 100, std::nullopt};
+      o.firstWindow = 1;
+      o.threadHorizon = 100000;
+      if (reopen) o.reopen = [&] { return openTraceMemory("t.jsonl", text); };
+      ProgramStream stream(*r, o);
+      ReplayProgram w;
+      try {
+        while (stream.next(w)) {
+        }
+        FAIL() << "no error";
+      } catch (const TraceError& e) {
+        EXPECT_EQ(std::string(e.what()), expected) << reopen;
+      }
+    }
+  }
 }
 
 TEST(TraceLoader, ValidatorModeStoresNoOpsAndListsEveryError) {
