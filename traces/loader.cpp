@@ -480,12 +480,12 @@ void ProgramStream::readAhead() {
 
 bool ProgramStream::next(ReplayProgram& w) {
   if (!started_ && opts_.threadHorizon > 0 && !opts_.threadIds && !opts_.load.lenient) readAhead();
-  const uint64_t window0 =
-      !started_ ? std::max<uint64_t>(1, opts_.firstWindow ? std::min(opts_.firstWindow, opts_.window) : opts_.window)
-                : std::min(opts_.window, lastWindow_ * 2);
-  uint64_t window = window0;
-  // (Lenient loading cannot read ahead for the thread set: its first window reaches the horizon instead.)
-  if (!started_ && !opts_.threadIds && opts_.load.lenient) window = std::max(window, opts_.threadHorizon);
+  uint64_t window = std::min(opts_.window, lastWindow_ * 2);
+  if (!started_) {
+    window = opts_.firstWindow ? std::min(opts_.firstWindow, opts_.window) : opts_.window;
+    // (Lenient loading cannot read ahead for the thread set: its first window reaches the horizon instead.)
+    if (!opts_.threadIds && opts_.load.lenient) window = std::max(window, opts_.threadHorizon);
+  }
   uint64_t taken = 0;
   while (taken < window) {
     if (pos_ == n_) {

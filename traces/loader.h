@@ -151,7 +151,7 @@ class ProgramStream {
 
   // Replaces w's ops with the next window's. Not thread-safe; one thread at a time may call it.
   bool next(ReplayProgram& w);
-  // Sets the most events per window for the windows after the next one (each still at most twice the last).
+  // Sets the most events per window from the next window on (each still at most twice the last).
   void setWindow(uint64_t window) { opts_.window = std::max<uint64_t>(1, window); }
   // After next() returned false (or the single window of an unlimited one): the program's description,
   // everything but the ops, as loadProgram gives it (digest, counts, warnings).

@@ -449,6 +449,19 @@ TEST(TraceLoader, GrowingWindowsAndAThreadSetReadAhead) {
     EXPECT_EQ(order, full.order);
     EXPECT_EQ(stream.summary().digest, full.digest);
   }
+  {  // Lenient: nothing is read ahead, but the first window reaches the horizon.
+    ReadOptions ro;
+    ro.lenient = true;
+    auto r = openTraceMemory("t.gmt", bin, ro);
+    ProgramStream::Options o{{true, nullptr}, 64, std::nullopt};
+    o.firstWindow = 5;
+    o.threadHorizon = 10000;
+    ProgramStream stream(*r, o);
+    ReplayProgram w;
+    ASSERT_TRUE(stream.next(w));
+    EXPECT_EQ(w.order.size(), full.order.size());
+    EXPECT_EQ(w.threads.size(), 4u);
+  }
   // Without the read ahead, thread 9 is new after the first window.
   auto r = openTraceMemory("t.gmt", bin);
   ProgramStream::Options o{{}, 64, std::nullopt};
