@@ -284,14 +284,13 @@ int runReplay(const ReplayOpts& o) {
     const auto loadStart = std::chrono::steady_clock::now();
     traces::ReplayProgram first;
     auto stream = loading([&] {
+      auto open = [&] { return traces::openTrace(o.trace, traces::readOptionsFor(lo)); };
       traces::ProgramStream::Options so{lo, o.window, threadIds};
-      if (o.window == 0) {  // small windows first; the most per window is set once the Ps are known
-        so.window = replay::kManyThreadsWindow;
-        so.firstWindow = replay::kFirstWindow;
-        so.threadHorizon = replay::kThreadHorizon;
-        if (isRegularFile(o.trace)) so.reopen = [&] { return traces::openTrace(o.trace, traces::readOptionsFor(lo)); };
+      if (o.window == 0) {
+        replay::useDefaultWindows(so);
+        if (isRegularFile(o.trace)) so.reopen = open;
       }
-      auto s = std::make_unique<traces::ProgramStream>(traces::openTrace(o.trace, traces::readOptionsFor(lo)), so);
+      auto s = std::make_unique<traces::ProgramStream>(open(), so);
       s->next(first);
       return s;
     });

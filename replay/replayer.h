@@ -36,11 +36,8 @@
 #include "replay/backend.h"
 #include "replay/limits.h"
 #include "replay/result.h"
+#include "traces/loader.h"
 #include "traces/program.h"
-
-namespace gomalloc::traces {
-class ProgramStream;
-}
 
 namespace gomalloc::replay {
 
@@ -84,13 +81,19 @@ int effectiveProcs(const traces::ReplayProgram& program, const Options& opt);
 // Streaming's default window sizes (docs/benchmarks.md, "Window size"): the first window is small, so the
 // replay starts at once, and each later one twice the last up to defaultWindow(). One replay thread
 // (--deterministic, or one P) takes small windows, whose ops the loader writes and the replay reads in cache;
-// several Ps take large ones, as each window ends with every P joined.
-inline constexpr uint64_t kFirstWindow = uint64_t{1} << 14;             // events
-inline constexpr uint64_t kOneThreadWindow = uint64_t{1} << 14;         // events
-inline constexpr uint64_t kManyThreadsWindow = uint64_t{1} << 20;       // events
-inline constexpr uint64_t kThreadHorizon = uint64_t{1} << 20;           // events read for the thread set
+// several Ps take large ones, as each window ends with every P joined. The thread set is read ahead from as
+// many events as a large window holds.
+inline constexpr uint64_t kOneThreadWindow = uint64_t{1} << 14;  // events, and the first window's
+inline constexpr uint64_t kManyThreadsWindow = traces::ProgramStream::kDefaultWindow;
 inline uint64_t defaultWindow(int procs, const Options& opt) {
   return opt.deterministic || procs == 1 ? kOneThreadWindow : kManyThreadsWindow;
+}
+// Sets so to the default windows: from kOneThreadWindow up to kManyThreadsWindow until the Ps are known
+// (ProgramStream::setWindow(defaultWindow(...)) then), the thread set read ahead.
+inline void useDefaultWindows(traces::ProgramStream::Options& so) {
+  so.window = kManyThreadsWindow;
+  so.firstWindow = kOneThreadWindow;
+  so.threadHorizon = kManyThreadsWindow;
 }
 
 // Replays program through backend. The backend must have been built for effectiveProcs() Ps. Validates the
